@@ -1,0 +1,1 @@
+"""gatewatch edge (built by a later issue)."""

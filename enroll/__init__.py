@@ -1,0 +1,1 @@
+"""gatewatch enroll (built by a later issue)."""

@@ -1,0 +1,1 @@
+"""The ``gatewatch`` command: a launcher that hands each subcommand to its package."""

@@ -1,0 +1,3 @@
+from gatewatch.cli import main
+
+raise SystemExit(main())

