@@ -146,14 +146,12 @@ def evaluate(name: str, embed: Embedder, op_thr: float, op_margin: float, folder
             top, second = sims[order[0]], sims[order[1]] if len(order) > 1 else -1e9
             entry = (float(top), float(top - second), gallery_ids[order[0]] == ident)
             (nonmated if ident in left_out else mated).append(entry)
-    m, nm = np.array(mated, dtype=object), np.array(nonmated, dtype=object)
     rank1 = float(np.mean([c for _, _, c in mated]))
     nm_scores = np.array([s_ for s_, _, _ in nonmated], dtype=float)
     t_fpir = threshold_at(nm_scores, 1e-2)
     fnir = float(np.mean([not (c and s_ > t_fpir) for s_, _, c in mated]))
     op_fpir = float(np.mean([s_ >= op_thr and mg >= op_margin for s_, mg, _ in nonmated]))
     op_fnir = float(np.mean([not (c and s_ >= op_thr and mg >= op_margin) for s_, mg, c in mated]))
-    del m, nm
     return Result(
         system=name,
         dataset=folder.name,
