@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 APPROX_ABOVE = 100_000
-DEFAULT_NPROBE = 24
+# Share of the IVF lists probed per query: 1/8 gave recall 1.0 against flat at 1M face-like
+# templates in 3.4 ms (scripts/bench_speed.py; 1/32 gave 0.97).
+DEFAULT_PROBE_SHARE = 0.125
 # The runner-up score when the gallery holds a single person: unrelated faces score about 0.
 NO_RUNNER_UP = 0.0
 
@@ -79,10 +81,15 @@ class Gallery:
         dim: int,
         version: int = 0,
         approx_above: int = APPROX_ABOVE,
-        nprobe: int = DEFAULT_NPROBE,
+        nprobe: int | None = None,
+        threads: int = 1,
     ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
+        # One query at a time gains nothing from OpenMP, and its threads fight onnxruntime's for
+        # the gate machine's two cores (measured in scripts/bench_speed.py). faiss's setting is
+        # process-wide.
+        faiss.omp_set_num_threads(threads)
         self.model_id = model_id
         self.dim = dim
         self.version = version
@@ -152,7 +159,7 @@ class Gallery:
             batch[pid] = (role, e)
         if not batch:
             return
-        start = len(self._vectors)
+        start = first = len(self._vectors)
         new_vecs: list[F32] = []
         new_owner: list[npt.NDArray[np.int64]] = []
         for pid, (role, e) in batch.items():
@@ -165,8 +172,8 @@ class Gallery:
                 self._person_ids.append(pid)
                 self._roles.append(role)
                 self._person_index[pid] = p
-            first = start + sum(int(v.shape[0]) for v in new_vecs)
             self._templates[p] = list(range(first, first + len(e)))
+            first += len(e)
             self._max_templates = max(self._max_templates, len(e))
             new_vecs.append(e)
             new_owner.append(np.full(len(e), p, np.int64))
@@ -213,8 +220,8 @@ class Gallery:
             rng = np.random.default_rng(0)
             sample = vecs[rng.choice(len(vecs), size=min(len(vecs), nlist * 40), replace=False)]
             index.train(sample)
-            index.nprobe = self.nprobe
-            log.info("gallery: IVF index, %d lists, nprobe %d", nlist, self.nprobe)
+            index.nprobe = self.nprobe or max(16, int(nlist * DEFAULT_PROBE_SHARE))
+            log.info("gallery: IVF index, %d lists, nprobe %d", nlist, index.nprobe)
         else:
             index = self._new_flat()
         index.add_with_ids(vecs, rows)

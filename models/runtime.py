@@ -17,6 +17,9 @@ def make_session(path: Path, threads: int) -> ort.InferenceSession:
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
+    # Spinning worker threads steal the second core from capture, faiss and OpenCV on a 2-core
+    # gate machine; measured slower with spinning on (README: "Speed").
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors
