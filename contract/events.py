@@ -1,0 +1,121 @@
+"""Payloads on the wire (MQTT, JSON): passages, edge status, acknowledgements, search orders.
+
+Every payload carries ``schema_version``; a receiver refuses a version it does not know.
+No names and no face images: persons travel as opaque ids, visitors as pseudonymous ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from contract.roles import Role
+from contract.topics import ID_PATTERN
+
+SCHEMA_VERSION: Literal[1] = 1
+Direction = Literal["in", "out", "none"]
+RoleSource = Literal["gallery", "visitor-gallery", "appearance"]
+IdentityKind = Literal["person", "visitor", "none"]
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def _utc_in_range(v: datetime) -> datetime:
+    v = v.astimezone(UTC)
+    if not EARLIEST <= v < LATEST:
+        raise ValueError(f"time {v.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
+    return v
+
+
+class Passage(_Payload):
+    """One person passing one camera: one event per track, never one per frame."""
+
+    event_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
+    seq: int = Field(ge=1, description="Per-edge sequence number, gapless, from 1")
+    site: str = Field(pattern=ID_PATTERN)
+    gate: str = Field(pattern=ID_PATTERN)
+    camera: str = Field(pattern=ID_PATTERN)
+    direction: Direction
+    ts: AwareDatetime = Field(description="UTC time the decision was made")
+    track_id: int = Field(ge=0)
+    identity: str | None = Field(None, pattern=ID_PATTERN)
+    identity_kind: IdentityKind
+    role: Role
+    role_source: RoleSource
+    score: float | None = Field(None, ge=-1, le=1)
+    margin: float | None = Field(None, ge=0, le=2)
+    quality: float = Field(ge=0, le=1)
+    frames_used: int = Field(ge=1, le=10_000)
+    gallery_version: int = Field(ge=0)
+    model_id: str = Field(min_length=1, max_length=200)
+    search_id: str | None = Field(None, pattern=ID_PATTERN)
+
+    _ts = field_validator("ts")(_utc_in_range)
+
+    @model_validator(mode="after")
+    def _identity_matches_kind(self) -> Passage:
+        if (self.identity is None) != (self.identity_kind == "none"):
+            raise ValueError("identity must be set exactly when identity_kind is not 'none'")
+        return self
+
+
+class EdgeStatus(_Payload):
+    """Retained on ``.../gates/<gate>/status``; the last will says ``offline``."""
+
+    site: str = Field(pattern=ID_PATTERN)
+    gate: str = Field(pattern=ID_PATTERN)
+    camera: str = Field(pattern=ID_PATTERN)
+    state: Literal["online", "offline"]
+    camera_state: Literal["starting", "ok", "camera_lost"] | None = None
+    fps: float | None = Field(None, ge=0)
+    latency_ms: dict[str, float] = Field(default_factory=dict)
+    gallery_version: int | None = Field(None, ge=0)
+    outbox_depth: int | None = Field(None, ge=0)
+    dropped_frames: int | None = Field(None, ge=0)
+    refused_events: int | None = Field(None, ge=0)
+    ts: AwareDatetime | None = None
+
+
+class Ack(_Payload):
+    """Server -> edge on ``.../gates/<gate>/acks``: these events are committed."""
+
+    event_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+    @field_validator("event_ids")
+    @classmethod
+    def _hex_ids(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if len(e) != 32 or any(c not in "0123456789abcdef" for c in e):
+                raise ValueError(f"event id {e!r} is not a uuid4 hex")
+        return v
+
+
+class SearchOrder(_Payload):
+    """Retained on ``.../searches/<search_id>``: report any track matching this, at once."""
+
+    search_id: str = Field(pattern=ID_PATTERN)
+    person_id: str | None = Field(None, pattern=ID_PATTERN)
+    template: list[float] | None = Field(None, min_length=16, max_length=4096)
+    model_id: str | None = None
+    priority: Literal["normal", "urgent"] = "urgent"
+    threshold: float | None = Field(None, ge=-1, le=1)
+    created: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SearchOrder:
+        if (self.person_id is None) == (self.template is None):
+            raise ValueError("a search names exactly one of person_id or template")
+        if self.template is not None and self.model_id is None:
+            raise ValueError("a template search must say which model_id made the template")
+        return self

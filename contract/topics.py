@@ -1,0 +1,73 @@
+"""MQTT topic builders: the only place topic strings are spelled."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_ID = re.compile(ID_PATTERN)
+ROOT = "gatewatch"
+
+
+def check_id(kind: str, value: str) -> str:
+    """``value`` if it is safe inside a topic level; ValueError naming ``kind`` otherwise."""
+    if not _ID.match(value):
+        raise ValueError(
+            f"{kind} {value!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topics of one site (``gatewatch/<site>/...``)."""
+
+    site: str
+
+    def __post_init__(self) -> None:
+        check_id("site", self.site)
+
+    @property
+    def root(self) -> str:
+        return f"{ROOT}/{self.site}"
+
+    def events(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/events"
+
+    def status(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/status"
+
+    def acks(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/acks"
+
+    def all_events(self) -> str:
+        return f"{self.root}/gates/+/events"
+
+    def all_status(self) -> str:
+        return f"{self.root}/gates/+/status"
+
+    def gallery(self) -> str:
+        return f"{self.root}/gallery"
+
+    def search(self, search_id: str) -> str:
+        return f"{self.root}/searches/{check_id('search_id', search_id)}"
+
+    def all_searches(self) -> str:
+        return f"{self.root}/searches/+"
+
+    def alerts(self) -> str:
+        return f"{self.root}/alerts"
+
+    def gate_of(self, topic: str) -> str | None:
+        """The gate id in a ``.../gates/<gate>/...`` topic of this site, else None."""
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[:3] == [ROOT, self.site, "gates"] and _ID.match(parts[3]):
+            return parts[3]
+        return None
+
+    def search_id_of(self, topic: str) -> str | None:
+        parts = topic.split("/")
+        if len(parts) == 4 and parts[:3] == [ROOT, self.site, "searches"] and _ID.match(parts[3]):
+            return parts[3]
+        return None
