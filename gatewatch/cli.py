@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-COMMAND_PACKAGES = ("models",)
+COMMAND_PACKAGES = ("models", "edge")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -127,6 +127,11 @@ class Gallery:
     def role_of(self, person_id: str) -> str:
         return self._roles[self._person_index[person_id]]
 
+    def templates_of(self, person_id: str) -> F32:
+        """The unit templates of an enrolled person ([n, dim]); KeyError if not enrolled."""
+        rows = self._templates[self._person_index[person_id]]
+        return self._vectors[np.asarray(rows, dtype=np.int64)]
+
     def persons(self) -> list[GalleryPerson]:
         """Every person in the gallery, in enrollment order."""
         return [

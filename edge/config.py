@@ -1,0 +1,142 @@
+"""EdgeConfig: everything one gate process needs, loaded once from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contract.config import FaceConfig
+from contract.mqtt import MqttConfig
+from contract.topics import ID_PATTERN
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceConfig(_Strict):
+    """Where frames come from."""
+
+    kind: Literal["file", "url", "device", "folder"] = Field(
+        description="file: a video file; url: RTSP/HTTP stream; device: USB camera index; "
+        "folder: still images, each shown for frames_per_image frames."
+    )
+    location: str = Field(description="File path, URL, device index or folder path.")
+    loop: bool = Field(False, description="Start a file or folder again at its end.")
+    pace: Literal["realtime", "lossless"] = Field(
+        "realtime",
+        description="realtime: files play at their own fps and frames are dropped when behind, "
+        "like a camera; lossless: every frame is processed (offline runs, tests).",
+    )
+    frames_per_image: int = Field(10, ge=1, description="Folder source: frames per image.")
+    folder_fps: float = Field(10.0, gt=0, description="Folder source: frames per second.")
+    stall_timeout_s: float = Field(
+        5.0, gt=0, description="No frame for this long means the camera is lost."
+    )
+    reopen_backoff_s: tuple[float, float] = Field(
+        (0.5, 30.0), description="First and largest wait before reopening a lost camera."
+    )
+
+
+class LineRule(_Strict):
+    """Direction for a camera that sees both ways: which way along the image a person moves."""
+
+    axis: Literal["y", "x"] = Field("y", description="y: up/down the image; x: left/right.")
+    in_when: Literal["increasing", "decreasing"] = Field(
+        "increasing", description="Movement along the axis that means coming in."
+    )
+    min_travel: float = Field(
+        0.08, gt=0, lt=1, description="Share of the frame a track must travel to count."
+    )
+
+
+class DecisionConfig(_Strict):
+    """When a track becomes a passage event."""
+
+    min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
+    top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")
+    embeds_per_s: float = Field(6.0, gt=0, description="Most embeddings per track per second.")
+    min_track_frames: int = Field(
+        3, ge=1, description="Shorter tracks are flicker, not people: no event."
+    )
+    max_missed_frames: int = Field(8, ge=1, description="Frames unseen before a track ends.")
+    iou_match: float = Field(0.25, gt=0, lt=1, description="IoU to continue a track.")
+
+
+class VisitorConfig(_Strict):
+    """Pseudonymous ids for faces not in the gallery (kept in memory only)."""
+
+    enabled: bool = True
+    expiry_s: float = Field(24 * 3600, gt=0, description="A visitor id is forgotten after this.")
+    threshold: float | None = Field(
+        None, ge=-1, le=1, description="Same-visitor threshold; default: the face threshold."
+    )
+    max_visitors: int = Field(50_000, ge=1)
+
+
+class OutboxConfig(_Strict):
+    """The on-disk queue of events not yet acknowledged by the server."""
+
+    path: Path = Field(description="SQLite file.")
+    max_events: int = Field(
+        200_000,
+        ge=10,
+        description="When full, new events are refused (counted, logged), never silently lost.",
+    )
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="At the end of a finite source, wait this long for acks."
+    )
+
+
+class EdgeConfig(_Strict):
+    """One gate process: one camera."""
+
+    site: str = Field(pattern=ID_PATTERN, description="Compound id (topic root).")
+    gate: str = Field(pattern=ID_PATTERN, description="Gate id.")
+    camera: str = Field(pattern=ID_PATTERN, description="Camera id at this gate.")
+    camera_kind: Literal["gate", "internal"] = Field(
+        "gate", description="internal cameras see people inside the compound: no direction."
+    )
+    direction: Literal["in", "out", "both", "none"] = Field(
+        description="What a passage past this camera means; 'both' needs line."
+    )
+    line: LineRule | None = None
+    source: SourceConfig
+    target_fps: float = Field(15.0, gt=0, le=60, description="Most frames processed per second.")
+    face: FaceConfig = Field(default_factory=FaceConfig)
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    visitors: VisitorConfig = Field(default_factory=VisitorConfig)
+    search_threshold: float = Field(
+        0.30, ge=-1, le=1, description="Score that reports a track to an active search."
+    )
+    gallery_path: Path = Field(description="Last good gallery snapshot on disk.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    outbox: OutboxConfig
+    status_interval_s: float = Field(10.0, gt=0, description="Seconds between status messages.")
+    stats_interval_s: float = Field(60.0, gt=0, description="Seconds between stats log lines.")
+    snapshot_policy: Literal["never"] = Field(
+        "never", description="Face images never leave the gate in this version."
+    )
+
+    @model_validator(mode="after")
+    def _direction_fits_camera(self) -> EdgeConfig:
+        if self.camera_kind == "internal" and self.direction != "none":
+            raise ValueError("an internal camera has direction 'none'")
+        if self.camera_kind == "gate" and self.direction == "none":
+            raise ValueError("a gate camera needs direction in, out or both")
+        if self.direction == "both" and self.line is None:
+            raise ValueError("direction 'both' needs a line rule (line: {axis, in_when})")
+        return self
+
+
+def load_edge_config(path: Path) -> EdgeConfig:
+    """Load and validate; ConfigError lists every bad key with its path."""
+    from models.config import ConfigError, format_validation_error, load_yaml
+
+    data = load_yaml(path)
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path))) from e

@@ -1,0 +1,153 @@
+"""Per-track decisions: who a track is, from several good frames, never from one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from contract.events import IdentityKind, RoleSource, SearchOrder
+from edge.config import DecisionConfig
+from edge.tracker import Track
+from edge.visitors import VisitorGallery
+from models.gallery import Gallery
+
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a passage event says about the person."""
+
+    identity: str | None
+    identity_kind: IdentityKind
+    role: str
+    role_source: RoleSource
+    score: float | None
+    margin: float | None
+    frames_used: int
+    search_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Vote:
+    """The gallery's answer for a track: best person by mean score over the voting frames."""
+
+    person_id: str | None
+    role: str | None
+    score: float
+    margin: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    search_id: str
+    order: SearchOrder
+    score: float
+
+
+class Judge:
+    """Applies the decision rule: mean score over the best frames >= threshold, margin over the
+    runner-up >= margin threshold, from at least ``min_frames`` good frames."""
+
+    def __init__(
+        self,
+        cfg: DecisionConfig,
+        threshold: float,
+        margin_threshold: float,
+        search_threshold: float,
+        visitors: VisitorGallery | None,
+    ) -> None:
+        self.cfg = cfg
+        self.threshold = threshold
+        self.margin_threshold = margin_threshold
+        self.search_threshold = search_threshold
+        self.visitors = visitors
+
+    def _voters(self, track: Track) -> F32:
+        best = sorted(track.samples, key=lambda s: -s.quality)[: self.cfg.top_frames]
+        return np.stack([s.embedding for s in best])
+
+    def vote(self, track: Track, gallery: Gallery) -> Vote:
+        e = self._voters(track)
+        if len(gallery) == 0:
+            return Vote(None, None, 0.0, 0.0, len(e))
+        hits = gallery.search(e, k=5)
+        # A person missing from one frame's top 5 scored at most that frame's 5th score there.
+        floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
+        per_frame: dict[str, npt.NDArray[np.float64]] = {}
+        for i, hit in enumerate(hits):
+            for c in hit.candidates:
+                per_frame.setdefault(c.person_id, floor.copy())[i] = c.score
+        means = {pid: float(s.mean()) for pid, s in per_frame.items()}
+        ranked = sorted(means.items(), key=lambda kv: -kv[1])
+        best_id, best = ranked[0]
+        second = ranked[1][1] if len(ranked) > 1 else 0.0
+        return Vote(best_id, gallery.role_of(best_id), best, best - second, len(e))
+
+    def decide(self, track: Track, gallery: Gallery, now: float, final: bool) -> Decision | None:
+        """A decision once the rule holds; at the track's end, a visitor (or no identity)."""
+        n = len(track.samples)
+        if n >= self.cfg.min_frames or (final and n):
+            v = self.vote(track, gallery)
+            if v.person_id and v.score >= self.threshold and v.margin >= self.margin_threshold:
+                return Decision(
+                    v.person_id,
+                    "person",
+                    v.role or "resident",
+                    "gallery",
+                    v.score,
+                    v.margin,
+                    v.frames,
+                )
+        if not final:
+            return None
+        return self.unknown(track, now)
+
+    def unknown(self, track: Track, now: float, search_id: str | None = None) -> Decision:
+        if track.samples and self.visitors is not None:
+            template = self._voters(track).mean(axis=0)
+            vid, score = self.visitors.match_or_add(template, now)
+            return Decision(
+                vid, "visitor", "visitor", "visitor-gallery", score, None, len(track.samples),
+                search_id,
+            )  # fmt: skip
+        return Decision(
+            None, "none", "visitor", "appearance", None, None, max(1, len(track.samples)), search_id
+        )
+
+    def search_hit(
+        self, embedding: F32, orders: dict[str, SearchOrder], gallery: Gallery
+    ) -> SearchHit | None:
+        """The best active search this face answers, if any (below the naming threshold too)."""
+        best: SearchHit | None = None
+        for sid, order in orders.items():
+            if order.person_id is not None:
+                if order.person_id not in gallery:
+                    continue
+                targets = gallery.templates_of(order.person_id)
+            else:
+                targets = np.asarray(order.template, np.float32).reshape(1, -1)
+                if targets.shape[1] != embedding.shape[0]:
+                    continue
+                targets = targets / max(float(np.linalg.norm(targets)), 1e-6)
+            score = float((targets @ embedding).max())
+            limit = order.threshold if order.threshold is not None else self.search_threshold
+            if score >= limit and (best is None or score > best.score):
+                best = SearchHit(sid, order, score)
+        return best
+
+    def for_search(self, track: Track, hit: SearchHit, gallery: Gallery, now: float) -> Decision:
+        """The decision reported at once for a track that answers a search."""
+        if hit.order.person_id is not None:
+            pid = hit.order.person_id
+            return Decision(
+                pid, "person", gallery.role_of(pid), "gallery", hit.score, None,
+                len(track.samples), hit.search_id,
+            )  # fmt: skip
+        named = self.decide(track, gallery, now, final=False)
+        if named is not None:
+            return Decision(**{**named.__dict__, "search_id": hit.search_id})
+        return self.unknown(track, now, hit.search_id)

@@ -1,0 +1,13 @@
+"""The edge's exception family."""
+
+
+class EdgeError(Exception):
+    """Base of the edge's errors."""
+
+
+class SourceError(EdgeError):
+    """A frame source cannot be opened or read."""
+
+
+class OutboxFull(EdgeError):
+    """The outbox holds its maximum of unacknowledged events; the new event is refused."""

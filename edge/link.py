@@ -1,0 +1,179 @@
+"""The edge's MQTT link: persistent session, outbox publishing in order, acks, orders in."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import ValidationError
+
+from contract.events import Ack, EdgeStatus, SearchOrder
+from contract.gallery import GalleryManifest
+from contract.mqtt import MqttConfig
+from contract.topics import Topics
+from edge.outbox import Outbox, OutboxEvent
+
+log = logging.getLogger(__name__)
+
+
+class EdgeLink:
+    """One paho client; events leave only from the outbox, and are deleted only on an ack."""
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        topics: Topics,
+        gate: str,
+        camera: str,
+        outbox: Outbox,
+        on_gallery: Callable[[GalleryManifest], None],
+        on_search: Callable[[str, SearchOrder | None], None],
+        on_published: Callable[[int], None] = lambda seq: None,
+    ) -> None:
+        self.cfg, self.topics, self.gate, self.camera = cfg, topics, gate, camera
+        self.outbox = outbox
+        self.on_gallery, self.on_search, self.on_published = on_gallery, on_search, on_published
+        self.connected = False
+        self.malformed = 0
+        self.acked = 0
+        self.published = 0
+        self._sent_seq = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        client_id = cfg.client_id or f"gatewatch-edge-{topics.site}-{gate}-{camera}"
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if cfg.username:
+            c.username_pw_set(cfg.username, cfg.password())
+        if cfg.tls:
+            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
+        offline = EdgeStatus(site=topics.site, gate=gate, camera=camera, state="offline")
+        c.will_set(topics.status(gate), offline.to_json(), qos=1, retain=True)
+        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.client = c
+        self._pump_thread = threading.Thread(target=self._pump, name=f"publish-{gate}", daemon=True)
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.cfg.session_expiry_s
+        self.client.connect_async(
+            self.cfg.host,
+            self.cfg.port,
+            keepalive=self.cfg.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._pump_thread.start()
+
+    def stop(self, status: EdgeStatus | None = None) -> None:
+        """Say offline (retained), disconnect cleanly, stop the threads."""
+        self._stop.set()
+        self._wake.set()
+        if self.connected and status is not None:
+            info = self.client.publish(
+                self.topics.status(self.gate), status.to_json(), qos=1, retain=True
+            )
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=3)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self._pump_thread.join(timeout=5)
+
+    def kick(self) -> None:
+        """New events are in the outbox."""
+        self._wake.set()
+
+    def publish_status(self, status: EdgeStatus) -> None:
+        if self.connected:
+            self.client.publish(self.topics.status(self.gate), status.to_json(), qos=1, retain=True)
+
+    # -- paho callbacks (paho's network thread) -------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.warning("[%s] broker refused the connection: %s", self.gate, reason_code)
+            return
+        log.info(
+            "[%s] connected to %s:%d (session present: %s)",
+            self.gate,
+            self.cfg.host,
+            self.cfg.port,
+            flags.session_present,
+        )
+        client.subscribe(
+            [
+                (self.topics.acks(self.gate), 1),
+                (self.topics.gallery(), 1),
+                (self.topics.all_searches(), 1),
+            ]
+        )
+        with self._lock:
+            self.connected = True
+            self._sent_seq = 0  # everything unacknowledged goes out again, in order
+        self._wake.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        with self._lock:
+            was = self.connected
+            self.connected = False
+        if was and not self._stop.is_set():
+            log.warning(
+                "[%s] lost the broker (%s); events stay in the outbox", self.gate, reason_code
+            )
+
+    def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        try:
+            if msg.topic == self.topics.acks(self.gate):
+                ack = Ack.model_validate_json(msg.payload)
+                self.acked += self.outbox.ack(ack.event_ids)
+            elif msg.topic == self.topics.gallery():
+                if msg.payload:
+                    self.on_gallery(GalleryManifest.model_validate_json(msg.payload))
+            elif (search_id := self.topics.search_id_of(msg.topic)) is not None:
+                order = SearchOrder.model_validate_json(msg.payload) if msg.payload else None
+                if order is not None and order.search_id != search_id:
+                    raise ValueError(f"search id {order.search_id} does not match the topic")
+                self.on_search(search_id, order)
+        except (ValidationError, ValueError) as e:
+            self.malformed += 1
+            log.warning("[%s] malformed message on %s refused: %s", self.gate, msg.topic, e)
+        except Exception:  # a handler bug must not kill paho's network thread
+            self.malformed += 1
+            log.exception("[%s] message on %s could not be handled", self.gate, msg.topic)
+
+    # -- publishing ------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            while self.connected and not self._stop.is_set():
+                with self._lock:
+                    after = self._sent_seq
+                batch = self.outbox.pending(after_seq=after, limit=200)
+                if not batch or not self._send(batch, after):
+                    break
+
+    def _send(self, batch: list[OutboxEvent], after: int) -> bool:
+        """Publish in order; False when the connection dropped or restarted meanwhile."""
+        topic = self.topics.events(self.gate)
+        for ev in batch:
+            info = self.client.publish(topic, ev.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                return False
+            with self._lock:
+                if self._sent_seq != after:  # reconnected meanwhile: start over from the top
+                    return False
+                self._sent_seq = after = ev.seq
+            self.published += 1
+            self.on_published(ev.seq)
+        return True

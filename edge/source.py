@@ -1,0 +1,233 @@
+"""Frame sources and the capture thread that keeps only the newest frame."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edge.config import SourceConfig
+from edge.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+CameraState = Literal["starting", "ok", "camera_lost"]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame.
+
+    ``captured`` is time.monotonic() at capture (for latency); ``video_s`` is the frame's time in
+    the scene: the same clock for a live camera, the frame's position for a file read lossless.
+    """
+
+    image: npt.NDArray[np.uint8]
+    index: int
+    captured: float
+    video_s: float
+
+
+class FrameReader(Protocol):
+    """An opened source: ``read`` returns the next image, None at the end of a finite source."""
+
+    fps: float | None
+
+    def read(self) -> npt.NDArray[np.uint8] | None: ...
+
+    def close(self) -> None: ...
+
+
+class VideoReader:
+    """A video file, an RTSP/HTTP URL or a USB device through OpenCV."""
+
+    def __init__(self, kind: str, location: str, loop: bool) -> None:
+        target: str | int = int(location) if kind == "device" else location
+        if kind == "file" and not Path(location).is_file():
+            raise SourceError(f"video file {location} does not exist")
+        self.cap = cv2.VideoCapture(target)
+        if not self.cap.isOpened():
+            raise SourceError(f"cannot open {kind} {location}")
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 else None
+        self.kind, self.location, self.loop = kind, location, loop
+
+    def read(self) -> npt.NDArray[np.uint8] | None:
+        ok, img = self.cap.read()
+        if ok:
+            return img
+        if self.kind == "file":
+            if self.loop:
+                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, img = self.cap.read()
+                if ok:
+                    return img
+            return None
+        raise SourceError(f"{self.kind} {self.location} stopped delivering frames")
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class FolderReader:
+    """Still images in name order, each repeated for ``frames_per_image`` frames."""
+
+    def __init__(self, location: str, frames_per_image: int, fps: float, loop: bool) -> None:
+        folder = Path(location)
+        if not folder.is_dir():
+            raise SourceError(f"image folder {location} does not exist")
+        self.paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise SourceError(f"image folder {location} holds no images")
+        self.frames_per_image, self.fps, self.loop = frames_per_image, fps, loop
+        self._iter = self._frames()
+
+    def _frames(self) -> Iterator[npt.NDArray[np.uint8]]:
+        while True:
+            for p in self.paths:
+                img = cv2.imread(str(p))
+                if img is None:
+                    log.warning("folder source: %s is not a readable image, skipped", p)
+                    continue
+                for _ in range(self.frames_per_image):
+                    yield img
+            if not self.loop:
+                return
+
+    def read(self) -> npt.NDArray[np.uint8] | None:
+        return next(self._iter, None)
+
+    def close(self) -> None:
+        pass
+
+
+def open_source(cfg: SourceConfig) -> FrameReader:
+    if cfg.kind == "folder":
+        return FolderReader(cfg.location, cfg.frames_per_image, cfg.folder_fps, cfg.loop)
+    return VideoReader(cfg.kind, cfg.location, cfg.loop)
+
+
+class Capture:
+    """Reads frames in its own thread.
+
+    realtime: keeps only the newest frame (older ones are counted as dropped) and plays files at
+    their own fps; lossless: hands over every frame. A source that fails or stalls is reopened
+    with exponential backoff while ``state`` says ``camera_lost``.
+    """
+
+    def __init__(self, cfg: SourceConfig, name: str) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.state: CameraState = "starting"
+        self.dropped = 0
+        self.captured = 0
+        self.reopens = 0
+        self.finished = False
+        self._frame: Frame | None = None
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture-{name}", daemon=True)
+
+    def start(self) -> Capture:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+    def get(self, timeout_s: float) -> Frame | None:
+        """The newest frame not yet taken, waiting up to ``timeout_s``; None if none came."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._frame is None and not self.finished and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._cond.wait(left)
+            frame, self._frame = self._frame, None
+            self._cond.notify_all()
+            return frame
+
+    def _put(self, frame: Frame) -> None:
+        with self._cond:
+            if self.cfg.pace == "lossless":
+                while self._frame is not None and not self._stop.is_set():
+                    self._cond.wait(0.5)
+            elif self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self.captured += 1
+            self._cond.notify_all()
+
+    def _set_state(self, state: CameraState) -> None:
+        if state != self.state:
+            log.log(
+                logging.WARNING if state == "camera_lost" else logging.INFO,
+                "[%s] camera %s",
+                self.name,
+                state,
+            )
+            self.state = state
+
+    def _run(self) -> None:
+        backoff_min, backoff_max = self.cfg.reopen_backoff_s
+        backoff = backoff_min
+        index = 0
+        while not self._stop.is_set():
+            try:
+                reader = open_source(self.cfg)
+            except SourceError as e:
+                self._set_state("camera_lost")
+                log.warning("[%s] %s; retrying in %.1f s", self.name, e, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, backoff_max)
+                self.reopens += 1
+                continue
+            paced = self.cfg.pace == "realtime" and self.cfg.kind in ("file", "folder")
+            period = 1.0 / reader.fps if paced and reader.fps else 0.0
+            try:
+                next_at = time.monotonic()
+                while not self._stop.is_set():
+                    img = self._read_with_stall_check(reader)
+                    if img is None:
+                        self.finished = True
+                        with self._cond:
+                            self._cond.notify_all()
+                        return
+                    self._set_state("ok")
+                    backoff = backoff_min
+                    index += 1
+                    now = time.monotonic()
+                    lossless = self.cfg.pace == "lossless" and reader.fps
+                    video_s = index / reader.fps if lossless and reader.fps else now
+                    self._put(Frame(img, index, now, video_s))
+                    if period:
+                        next_at += period
+                        self._stop.wait(max(0.0, next_at - time.monotonic()))
+            except SourceError as e:
+                self._set_state("camera_lost")
+                log.warning("[%s] %s; reopening in %.1f s", self.name, e, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, backoff_max)
+                self.reopens += 1
+            finally:
+                reader.close()
+
+    def _read_with_stall_check(self, reader: FrameReader) -> npt.NDArray[np.uint8] | None:
+        t0 = time.monotonic()
+        img = reader.read()
+        if time.monotonic() - t0 > self.cfg.stall_timeout_s:
+            raise SourceError(f"source stalled for more than {self.cfg.stall_timeout_s:g} s")
+        return img

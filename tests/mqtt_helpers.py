@@ -1,0 +1,140 @@
+"""Test helpers for real MQTT: a Mosquitto broker on a free port, and an acknowledging store."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from contract.events import Ack, EdgeStatus, Passage
+from contract.topics import Topics
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).exists()), None
+    )
+
+
+class Broker:
+    """A private Mosquitto with persistence, stoppable and restartable on the same port."""
+
+    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
+        binary = mosquitto_binary()
+        if binary is None:
+            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"persistence true\npersistence_location {workdir}/\n"
+            "autosave_interval 1\n" + (extra_conf or "allow_anonymous true\n")
+        )
+        self.log = workdir / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=open(self.log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def connect(port: int, client_id: str, clean: bool = True) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0 if clean else 3600
+    c.reconnect_delay_set(min_delay=0.2, max_delay=1)
+    c.connect_async("127.0.0.1", port, clean_start=clean, properties=props)
+    c.loop_start()
+    return c
+
+
+class AckingStore:
+    """Stands in for the server's ingest: stores passages by event id, acknowledges each commit."""
+
+    def __init__(self, port: int, site: str, ack: bool = True, ack_delay_s: float = 0.0) -> None:
+        self.topics = Topics(site)
+        self.ack = ack
+        self.ack_delay_s = ack_delay_s
+        self.events: dict[str, Passage] = {}
+        self.arrivals: list[Passage] = []  # every delivery, duplicates included
+        self.status: dict[str, EdgeStatus] = {}
+        self.status_log: list[EdgeStatus] = []
+        self.acked: dict[str, int] = {}
+        self.lock = threading.Lock()
+        self.client = connect(port, f"store-{site}", clean=False)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        # on_connect may already have run before the callback was set.
+        self.client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
+
+    def _on_connect(self, client, userdata, flags, rc, props) -> None:  # noqa: ANN001
+        client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        gate = self.topics.gate_of(msg.topic)
+        if msg.topic.endswith("/status"):
+            st = EdgeStatus.model_validate_json(msg.payload)
+            with self.lock:
+                self.status[gate] = st
+                self.status_log.append(st)
+            return
+        p = Passage.model_validate_json(msg.payload)
+        with self.lock:
+            self.arrivals.append(p)
+            self.events.setdefault(p.event_id, p)
+        if self.ack:
+            if self.ack_delay_s:
+                time.sleep(self.ack_delay_s)
+            with self.lock:
+                self.acked[p.event_id] = self.acked.get(p.event_id, 0) + 1
+            client.publish(self.topics.acks(gate), Ack(event_ids=[p.event_id]).to_json(), qos=1)
+
+    def passages(self) -> list[Passage]:
+        with self.lock:
+            return sorted(self.events.values(), key=lambda p: p.seq)
+
+    def wait_for(self, predicate, timeout_s: float = 60.0, what: str = "condition") -> None:  # noqa: ANN001
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if predicate(self):
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
