@@ -73,6 +73,8 @@ class EdgeApp:
         self._gallery_jobs: queue.Queue[GalleryManifest] = queue.Queue()
         self.gallery_refused = 0
         self.events = 0
+        self.merged = 0
+        self._last_passage: dict[str, float] = {}  # identity -> scene time of its last event
         self.frames = 0
         self._captured_at: dict[int, float] = {}
         self._stage_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=500))
@@ -191,6 +193,14 @@ class EdgeApp:
 
     def emit(self, track: Track, decision: Decision, direction: str, captured: float) -> None:
         track.decided = True
+        if decision.identity is not None and decision.search_id is None:
+            last = self._last_passage.get(decision.identity)
+            self._last_passage[decision.identity] = track.last_seen
+            if last is not None and track.last_seen - last < self.cfg.decision.repeat_window_s:
+                self.merged += 1
+                log.debug("[%s] track %d is %s again: same passage", self.name, track.id,
+                          decision.identity)  # fmt: skip
+                return
         quality = max((s.quality for s in track.samples), default=track.best_quality)
 
         def payload(seq: int, event_id: str) -> bytes:
@@ -245,7 +255,7 @@ class EdgeApp:
         t0 = time.perf_counter()
         dets = self.engine.detect(img)
         t1 = time.perf_counter()
-        pairs, ended = self.tracker.update(dets, now, frame.captured)
+        pairs, ended = self.tracker.update(dets, frame.video_s, frame.captured)
         crops, owners, qualities = [], [], []
         min_gap = 1.0 / self.cfg.decision.embeds_per_s
         for track, di in pairs:
@@ -302,6 +312,8 @@ class EdgeApp:
     def finish(self, track: Track, shape: tuple[int, ...], captured: float) -> None:
         """A track ended: its event now, if it had none and was a real person."""
         if track.decided or track.hits < self.cfg.decision.min_track_frames:
+            return
+        if not track.samples and track.hits < self.cfg.decision.min_faceless_track_frames:
             return
         held = track.held if isinstance(track.held, Decision) else None
         decision = held or self.judge.decide(track, self.gallery, time.monotonic(), final=True)

@@ -61,6 +61,15 @@ class DecisionConfig(_Strict):
     min_track_frames: int = Field(
         3, ge=1, description="Shorter tracks are flicker, not people: no event."
     )
+    min_faceless_track_frames: int = Field(
+        10, ge=1, description="A track without one usable face needs this many frames for an event."
+    )
+    repeat_window_s: float = Field(
+        5.0,
+        ge=0,
+        description="The same person or visitor again at this camera within this many seconds is "
+        "the same passage (a track that broke up), not a new event.",
+    )
     max_missed_frames: int = Field(8, ge=1, description="Frames unseen before a track ends.")
     iou_match: float = Field(0.25, gt=0, lt=1, description="IoU to continue a track.")
 

@@ -78,6 +78,9 @@ def connect(port: int, client_id: str, clean: bool = True) -> mqtt.Client:
     c.reconnect_delay_set(min_delay=0.2, max_delay=1)
     c.connect_async("127.0.0.1", port, clean_start=clean, properties=props)
     c.loop_start()
+    deadline = time.monotonic() + 10
+    while not c.is_connected() and time.monotonic() < deadline:
+        time.sleep(0.02)
     return c
 
 

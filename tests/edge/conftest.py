@@ -25,14 +25,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def gate_video(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path) -> Path:
-    """Enrolled obama, kit+rose together; unknown alex; unknown sheldon twice (other photos)."""
+    """Unknown sheldon; enrolled obama; kit+rose together; unknown alex; sheldon again (another
+    photo, 8.8 s later)."""
     from scripts.make_gate_video import make_video
 
     out = tmp_path_factory.mktemp("video") / "gate.mp4"
     make_video(
         FACES,
-        ["obama/4.jpg", "kit_harington/2.jpg+rose_leslie/2.jpg", "alex_lacamoire/1.jpg",
-         "bbt_sheldon/1.jpg", "bbt_sheldon/2.jpg"],
+        ["bbt_sheldon/1.jpg", "obama/4.jpg", "kit_harington/2.jpg+rose_leslie/2.jpg",
+         "alex_lacamoire/1.jpg", "bbt_sheldon/2.jpg"],
         out, pass_s=1.6, gap_s=0.6,
     )  # fmt: skip
     return out

@@ -29,7 +29,7 @@ def test_one_event_per_passage_with_ids_roles_and_visitors(
     visitors = [p for p in events if p.identity_kind == "visitor"]
     assert len(visitors) == 3, got
     assert all(p.role == "visitor" and p.role_source == "visitor-gallery" for p in visitors)
-    alex, sheldon_1, sheldon_2 = visitors
+    sheldon_1, alex, sheldon_2 = visitors
     assert sheldon_1.identity == sheldon_2.identity, "same unknown face must keep its visitor id"
     assert alex.identity != sheldon_1.identity
     for p in events:
