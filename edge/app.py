@@ -41,6 +41,25 @@ from models.quality import assess_quality
 log = logging.getLogger(__name__)
 
 
+def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: float = 30) -> bytes:
+    """The snapshot a manifest points at (file path or http(s) URL), checked against it."""
+    if m.path:
+        raw = Path(m.path).read_bytes()
+    elif m.url:
+        if m.url.scheme not in ("http", "https"):
+            raise ValueError(f"gallery URL scheme {m.url.scheme!r} is not http(s)")
+        req = urllib.request.Request(str(m.url))
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            raw = resp.read(m.size + 1)
+    else:
+        raise ValueError("manifest has neither path nor url")
+    if len(raw) != m.size or hashlib.sha256(raw).hexdigest() != m.sha256:
+        raise GalleryError("snapshot size or SHA-256 differs from the manifest")
+    return raw
+
+
 class EdgeApp:
     """One camera's pipeline and its links; ``run`` blocks until the source ends or ``stop``."""
 
@@ -116,7 +135,7 @@ class EdgeApp:
                 continue
             try:
                 self.apply_manifest(manifest)
-            except (GalleryError, OSError, ValueError) as e:
+            except (GalleryError, OSError, ValueError) as e:  # URLError is an OSError
                 self.gallery_refused += 1
                 log.error("[%s] gallery v%d refused, keeping v%d: %s",
                           self.name, manifest.version, self.gallery.version, e)  # fmt: skip
@@ -129,19 +148,7 @@ class EdgeApp:
             raise GalleryError(
                 f"manifest is for model {m.model_id}, this edge runs {self.engine.model_id}"
             )
-        if m.path:
-            raw = Path(m.path).read_bytes()
-        elif m.url:
-            req = urllib.request.Request(str(m.url))
-            token = os.environ.get("GATEWATCH_EDGE_TOKEN")
-            if token:
-                req.add_header("Authorization", f"Bearer {token}")
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read(m.size + 1)
-        else:
-            raise ValueError("manifest has neither path nor url")
-        if len(raw) != m.size or hashlib.sha256(raw).hexdigest() != m.sha256:
-            raise GalleryError("snapshot size or SHA-256 differs from the manifest")
+        raw = fetch_snapshot(m, os.environ.get("GATEWATCH_EDGE_TOKEN"))
         g = Gallery.from_bytes(raw, f"gallery v{m.version}", self.engine.model_id)
         self._write_last_good(raw)
         self.gallery = g  # one reference swap: the frame loop reads it once per frame

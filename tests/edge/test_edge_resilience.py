@@ -61,6 +61,9 @@ def test_sigkill_mid_burst_then_restart_loses_no_event(
     store.wait_for(lambda s: len(s.events) >= 3, 60, "three events")
     os.kill(edge.pid, signal.SIGKILL)
     edge.wait(timeout=10)
+    # The broker sees the socket die and publishes the edge's last will.
+    store.wait_for(lambda s: s.status.get("g1") is not None and s.status["g1"].state == "offline",
+                   15, "the last will: offline")  # fmt: skip
     unacked = Outbox(tmp_path / "outbox.sqlite", 10)
     before = unacked.depth()
     unacked.close()

@@ -50,3 +50,68 @@ def test_topic_parsing_round_trip() -> None:
     assert t.gate_of(t.events("north")) == "north"
     assert t.gate_of("gatewatch/s2/gates/north/events") is None
     assert t.search_id_of(t.search("s-9")) == "s-9"
+
+
+def test_snapshot_fetch_over_http_sends_the_token_and_checks_the_hash(tmp_path: Path) -> None:
+    import hashlib
+    import http.server
+    import threading
+    import urllib.error
+
+    from contract.gallery import GalleryManifest
+    from edge.app import fetch_snapshot
+    from models.errors import GalleryError
+
+    body = b"snapshot bytes"
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            if self.headers.get("Authorization") != "Bearer t0ken":
+                self.send_response(401)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/api/gallery/3"
+        good = GalleryManifest(version=3, model_id="m", sha256=hashlib.sha256(body).hexdigest(),
+                               size=len(body), url=url, persons=1, templates=1)  # fmt: skip
+        assert fetch_snapshot(good, "t0ken") == body
+        assert seen[-1] == "Bearer t0ken"
+        with pytest.raises(urllib.error.HTTPError):
+            fetch_snapshot(good, None)
+        bad = good.model_copy(update={"sha256": "1" * 64})
+        with pytest.raises(GalleryError, match="SHA-256"):
+            fetch_snapshot(bad, "t0ken")
+    finally:
+        server.shutdown()
+
+
+def test_a_template_search_matches_the_same_face_only(engine) -> None:
+    from contract.events import SearchOrder
+    from edge.config import DecisionConfig
+    from edge.decide import Judge
+    from models.gallery import Gallery
+
+    def emb(p: str) -> np.ndarray:
+        return engine.analyze(read_image(FACES / p))[0].embedding
+
+    judge = Judge(DecisionConfig(), engine.threshold, 0.05, 0.30, None)
+    photo = emb("rose_leslie/1.jpg")  # an officer's photo of someone not enrolled
+    orders = {
+        "s-7": SearchOrder(search_id="s-7", template=photo.tolist(), model_id=engine.model_id)
+    }
+    empty = Gallery(engine.model_id, engine.dim)
+    hit = judge.search_hit(emb("rose_leslie/2.jpg"), orders, empty)
+    assert hit is not None and hit.search_id == "s-7" and hit.score >= 0.30
+    assert judge.search_hit(emb("obama/1.jpg"), orders, empty) is None
