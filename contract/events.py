@@ -119,3 +119,13 @@ class SearchOrder(_Payload):
         if self.template is not None and self.model_id is None:
             raise ValueError("a template search must say which model_id made the template")
         return self
+
+
+class Alert(_Payload):
+    """Published on ``.../alerts``: an elder-watch or search alert. Person id only, no name."""
+
+    alert_id: int = Field(ge=1)
+    rule: Literal["not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting"]
+    person_id: str = Field(pattern=ID_PATTERN)
+    created: AwareDatetime
+    evidence: dict[str, str | float | int | None] = Field(default_factory=dict)

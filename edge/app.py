@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: float = 30) -> bytes:
     """The snapshot a manifest points at (file path or http(s) URL), checked against it."""
-    if m.path:
-        raw = Path(m.path).read_bytes()
+    if m.path and (Path(m.path).is_file() or not m.url):
+        raw = Path(m.path).read_bytes()  # an edge on the server's machine reads the file
     elif m.url:
         if m.url.scheme not in ("http", "https"):
             raise ValueError(f"gallery URL scheme {m.url.scheme!r} is not http(s)")

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-COMMAND_PACKAGES = ("models", "edge")
+COMMAND_PACKAGES = ("models", "edge", "server")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,10 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     from models.cli import BadInput
     from models.config import ConfigError
     from models.errors import GalleryError, ImageError, ModelError, ModelNotFound
+    from server.cli import ApiError
 
     try:
         return int(args.func(args) or 0)
-    except (BadInput, ConfigError, ImageError, GalleryError, ModelNotFound) as e:
+    except (BadInput, ConfigError, ImageError, GalleryError, ModelNotFound, ApiError) as e:
         print(f"gatewatch {args.command}: {e}", file=sys.stderr)
         return 2
     except ModelError as e:

@@ -42,3 +42,13 @@ def photos() -> list[Path]:
 
 def person_of(path: Path) -> str:
     return path.parent.name
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory):
+    """A private Mosquitto on a free port for the module's tests."""
+    from tests.mqtt_helpers import Broker
+
+    b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
+    yield b
+    b.stop()

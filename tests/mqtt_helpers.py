@@ -44,7 +44,10 @@ class Broker:
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             f"persistence true\npersistence_location {workdir}/\n"
-            "autosave_interval 1\n" + (extra_conf or "allow_anonymous true\n")
+            "autosave_interval 1\n"
+            # Mosquitto keeps only 1000 messages for an offline session by default; a server that
+            # is down for a while must not lose passages (configs/mosquitto.conf does the same).
+            "max_queued_messages 1000000\n" + (extra_conf or "allow_anonymous true\n")
         )
         self.log = workdir / "mosquitto.log"
         self.proc: subprocess.Popen | None = None

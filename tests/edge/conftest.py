@@ -11,16 +11,9 @@ import pytest
 import yaml
 
 from tests.conftest import FACES
-from tests.mqtt_helpers import AckingStore, Broker
+from tests.mqtt_helpers import AckingStore
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory):
-    b = Broker(tmp_path_factory.mktemp("mosquitto")).start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture(scope="session")

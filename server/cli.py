@@ -1,0 +1,147 @@
+"""``gatewatch server`` and the officer's commands against its API (trajectory, search, alerts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """The server answered with an error; exit code 2 with its detail."""
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from server.config import load_server_config
+
+    cfg = load_server_config(args.config)
+    if args.validate_config:
+        print(f"{args.config}: ok (site {cfg.site}, database {cfg.db_url().split('://')[0]})")
+        return 0
+    import uvicorn
+
+    from server.api import create_api
+    from server.app import ServerApp
+
+    app = ServerApp(cfg).start()
+    try:
+        uvicorn.run(create_api(app), host=cfg.http.host, port=cfg.http.port, log_level="info")
+    finally:
+        app.stop()
+    return 0
+
+
+def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    token = os.environ.get("GATEWATCH_TOKEN")
+    if not token:
+        raise ApiError("set GATEWATCH_TOKEN to your access token")
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        detail = json.loads(e.read() or b"{}").get("detail", e.reason)
+        raise ApiError(f"{method} {path}: {e.code} {detail}") from e
+    except urllib.error.URLError as e:
+        raise ApiError(f"cannot reach {args.url}: {e.reason}") from e
+
+
+def _out(args: argparse.Namespace, obj: Any, text: str) -> int:
+    print(json.dumps(obj, indent=1) if args.json else text)
+    return 0
+
+
+def cmd_trajectory(args: argparse.Namespace) -> int:
+    q = urllib.parse.urlencode({"since": args.since, "reason": args.reason})
+    t = _call(args, "GET", f"/api/trajectory/{urllib.parse.quote(args.identity)}?{q}")
+    w = t["whereabouts"]
+    lines = [f"{p['ts']}  {p['direction']:<4} {p['gate']}/{p['camera']}" for p in t["passages"]]
+    where = (
+        (
+            f"last seen {w['last_seen']} at {w['gate']}/{w['camera']}, "
+            f"{'inside' if w['inside'] else 'outside'} since {w['since']}"
+        )
+        if w["last_seen"]
+        else "never seen"
+    )
+    return _out(args, t, "\n".join([*lines, where]))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.action == "raise":
+        a = _call(args, "POST", "/api/searches", {"person_id": args.person, "reason": args.reason})
+        text = f"search {a['search_id']} raised; " + (
+            a.get("note") or (f"believed {'inside' if a.get('believed_inside') else 'outside'}")
+        )
+        return _out(args, a, text)
+    if args.action == "list":
+        rows = _call(args, "GET", "/api/searches?state=active")
+        return _out(
+            args,
+            rows,
+            "\n".join(f"{r['id']} {r['person_id'] or 'photo'} {r['reason']}" for r in rows)
+            or "no active searches",
+        )
+    a = _call(args, "POST", f"/api/searches/{args.search_id}/close")
+    return _out(args, a, f"search {args.search_id} closed; {len(a['sightings'])} sightings")
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    rows = _call(args, "GET", f"/api/alerts?state={args.state}")
+    return _out(
+        args,
+        rows,
+        "\n".join(f"#{a['id']} {a['rule']} {a['person_id']} {a['evidence']}" for a in rows)
+        or f"no {args.state} alerts",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("server", help="run the compound's server")
+    p.add_argument("--config", type=Path, required=True, help="server YAML (ServerConfig)")
+    p.add_argument("--validate-config", action="store_true")
+    p.set_defaults(func=cmd_server)
+
+    def client(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", default=os.environ.get("GATEWATCH_URL", "http://127.0.0.1:8080"))
+        p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("trajectory", help="a person's passages and whereabouts (audited)")
+    p.add_argument("identity")
+    p.add_argument("--since", default="48h")
+    p.add_argument("--reason", required=True, help="why you look (written to the audit log)")
+    client(p)
+    p.set_defaults(func=cmd_trajectory)
+
+    p = sub.add_parser("search", help="missing-person searches")
+    ssub = p.add_subparsers(dest="action", required=True)
+    r = ssub.add_parser("raise")
+    r.add_argument("person")
+    r.add_argument("--reason", required=True)
+    client(r)
+    r.set_defaults(func=cmd_search)
+    ls = ssub.add_parser("list")
+    client(ls)
+    ls.set_defaults(func=cmd_search)
+    c = ssub.add_parser("close")
+    c.add_argument("search_id")
+    client(c)
+    c.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("alerts", help="elder-watch and search alerts")
+    p.add_argument("--state", default="open", choices=["open", "acknowledged", "closed"])
+    client(p)
+    p.set_defaults(func=cmd_alerts)

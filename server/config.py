@@ -1,0 +1,79 @@
+"""ServerConfig: the system of record of one compound, loaded once from YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contract.config import FaceConfig
+from contract.mqtt import MqttConfig
+from contract.topics import ID_PATTERN
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestConfig(_Strict):
+    batch_max: int = Field(200, ge=1, le=10_000, description="Events committed in one transaction.")
+    batch_wait_ms: int = Field(50, ge=0, le=5000, description="Longest wait to fill a batch.")
+    shared_group: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="Share the events among server workers ($share/<group>/...); None: one worker.",
+    )
+
+
+class ElderWatchConfig(_Strict):
+    age_years: int = Field(70, ge=0, le=130, description="Residents this old or older are watched.")
+    not_seen_h: float = Field(48, gt=0, description="Alert when not seen by any camera this long.")
+    out_not_back_h: float = Field(6, gt=0, description="Alert when out and not back this long.")
+    night_start_h: int = Field(22, ge=0, le=23, description="Night window start (local hour).")
+    night_end_h: int = Field(5, ge=0, le=23, description="Night window end (local hour).")
+    utc_offset_h: float = Field(8, ge=-12, le=14, description="Compound's local time offset.")
+    scan_interval_s: float = Field(60, gt=0, description="How often the rules are checked.")
+
+
+class RetentionConfig(_Strict):
+    visitor_days: float = Field(7, gt=0, description="Visitor events and visitor templates.")
+    resident_days: float = Field(180, gt=0, description="Events of enrolled persons.")
+    audit_days: float = Field(730, gt=0, description="Audit log.")
+    purge_interval_s: float = Field(3600, gt=0)
+
+
+class HttpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="Base URL edges use to fetch galleries; default http://host:port."
+    )
+
+
+class ServerConfig(_Strict):
+    site: str = Field(pattern=ID_PATTERN, description="Compound id (topic root).")
+    data_dir: Path = Field(description="Database (SQLite), gallery snapshots.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/gatewatch.db."
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    elder: ElderWatchConfig = Field(default_factory=ElderWatchConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    face: FaceConfig = Field(default_factory=FaceConfig)
+    admin_token_env: str = Field(
+        "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."
+    )
+
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'gatewatch.db'}"
+
+
+def load_server_config(path: Path) -> ServerConfig:
+    from models.config import ConfigError, format_validation_error, load_yaml
+
+    try:
+        return ServerConfig.model_validate(load_yaml(path))
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path))) from e

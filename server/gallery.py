@@ -1,0 +1,54 @@
+"""Gallery snapshots built from the registry and announced to every edge."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date
+from pathlib import Path
+
+from contract.gallery import GalleryManifest
+from models.engine import embedding_space
+from models.gallery import Gallery
+from server.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_snapshot(
+    store: Store, model_id: str, dim: int, out_dir: Path, base_url: str, today: date
+) -> GalleryManifest:
+    """Write the next snapshot (valid, not removed persons with templates of this model)."""
+    rows = store.gallery_rows(embedding_space(model_id), today)
+    version = store.next_gallery_version()
+    g = Gallery(model_id, dim)
+    if rows:
+        g.add_many(rows)
+    g.version = version
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"gallery-v{version}.npz"
+    g.save(path)
+    raw = path.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    store.record_gallery(
+        {
+            "version": version,
+            "model_id": model_id,
+            "sha256": sha,
+            "size": len(raw),
+            "path": str(path),
+            "persons": len(g),
+            "templates": g.template_count,
+        }
+    )
+    log.info("gallery v%d: %d persons, %d templates", version, len(g), g.template_count)
+    return GalleryManifest(
+        version=version,
+        model_id=model_id,
+        sha256=sha,
+        size=len(raw),
+        url=f"{base_url.rstrip('/')}/api/gallery/{version}",
+        path=str(path),
+        persons=len(g),
+        templates=g.template_count,
+    )

@@ -1,0 +1,175 @@
+"""The schema (SQLAlchemy Core). Changes go through an Alembic revision in server/migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+TS = DateTime(timezone=True)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("birth_date", Date),
+    Column("building", String(32)),
+    Column("unit", String(32)),
+    Column("phone", String(40)),
+    Column("company", String(100)),
+    Column("care_flags", JSON, nullable=False, default=list),
+    Column("valid_until", Date),
+    Column("legal_basis", String(40), nullable=False, default="consent"),
+    Column("removed", Boolean, nullable=False, default=False),
+    Column("created", TS, nullable=False),
+    Column("updated", TS, nullable=False),
+)
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("embedding", LargeBinary, nullable=False),
+    Column("dim", Integer, nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("quality", Float),
+    Column("created", TS, nullable=False),
+    Index("ix_templates_person", "person_id"),
+)
+
+gates = Table(
+    "gates",
+    metadata,
+    Column("gate", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("name", String(100)),
+    Column("state", String(16)),
+    Column("camera_state", String(16)),
+    Column("status", JSON),
+    Column("last_status", TS),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("seq", Integer, nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("direction", String(4), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("track_id", Integer, nullable=False),
+    Column("identity", String(64)),
+    Column("identity_kind", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("role_source", String(16), nullable=False),
+    Column("score", Float),
+    Column("margin", Float),
+    Column("quality", Float, nullable=False),
+    Column("frames_used", Integer, nullable=False),
+    Column("gallery_version", Integer, nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("search_id", String(64)),
+    Column("received", TS, nullable=False),
+    Index("ix_events_identity_ts", "identity", "ts"),
+    Index("ix_events_ts", "ts"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(32), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("episode", String(64), nullable=False),
+    Column("state", String(16), nullable=False, default="open"),
+    Column("evidence", JSON, nullable=False),
+    Column("created", TS, nullable=False),
+    Column("updated", TS, nullable=False),
+    Column("updated_by", String(64)),
+    UniqueConstraint("rule", "person_id", "episode", name="uq_alert_episode"),
+)
+
+searches = Table(
+    "searches",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("person_id", String(64)),
+    Column("template", LargeBinary),
+    Column("model_id", String(200)),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("raised_by", String(64), nullable=False),
+    Column("created", TS, nullable=False),
+    Column("closed", TS),
+    Column("closed_by", String(64)),
+)
+
+sightings = Table(
+    "sightings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("search_id", String(64), ForeignKey("searches.id"), nullable=False),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("ts", TS, nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("identity", String(64)),
+    Column("score", Float),
+    Index("ix_sightings_search", "search_id"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", TS, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("reason", Text),
+    Column("detail", JSON),
+    Index("ix_audit_ts", "ts"),
+)
+
+galleries = Table(
+    "galleries",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("model_id", String(200), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("persons", Integer, nullable=False),
+    Column("templates", Integer, nullable=False),
+    Column("created", TS, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created", TS, nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+)

@@ -1,0 +1,62 @@
+"""Trajectories: ordered passages, the stays they imply, and where a person is now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.store import PassageRow
+
+
+@dataclass(frozen=True)
+class Stay:
+    """A stretch of time inside or outside the compound, between two passages."""
+
+    where: str  # "inside" | "outside"
+    since: datetime
+    until: datetime | None  # None: still there (as far as the cameras know)
+    entered_by: str  # gate/camera of the passage that started it
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    last_seen: datetime | None
+    gate: str | None
+    camera: str | None
+    inside: bool | None  # None: never seen
+    since: datetime | None  # start of the current stay
+
+
+def side_after(direction: str) -> str:
+    """Internal cameras (direction none) see people inside."""
+    return "outside" if direction == "out" else "inside"
+
+
+def stays(passages: list[PassageRow]) -> list[Stay]:
+    """Consecutive passages on the same side merge into one stay; a change of side starts a new
+    one. The first stay starts at the first passage (nothing is known before it)."""
+    out: list[Stay] = []
+    for p in passages:
+        side = side_after(p.direction)
+        if out and out[-1].where == side:
+            continue
+        if out:
+            prev = out[-1]
+            out[-1] = Stay(prev.where, prev.since, p.ts, prev.entered_by)
+        out.append(Stay(side, p.ts, None, f"{p.gate}/{p.camera}"))
+    return out
+
+
+def whereabouts(recent: list[PassageRow], last: PassageRow | None) -> Whereabouts:
+    """Where a person is now: from the last passage; ``since`` from the stays of ``recent``."""
+    if last is None:
+        return Whereabouts(None, None, None, None, None)
+    current = stays(recent)
+    since = (
+        current[-1].since
+        if current and current[-1].where == side_after(last.direction)
+        else last.ts
+    )
+    return Whereabouts(
+        last.ts, last.gate, last.camera, side_after(last.direction) == "inside", since
+    )

@@ -1,0 +1,137 @@
+"""Server fixtures: a real broker, SQLite in a temp dir and PostgreSQL where reachable."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from contract.events import Passage
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _pg_available() -> str | None:
+    try:
+        import sqlalchemy as sa
+
+        eng = sa.create_engine(PG_ADMIN, connect_args={"connect_timeout": 2})
+        with eng.connect():
+            pass
+        eng.dispose()
+        return None
+    except Exception as e:  # any failure means: no PostgreSQL here
+        return f"PostgreSQL not reachable at 127.0.0.1:5432 ({type(e).__name__})"
+
+
+PG_SKIP = _pg_available()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gw.db'}"
+        return
+    if PG_SKIP:
+        pytest.skip(PG_SKIP)
+    import sqlalchemy as sa
+
+    name = "gw_test_" + secrets.token_hex(4)
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def passage(
+    site: str,
+    seq: int,
+    identity: str | None = None,
+    direction: str = "in",
+    ts: datetime | None = None,
+    gate: str = "g1",
+    kind: str | None = None,
+    role: str | None = None,
+    search_id: str | None = None,
+) -> Passage:
+    kind = kind or (
+        "person"
+        if identity and not identity.startswith("v-")
+        else "visitor"
+        if identity
+        else "none"
+    )
+    return Passage(
+        event_id=uuid.uuid4().hex,
+        seq=seq,
+        site=site,
+        gate=gate,
+        camera="c1",
+        direction=direction,
+        ts=ts or datetime.now(UTC),
+        track_id=seq,
+        identity=identity,
+        identity_kind=kind,
+        role=role or ("resident" if kind == "person" else "visitor"),
+        role_source="gallery" if kind == "person" else "visitor-gallery",
+        score=0.7,
+        margin=0.3,
+        quality=0.8,
+        frames_used=3,
+        gallery_version=1,
+        model_id="sface:test",
+        search_id=search_id,
+    )
+
+
+def server_config(tmp: Path, site: str, port: int, db_url: str | None = None, **kw):
+    from server.config import ServerConfig
+
+    return ServerConfig.model_validate(
+        {
+            "site": site,
+            "data_dir": str(tmp / "data"),
+            "database_url": db_url,
+            "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"server-{site}"},
+            "ingest": {"batch_max": 100, "batch_wait_ms": 20, **kw.pop("ingest", {})},
+            "elder": {"scan_interval_s": 3600, **kw.pop("elder", {})},
+            "retention": {"purge_interval_s": 3600},
+            **kw,
+        }
+    )
+
+
+@pytest.fixture()
+def server(tmp_path: Path, broker, db_url: str):
+    """A running ServerApp (ingest on the real broker) on each database, with users."""
+    from server.app import ServerApp
+
+    site = "s" + secrets.token_hex(3)
+    app = ServerApp(server_config(tmp_path, site, broker.port, db_url)).start()
+    app.tokens = {r: app.store.add_user(f"{r}1", r) for r in ("admin", "officer", "viewer", "edge")}
+    yield app
+    app.stop()
+
+
+@pytest.fixture()
+def client(server):
+    from fastapi.testclient import TestClient
+
+    from server.api import create_api
+
+    with TestClient(create_api(server)) as c:
+        yield c
+
+
+def auth(server, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {server.tokens[role]}"}
