@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
