@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,38 +78,41 @@ def parse_since(since: str) -> datetime:
         raise HTTPException(400, f"since={since!r}: use 48h, 7d, 30m or an ISO time") from e
 
 
+def current_user(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    token: Annotated[str | None, Query(include_in_schema=False)] = None,
+) -> User:
+    # ?token= exists only because a browser's EventSource cannot send headers.
+    raw = authorization[7:] if authorization and authorization.startswith("Bearer ") else token
+    if not raw:
+        raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'")
+    u = request.app.state.server.store.user_by_token(raw)
+    if u is None:
+        raise HTTPException(401, "unknown or disabled token")
+    return User(name=u["name"], role=u["role"])
+
+
+def require(*roles: str):  # noqa: ANN201
+    def dep(user: Annotated[User, Depends(current_user)]) -> User:
+        if user.role not in roles:
+            raise HTTPException(403, f"role {user.role} may not do this (needs {'/'.join(roles)})")
+        return user
+
+    return dep
+
+
+Admin = Annotated[User, Depends(require("admin"))]
+Officer = Annotated[User, Depends(require("admin", "officer"))]
+Viewer = Annotated[User, Depends(require("admin", "officer", "viewer"))]
+EdgeOrAdmin = Annotated[User, Depends(require("admin", "edge"))]
+Reason = Annotated[str, Query(min_length=3, max_length=500, description="why (audited)")]
+
+
 def create_api(app: ServerApp) -> FastAPI:
     api = FastAPI(title="gatewatch server", version="1")
+    api.state.server = app
     store = app.store
-
-    def current_user(
-        authorization: Annotated[str | None, Header()] = None,
-        token: Annotated[str | None, Query(include_in_schema=False)] = None,
-    ) -> User:
-        # ?token= exists only because a browser's EventSource cannot send headers.
-        raw = authorization[7:] if authorization and authorization.startswith("Bearer ") else token
-        if not raw:
-            raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'")
-        u = store.user_by_token(raw)
-        if u is None:
-            raise HTTPException(401, "unknown or disabled token")
-        return User(name=u["name"], role=u["role"])
-
-    def require(*roles: str):  # noqa: ANN202
-        def dep(user: Annotated[User, Depends(current_user)]) -> User:
-            if user.role not in roles:
-                raise HTTPException(
-                    403, f"role {user.role} may not do this (needs {'/'.join(roles)})"
-                )
-            return user
-
-        return dep
-
-    Admin = Annotated[User, Depends(require("admin"))]
-    Officer = Annotated[User, Depends(require("admin", "officer"))]
-    Viewer = Annotated[User, Depends(require("admin", "officer", "viewer"))]
-    EdgeOrAdmin = Annotated[User, Depends(require("admin", "edge"))]
-    Reason = Annotated[str, Query(min_length=3, max_length=500, description="why (audited)")]
 
     @api.exception_handler(NotFound)
     async def _nf(_req, e: NotFound):  # noqa: ANN001, ANN202

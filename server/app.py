@@ -78,7 +78,8 @@ class ServerApp:
             log.info("first admin created from $%s", self.cfg.admin_token_env)
 
     def _job_loop(self) -> None:
-        next_scan = next_purge = time.monotonic()
+        next_scan = time.monotonic() + self.cfg.elder.scan_interval_s
+        next_purge = time.monotonic() + self.cfg.retention.purge_interval_s
         while not self._stop.wait(1.0):
             now = time.monotonic()
             try:
