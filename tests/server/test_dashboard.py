@@ -1,0 +1,81 @@
+"""The police-room board in headless Chromium: a passage published over MQTT shows within 1 s."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import threading
+import time
+
+import pytest
+
+from tests.mqtt_helpers import connect, free_port
+from tests.server.conftest import passage
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Debian's chromium and chromium-driver are "
+    "not installed (apt-get install chromium chromium-driver)",
+)
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_board_shows_a_passage_within_a_second(server, broker) -> None:
+    import uvicorn
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from server.api import create_api
+
+    port = free_port()
+    http = uvicorn.Server(
+        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=http.run, daemon=True).start()
+    while not http.started:
+        time.sleep(0.05)
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for a in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+    ):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    pub = connect(broker.port, "pub-" + secrets.token_hex(3))
+    try:
+        driver.get(f"http://127.0.0.1:{port}/")
+        driver.find_element(By.ID, "token").send_keys(server.tokens["viewer"])
+        driver.find_element(By.ID, "signin").click()
+        WebDriverWait(driver, 10).until(ec.visibility_of_element_located((By.ID, "nav")))
+        time.sleep(0.5)  # the live stream is open
+        before = len(driver.find_elements(By.CSS_SELECTOR, "tr.passage"))
+        p = passage(server.cfg.site, 1, "p-li", "in", gate="north", role="resident")
+        t0 = time.monotonic()
+        pub.publish(server.topics.events("north"), p.to_json(), qos=1)
+        WebDriverWait(driver, 5, poll_frequency=0.02).until(
+            lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr.passage")) > before
+        )
+        elapsed = time.monotonic() - t0
+        row = driver.find_elements(By.CSS_SELECTOR, "tr.passage")[0].text
+        assert "north" in row and "resident" in row and "in" in row
+        assert "p-li" not in row, "a viewer sees roles, not identities"
+        assert elapsed < 1.0, f"passage took {elapsed:.2f} s to reach the board"
+        driver.save_screenshot(str(server.cfg.data_dir / "board.png"))
+    finally:
+        driver.quit()
+        http.should_exit = True
+        pub.loop_stop()
