@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Server speed: ingest through a real broker, trajectory queries at volume, the elder-watch scan.
+
+Usage: python scripts/bench_server.py [--events 20000] [--volume 10000000] [--watched 5000]
+                                      [--postgres postgresql+psycopg://postgres@127.0.0.1/postgres]
+
+1. Ingest: a publisher sends --events passages at QoS 1 to a private Mosquitto; the server's
+   ingest (batched commits, manual acks, acks to the edge) stores them; events/s from the first
+   publish to the last commit, into SQLite and (if reachable) PostgreSQL, at batch sizes 1 and 200.
+2. Trajectory: --volume events over 30 days for 50,000 identities are bulk-loaded into SQLite;
+   then one identity's 48-hour trajectory is queried 300 times: median and p95 ms.
+3. Elder watch: --watched residents aged 70+ with a few passages each; one full scan, seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.mqtt_helpers import Broker, connect  # noqa: E402
+from tests.server.conftest import passage, server_config  # noqa: E402
+
+
+def bench_ingest(url: str | None, n: int, batch: int, broker: Broker, work: Path) -> dict:
+    from server.app import ServerApp
+
+    site = "bench" + secrets.token_hex(2)
+    cfg = server_config(
+        work / site, site, broker.port, url, ingest={"batch_max": batch, "batch_wait_ms": 20}
+    )
+    app = ServerApp(cfg).start()
+    while not app.bus.connected:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    events = [passage(site, i + 1, identity=f"p{i % 5000}") for i in range(n)]
+    payloads = [p.to_json() for p in events]
+    pub = connect(broker.port, "benchpub-" + secrets.token_hex(3))
+    pub.max_inflight_messages_set(1000)
+    topic = app.topics.events("g1")
+    t0 = time.perf_counter()
+    for p in payloads:
+        pub.publish(topic, p, qos=1)
+    while app.store.count_events() < n:
+        time.sleep(0.02)
+    dt = time.perf_counter() - t0
+    stats = app.bus.stats
+    commit = statistics.median(stats.commit_ms) if stats.commit_ms else 0
+    pub.loop_stop()
+    app.stop()
+    return {
+        "db": "postgresql" if url and url.startswith("postgres") else "sqlite",
+        "batch": batch,
+        "events": n,
+        "seconds": round(dt, 2),
+        "events_per_s": round(n / dt),
+        "batches": stats.batches,
+        "median_commit_ms": round(commit, 1),
+    }
+
+
+def bulk_load(db: Path, volume: int, identities: int) -> None:
+    """Fill the events table fast with the sqlite3 module (the schema is the server's own)."""
+    from server.db import make_engine, migrate
+
+    migrate(make_engine(f"sqlite:///{db}"))
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    rng = np.random.default_rng(0)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=30)
+    chunk = 200_000
+    cols = (
+        "event_id, seq, gate, camera, direction, ts, track_id, identity, identity_kind, role, "
+        "role_source, score, margin, quality, frames_used, gallery_version, model_id, received"
+    )
+    sql = f"INSERT INTO events ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    for base in range(0, volume, chunk):
+        k = min(chunk, volume - base)
+        offs = np.sort(rng.uniform(0, 30 * 86400, k))
+        who = rng.integers(0, identities, k)
+        dirs = rng.integers(0, 2, k)
+        rows = [
+            (
+                uuid.uuid4().hex,
+                base + i + 1,
+                f"g{who[i] % 10}",
+                "c1",
+                "in" if dirs[i] else "out",
+                (start + timedelta(seconds=float(offs[i]))).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                i,
+                f"p{who[i]}",
+                "person",
+                "resident",
+                "gallery",
+                0.7,
+                0.2,
+                0.8,
+                3,
+                1,
+                "sface:bench",
+                now.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            )
+            for i in range(k)
+        ]
+        con.executemany(sql, rows)
+        con.commit()
+    con.close()
+
+
+def bench_trajectory(db: Path, identities: int, queries: int = 300) -> dict:
+    from server.db import make_engine
+    from server.store import Store
+
+    store = Store(make_engine(f"sqlite:///{db}"))
+    rng = np.random.default_rng(1)
+    lat, rows = [], []
+    since = datetime.now(UTC) - timedelta(hours=48)
+    for i in rng.integers(0, identities, queries):
+        t0 = time.perf_counter()
+        ps = store.passages(f"p{i}", since)
+        lat.append((time.perf_counter() - t0) * 1000)
+        rows.append(len(ps))
+    return {
+        "events": store.count_events(),
+        "median_ms": round(statistics.median(lat), 2),
+        "p95_ms": round(float(np.percentile(lat, 95)), 2),
+        "passages_per_answer": round(float(np.mean(rows)), 1),
+    }
+
+
+def bench_watch(watched: int, work: Path) -> dict:
+    from server.config import ElderWatchConfig
+    from server.db import make_engine, migrate
+    from server.elder import ElderWatch
+    from server.store import Store
+
+    engine = make_engine(f"sqlite:///{work / 'watch.db'}")
+    migrate(engine)
+    store = Store(engine)
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        from server import tables as t
+
+        conn.execute(
+            t.persons.insert(),
+            [
+                {
+                    "id": f"e{i}",
+                    "name": f"E{i}",
+                    "role": "resident",
+                    "birth_date": date(1945, 1, 1),
+                    "care_flags": ["lives_alone"] if i % 5 == 0 else [],
+                    "legal_basis": "consent",
+                    "removed": False,
+                    "created": now,
+                    "updated": now,
+                }
+                for i in range(watched)
+            ],
+        )
+    evs = []
+    for i in range(watched):
+        for k in range(4):
+            evs.append(
+                passage(
+                    "b",
+                    len(evs) + 1,
+                    f"e{i}",
+                    "out" if k % 2 == 0 else "in",
+                    now - timedelta(hours=(i % 90) + 10 * k),
+                )
+            )
+    store.insert_events(evs)
+    watch = ElderWatch(ElderWatchConfig(), store)
+    t0 = time.perf_counter()
+    findings = watch.findings(now)
+    t1 = time.perf_counter()
+    alerts = watch.scan(now)
+    t2 = time.perf_counter()
+    return {
+        "watched": watched,
+        "events": len(evs),
+        "scan_s": round(t1 - t0, 3),
+        "first_scan_with_alerts_s": round(t2 - t1, 3),
+        "findings": len(findings),
+        "alerts": len(alerts),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--volume", type=int, default=10_000_000)
+    ap.add_argument("--identities", type=int, default=50_000)
+    ap.add_argument("--watched", type=int, default=5_000)
+    ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench_server_"))
+    broker = Broker(work / "mosquitto").start()
+    try:
+        urls: list[str | None] = [None]
+        try:
+            import sqlalchemy as sa
+
+            sa.create_engine(args.postgres).connect().close()
+            name = "gw_bench_" + secrets.token_hex(3)
+            admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
+            with admin.connect() as c:
+                c.exec_driver_sql(f"CREATE DATABASE {name}")
+            urls.append(args.postgres.rsplit("/", 1)[0] + "/" + name)
+        except Exception as e:  # no PostgreSQL here
+            print(f"PostgreSQL skipped: {e}")
+        print("ingest through Mosquitto (events/s, first publish to last commit)")
+        for url in urls:
+            for batch in (1, 200):
+                n = args.events if batch > 1 else min(args.events, 3000)
+                print("  ", bench_ingest(url, n, batch, broker, work))
+    finally:
+        broker.stop()
+    db = work / "volume.db"
+    t0 = time.perf_counter()
+    bulk_load(db, args.volume, args.identities)
+    print(f"bulk-loaded {args.volume} events in {time.perf_counter() - t0:.0f} s")
+    print("trajectory, one identity, last 48 h:", bench_trajectory(db, args.identities))
+    print("elder watch:", bench_watch(args.watched, work))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""The officer's commands against a running server: trajectory, search raise/list/close, alerts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.mqtt_helpers import free_port
+from tests.server.conftest import passage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def http_url(server):
+    import uvicorn
+
+    from server.api import create_api
+
+    port = free_port()
+    http = uvicorn.Server(
+        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=http.run, daemon=True).start()
+    while not http.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    http.should_exit = True
+
+
+def cli(url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "GATEWATCH_TOKEN"}
+    if token:
+        env["GATEWATCH_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "gatewatch", *args, "--url", url],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_officer_commands(server, http_url: str) -> None:
+    officer = server.tokens["officer"]
+    now = datetime.now(UTC)
+    server.store.upsert_person({"id": "p-li", "name": "Li", "role": "resident", "care_flags": []})
+    server.store.insert_events(
+        [
+            passage(server.cfg.site, 1, "p-li", "in", now - timedelta(hours=5)),
+            passage(server.cfg.site, 2, "p-li", "out", now - timedelta(hours=1)),
+        ]
+    )
+    r = cli(http_url, officer, "trajectory", "p-li", "--since", "24h", "--reason", "welfare check")
+    assert r.returncode == 0, r.stderr
+    assert "out  g1/c1" in r.stdout and "outside since" in r.stdout
+    r = cli(http_url, officer, "search", "raise", "p-li", "--reason", "did not come home", "--json")
+    sid = json.loads(r.stdout)["search_id"]
+    assert sid in cli(http_url, officer, "search", "list").stdout
+    assert "closed" in cli(http_url, officer, "search", "close", sid).stdout
+    server.store.add_alert("not_seen", "p-li", "since:x", {"hours": 50})
+    assert "not_seen p-li" in cli(http_url, officer, "alerts").stdout
+    r = cli(http_url, server.tokens["viewer"], "search", "raise", "p-li", "--reason", "x-x-x")
+    assert r.returncode == 2 and "403" in r.stderr
+    r = cli(http_url, None, "alerts")
+    assert r.returncode == 2 and "GATEWATCH_TOKEN" in r.stderr
+
+
+def test_the_example_server_config_is_valid() -> None:
+    from server.config import load_server_config
+
+    cfg = load_server_config(ROOT / "configs/server.yaml")
+    assert cfg.mqtt.client_id and cfg.retention.visitor_days == 7
