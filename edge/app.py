@@ -11,7 +11,6 @@ import logging
 import os
 import queue
 import statistics
-import tempfile
 import threading
 import time
 import urllib.request
@@ -35,6 +34,7 @@ from edge.visitors import VisitorGallery
 from models.align import align_face
 from models.engine import FaceEngine, embedding_space
 from models.errors import GalleryError
+from models.fileio import write_atomic
 from models.gallery import Gallery
 from models.quality import assess_quality
 
@@ -150,19 +150,9 @@ class EdgeApp:
             )
         raw = fetch_snapshot(m, os.environ.get("GATEWATCH_EDGE_TOKEN"))
         g = Gallery.from_bytes(raw, f"gallery v{m.version}", self.engine.model_id)
-        self._write_last_good(raw)
+        write_atomic(self.cfg.gallery_path, raw)
         self.gallery = g  # one reference swap: the frame loop reads it once per frame
         log.info("[%s] gallery v%d in use: %d persons", self.name, g.version, len(g))
-
-    def _write_last_good(self, raw: bytes) -> None:
-        path = self.cfg.gallery_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
 
     # -- searches --------------------------------------------------------------------------
 

@@ -189,11 +189,7 @@ class Capture:
             try:
                 reader = open_source(self.cfg)
             except SourceError as e:
-                self._set_state("camera_lost")
-                log.warning("[%s] %s; retrying in %.1f s", self.name, e, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, backoff_max)
-                self.reopens += 1
+                backoff = self._lost(e, backoff, backoff_max)
                 continue
             paced = self.cfg.pace == "realtime" and self.cfg.kind in ("file", "folder")
             period = 1.0 / reader.fps if paced and reader.fps else 0.0
@@ -217,13 +213,17 @@ class Capture:
                         next_at += period
                         self._stop.wait(max(0.0, next_at - time.monotonic()))
             except SourceError as e:
-                self._set_state("camera_lost")
-                log.warning("[%s] %s; reopening in %.1f s", self.name, e, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, backoff_max)
-                self.reopens += 1
+                backoff = self._lost(e, backoff, backoff_max)
             finally:
                 reader.close()
+
+    def _lost(self, e: SourceError, backoff: float, backoff_max: float) -> float:
+        """Say the camera is lost, wait, and return the next (doubled) wait."""
+        self._set_state("camera_lost")
+        log.warning("[%s] %s; retrying in %.1f s", self.name, e, backoff)
+        self._stop.wait(backoff)
+        self.reopens += 1
+        return min(backoff * 2, backoff_max)
 
     def _read_with_stall_check(self, reader: FrameReader) -> npt.NDArray[np.uint8] | None:
         t0 = time.monotonic()

@@ -126,6 +126,14 @@ def face_json(face: Face) -> dict:
     }
 
 
+def _report_errors(results: list[dict], failed: int) -> int:
+    """Each image's error on stderr; exit code 2 if any image failed."""
+    for r in results:
+        if r["error"]:
+            print(f"error: {r['error']}", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def _per_image(
     paths: list[str], engine: FaceEngine, fn: Callable[[str, list[Face]], dict]
 ) -> tuple[list[dict], int]:
@@ -163,10 +171,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
                 print(
                     f"  box {f['box']} det {f['det_score']:.2f} quality {f['quality']:.2f} ({why})"
                 )
-    for r in results:
-        if r["error"]:
-            print(f"error: {r['error']}", file=sys.stderr)
-    return 2 if failed else 0
+    return _report_errors(results, failed)
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -371,10 +376,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                     f"{r['image']}: face {i} {f['box']} -> {who} "
                     f"score {f['score']} margin {f['margin']}"
                 )
-    for r in results:
-        if r["error"]:
-            print(f"error: {r['error']}", file=sys.stderr)
-    return 2 if failed else 0
+    return _report_errors(results, failed)
 
 
 # -- wiring ---------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from contract.gallery import (
 from models.embedder import l2_normalize
 from models.engine import embedding_space
 from models.errors import GalleryError
+from models.fileio import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -286,17 +285,8 @@ class Gallery:
             content_sha256=content_digest(vecs.tobytes(), owner.tobytes(), persons_json(persons)),
         )
         header_bytes = np.frombuffer(header.model_dump_json().encode(), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, header=header_bytes, embeddings=vecs, template_person=owner)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_writer(path) as f:
+            np.savez(f, header=header_bytes, embeddings=vecs, template_person=owner)
         return header
 
     @classmethod

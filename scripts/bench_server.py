@@ -48,7 +48,6 @@ def bench_ingest(url: str | None, n: int, batch: int, broker: Broker, work: Path
     events = [passage(site, i + 1, identity=f"p{i % 5000}") for i in range(n)]
     payloads = [p.to_json() for p in events]
     pub = connect(broker.port, "benchpub-" + secrets.token_hex(3))
-    pub.max_inflight_messages_set(1000)
     topic = app.topics.events("g1")
     t0 = time.perf_counter()
     for p in payloads:
@@ -211,6 +210,7 @@ def main() -> int:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_server_"))
     broker = Broker(work / "mosquitto").start()
+    admin = name = None
     try:
         urls: list[str | None] = [None]
         try:
@@ -231,6 +231,9 @@ def main() -> int:
                 print("  ", bench_ingest(url, n, batch, broker, work))
     finally:
         broker.stop()
+        if admin is not None:
+            with admin.connect() as c:
+                c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     db = work / "volume.db"
     t0 = time.perf_counter()
     bulk_load(db, args.volume, args.identities)

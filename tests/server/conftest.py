@@ -133,5 +133,27 @@ def client(server):
         yield c
 
 
+@pytest.fixture()
+def http_url(server):
+    """The API served by uvicorn on a free port, in a thread."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from server.api import create_api
+    from tests.mqtt_helpers import free_port
+
+    port = free_port()
+    http = uvicorn.Server(
+        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=http.run, daemon=True).start()
+    while not http.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    http.should_exit = True
+
+
 def auth(server, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {server.tokens[role]}"}

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import threading
 import time
 
 import pytest
 
-from tests.mqtt_helpers import connect, free_port
+from tests.mqtt_helpers import connect
 from tests.server.conftest import passage
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,8 +21,7 @@ DRIVER = shutil.which("chromedriver")
     "not installed (apt-get install chromium chromium-driver)",
 )
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_board_shows_a_passage_within_a_second(server, broker) -> None:
-    import uvicorn
+def test_board_shows_a_passage_within_a_second(server, broker, http_url: str) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -31,15 +29,6 @@ def test_board_shows_a_passage_within_a_second(server, broker) -> None:
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from server.api import create_api
-
-    port = free_port()
-    http = uvicorn.Server(
-        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=http.run, daemon=True).start()
-    while not http.started:
-        time.sleep(0.05)
     opts = Options()
     opts.binary_location = CHROMIUM
     for a in (
@@ -57,7 +46,7 @@ def test_board_shows_a_passage_within_a_second(server, broker) -> None:
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     pub = connect(broker.port, "pub-" + secrets.token_hex(3))
     try:
-        driver.get(f"http://127.0.0.1:{port}/")
+        driver.get(f"{http_url}/")
         driver.find_element(By.ID, "token").send_keys(server.tokens["viewer"])
         driver.find_element(By.ID, "signin").click()
         WebDriverWait(driver, 10).until(ec.visibility_of_element_located((By.ID, "nav")))
@@ -77,5 +66,4 @@ def test_board_shows_a_passage_within_a_second(server, broker) -> None:
         driver.save_screenshot(str(server.cfg.data_dir / "board.png"))
     finally:
         driver.quit()
-        http.should_exit = True
         pub.loop_stop()

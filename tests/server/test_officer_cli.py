@@ -6,34 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.mqtt_helpers import free_port
 from tests.server.conftest import passage
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture()
-def http_url(server):
-    import uvicorn
-
-    from server.api import create_api
-
-    port = free_port()
-    http = uvicorn.Server(
-        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=http.run, daemon=True).start()
-    while not http.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    http.should_exit = True
 
 
 def cli(url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
