@@ -239,6 +239,20 @@ def create_api(app: ServerApp) -> FastAPI:
     async def board_stream(user: Viewer) -> StreamingResponse:
         return _sse(app, None, lambda item: _board_live(item, user))
 
+    @api.get("/api/events")
+    def list_events(
+        user: Officer,
+        reason: Reason,
+        since: str = "1h",
+        gate: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    ) -> list[dict[str, Any]]:
+        store.audit(user.name, "events", gate, reason, {"since": since})
+        return [
+            {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in e.items()}
+            for e in store.events(parse_since(since), gate, limit)
+        ]
+
     # -- trajectories (officer, audited) ----------------------------------------------------------
 
     @api.get("/api/trajectory/{identity}")

@@ -117,6 +117,7 @@ class Store:
                 else set(conn.execute(stmt, rows[0]).scalars().all())
             )
             new = [p for p in passages if p.event_id in new_ids]
+            self._touch_visitors(conn, [p for p in new if p.identity_kind == "visitor"])
             sightings = [p for p in new if p.search_id]
             if sightings:
                 active = set(
@@ -143,6 +144,49 @@ class Store:
                 if rows_s:
                     conn.execute(self._insert_ignore(t.sightings, "event_id"), rows_s)
         return new
+
+    def _touch_visitors(self, conn, seen: Sequence[Passage]) -> None:  # noqa: ANN001
+        """Keep first/last seen and a passage count per visitor id."""
+        if not seen:
+            return
+        by_id: dict[str, list[datetime]] = {}
+        for p in seen:
+            assert p.identity is not None
+            by_id.setdefault(p.identity, []).append(p.ts)
+        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(t.visitors)
+        for vid, times in by_id.items():
+            stmt = ins.values(
+                id=vid, first_seen=min(times), last_seen=max(times), passages=len(times)
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "last_seen": func.max(t.visitors.c.last_seen, stmt.excluded.last_seen)
+                    if self.dialect == "sqlite"
+                    else func.greatest(t.visitors.c.last_seen, stmt.excluded.last_seen),
+                    "passages": t.visitors.c.passages + stmt.excluded.passages,
+                },
+            )
+            conn.execute(stmt)
+
+    def visitor(self, visitor_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            r = (
+                conn.execute(select(t.visitors).where(t.visitors.c.id == visitor_id))
+                .mappings()
+                .first()
+            )
+            return dict(r) if r else None
+
+    def events(
+        self, since: datetime, gate: str | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        q = select(t.events).where(t.events.c.ts >= since)
+        if gate:
+            q = q.where(t.events.c.gate == gate)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(t.events.c.ts.desc()).limit(limit)).mappings().all()
+        return [dict(r) | {"ts": utc(r["ts"]), "received": utc(r["received"])} for r in rows]
 
     def count_events(self) -> int:
         with self.engine.connect() as conn:
@@ -552,7 +596,12 @@ class Store:
                     t.events.c.ts < now - timedelta(days=resident_days),
                 )
             ).rowcount
+            vt = conn.execute(
+                delete(t.visitors).where(
+                    t.visitors.c.last_seen < now - timedelta(days=visitor_days)
+                )
+            ).rowcount
             a = conn.execute(
                 delete(t.audit).where(t.audit.c.ts < now - timedelta(days=audit_days))
             ).rowcount
-        return {"visitor_events": v, "person_events": r, "audit": a}
+        return {"visitor_events": v, "visitors": vt, "person_events": r, "audit": a}

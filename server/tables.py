@@ -94,6 +94,19 @@ events = Table(
     Index("ix_events_ts", "ts"),
 )
 
+visitors = Table(
+    "visitors",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("first_seen", TS, nullable=False),
+    Column("last_seen", TS, nullable=False),
+    Column("passages", Integer, nullable=False),
+    Column(
+        "template", LargeBinary
+    ),  # shared between edges in a later version; purged with the rest
+    Index("ix_visitors_last_seen", "last_seen"),
+)
+
 alerts = Table(
     "alerts",
     metadata,

@@ -274,10 +274,24 @@ def test_retention_purges_old_rows_and_keeps_recent_ones(server, broker) -> None
     _ingest(server, broker, [old_visitor, new_visitor, old_resident, new_resident])
     server.store.audit("officer1", "trajectory", "p-1", "old")
     n = server.purge(now)
-    assert n["visitor_events"] == 1 and n["person_events"] == 1
+    assert n["visitor_events"] == 1 and n["person_events"] == 1 and n["visitors"] == 1
     left = {e["event_id"] for e in server.store.recent_events(now - timedelta(days=400), 100)}
     assert left == {new_visitor.event_id, new_resident.event_id}
-    assert server.purge(now) == {"visitor_events": 0, "person_events": 0, "audit": 0}
+    assert server.store.visitor("v-aaaaaaaaaaaa") is None, "the visitor's record went too"
+    assert server.store.visitor("v-bbbbbbbbbbbb")["passages"] == 1
+    assert server.purge(now) == {"visitor_events": 0, "visitors": 0, "person_events": 0, "audit": 0}
+
+
+def test_events_listing_is_audited(client, server, broker) -> None:
+    _ingest(server, broker, [passage(server.cfg.site, 1, "p-9", gate="west")])
+    r = client.get(
+        "/api/events?since=1h&gate=west&reason=incident%2042", headers=auth(server, "officer")
+    )
+    assert r.status_code == 200 and [e["identity"] for e in r.json()] == ["p-9"]
+    assert (
+        client.get("/api/audit?since=1h", headers=auth(server, "admin")).json()[0]["reason"]
+        == "incident 42"
+    )
 
 
 def test_metrics_in_prometheus_text(client, server) -> None:
