@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-COMMAND_PACKAGES = ("models", "edge", "server")
+COMMAND_PACKAGES = ("models", "edge", "server", "enroll")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from enroll.client import EnrollError
     from models.cli import BadInput
     from models.config import ConfigError
     from models.errors import GalleryError, ImageError, ModelError, ModelNotFound
@@ -41,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (BadInput, ConfigError, ImageError, GalleryError, ModelNotFound, ApiError) as e:
+    except (
+        BadInput,
+        ConfigError,
+        ImageError,
+        GalleryError,
+        ModelNotFound,
+        ApiError,
+        EnrollError,
+    ) as e:
         print(f"gatewatch {args.command}: {e}", file=sys.stderr)
         return 2
     except ModelError as e:

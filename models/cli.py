@@ -237,9 +237,10 @@ def _read_roles(folder: Path) -> dict[str, str]:
 
 
 def person_templates(
-    engine: FaceEngine, person_id: str, photos: list[Path]
+    engine: FaceEngine, person_id: str, photos: list[Path], largest: bool = False
 ) -> tuple[list[np.ndarray], list[Rejection]]:
-    """Templates from a person's photos: one good face each, consistent with each other."""
+    """Templates from a person's photos: one good face each (or the largest, if ``largest``),
+    consistent with each other."""
     embs: list[tuple[Path, np.ndarray]] = []
     rejected = []
     for photo in photos:
@@ -250,11 +251,11 @@ def person_templates(
             continue
         if not faces:
             rejected.append(Rejection(person_id, str(photo), "no face found"))
-        elif len(faces) > 1:
+        elif len(faces) > 1 and not largest:
             rejected.append(
                 Rejection(person_id, str(photo), f"{len(faces)} faces; use a photo of one person")
             )
-        elif not faces[0].quality.ok:
+        elif not (faces := sorted(faces, key=lambda f: -f.area))[0].quality.ok:
             rejected.append(
                 Rejection(
                     person_id, str(photo), "low quality: " + "; ".join(faces[0].quality.reasons)

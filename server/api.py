@@ -50,6 +50,7 @@ class TemplatesIn(BaseModel):
     embeddings: list[list[float]] = Field(min_length=1, max_length=50)
     qualities: list[float] | None = None
     replace: bool = False
+    publish: bool = Field(True, description="Rebuild and announce the gallery now (bulk: false).")
 
 
 class SearchIn(BaseModel):
@@ -201,7 +202,18 @@ def create_api(app: ServerApp) -> FastAPI:
         fn = store.replace_templates if body.replace else store.add_templates
         n = fn(person_id, e, app.face.model_id, q)
         store.audit(user.name, "add_templates", person_id, None, {"count": n})
-        return {"person_id": person_id, "added": n, "gallery": app.publish_gallery()}
+        return {
+            "person_id": person_id,
+            "added": n,
+            "gallery": app.publish_gallery() if body.publish else None,
+        }
+
+    @api.get("/api/gallery")
+    def gallery_manifest(_u: EdgeOrAdmin) -> dict[str, Any]:
+        g = store.gallery()
+        if g is None:
+            raise HTTPException(404, "no gallery published yet")
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in g.items()}
 
     @api.get("/api/gallery/{version}")
     def gallery_file(version: int, _u: EdgeOrAdmin) -> FileResponse:

@@ -291,7 +291,17 @@ class Store:
             return dict(r) if r else None
 
     def list_persons(self, include_removed: bool = False) -> list[dict[str, Any]]:
-        q = select(t.persons).order_by(t.persons.c.id)
+        """Persons with the number of templates each has."""
+        counts = (
+            select(t.templates.c.person_id, func.count().label("templates"))
+            .group_by(t.templates.c.person_id)
+            .subquery()
+        )
+        q = (
+            select(t.persons, func.coalesce(counts.c.templates, 0).label("templates"))
+            .outerjoin(counts, counts.c.person_id == t.persons.c.id)
+            .order_by(t.persons.c.id)
+        )
         if not include_removed:
             q = q.where(t.persons.c.removed.is_(False))
         with self.engine.connect() as conn:
