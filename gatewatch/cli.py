@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for pkg in COMMAND_PACKAGES:
         importlib.import_module(f"{pkg}.cli").register(sub)
+    from gatewatch.demo import register as register_demo
+
+    register_demo(sub)
     return parser
 
 

@@ -37,7 +37,7 @@ def rss_mb() -> float:
 
 
 def make_inputs(faces: Path, walking: Path | None, work: Path) -> dict[str, Path]:
-    from scripts.make_gate_video import make_video
+    from gatewatch.gatevideo import make_video
 
     vids = {}
     one = work / "one_face.mp4"

@@ -121,6 +121,28 @@ class ServerApp:
                         "score": p.score,
                     }
                     self.hub.publish(f"search:{p.search_id}", item)
+                    self._sighting_alert(p, s)
+
+    def _sighting_alert(self, p: Passage, search: dict[str, Any]) -> None:
+        who = search["person_id"] or p.identity or p.search_id
+        evidence = {
+            "search_id": p.search_id,
+            "gate": p.gate,
+            "camera": p.camera,
+            "ts": p.ts.isoformat(),
+            "score": p.score,
+        }
+        alert_id = self.store.add_alert("sighting", who, p.event_id, evidence)
+        if alert_id is not None:
+            self._publish_alert(
+                Alert(
+                    alert_id=alert_id,
+                    rule="sighting",
+                    person_id=who,
+                    created=now_utc(),
+                    evidence=evidence,
+                )
+            )
 
     def _on_status(self, st: EdgeStatus) -> None:
         self.hub.publish("gate", st.model_dump(mode="json"))

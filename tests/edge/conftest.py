@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def gate_video(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path) -> Path:
     """Unknown sheldon; enrolled obama; kit+rose together; unknown alex; sheldon again (another
     photo, 8.8 s later)."""
-    from scripts.make_gate_video import make_video
+    from gatewatch.gatevideo import make_video
 
     out = tmp_path_factory.mktemp("video") / "gate.mp4"
     make_video(

@@ -236,7 +236,7 @@ def test_bulk_import_reports_rejections_and_resumes(server, http_url: str, tmp_p
 
 
 def test_capture_from_a_camera(server, http_url: str, tmp_path: Path, gatewatch_home) -> None:
-    from scripts.make_gate_video import make_video
+    from gatewatch.gatevideo import make_video
 
     video = tmp_path / "desk.mp4"
     make_video(FACES, ["kit_harington/2.jpg"], video, pass_s=3.0, gap_s=0.0)
