@@ -74,8 +74,12 @@ class Broker:
         self.proc = None
 
 
-def connect(port: int, client_id: str, clean: bool = True) -> mqtt.Client:
+def connect(
+    port: int, client_id: str, clean: bool = True, user: str | None = None, password: str = ""
+) -> mqtt.Client:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    if user:
+        c.username_pw_set(user, password)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 0 if clean else 3600
     c.reconnect_delay_set(min_delay=0.2, max_delay=1)

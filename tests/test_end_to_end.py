@@ -1,0 +1,52 @@
+"""End to end: broker, server, two edges and the enrollment CLI as separate processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gatewatch.demo import Demo
+from tests.conftest import FACES
+
+
+@pytest.fixture(scope="module")
+def finished_demo(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path):
+    demo = Demo(tmp_path_factory.mktemp("e2e"), FACES, check=True)
+    try:
+        summary = demo.run()
+        yield demo, summary
+    finally:
+        demo.stop_all()
+
+
+def test_every_expected_passage_role_alert_and_sighting(finished_demo) -> None:
+    _, summary = finished_demo
+    assert summary["problems"] == []
+    assert summary["by_role"] == {"resident": 5, "courier": 1, "watchlist": 1, "visitor": 2}
+
+
+def test_the_store_holds_each_passage_once_and_the_sighting(finished_demo) -> None:
+    from server.db import make_engine
+    from server.store import Store
+
+    demo, summary = finished_demo
+    store = Store(make_engine(f"sqlite:///{demo.work / 'server' / 'gatewatch.db'}"))
+    assert store.count_events() == summary["events"] == len(demo.passages)
+    sightings = store.sightings(summary["search_id"])
+    assert [(s["identity"], s["gate"]) for s in sightings] == [("p-elder", "out-gate")]
+    for gate in ("in-gate", "out-gate"):
+        seqs = sorted(p["seq"] for p in demo.passages if p["gate"] == gate)
+        assert seqs == list(range(1, len(seqs) + 1)), f"{gate}: gapless sequence"
+
+
+def test_the_gallery_update_reached_both_edges(finished_demo) -> None:
+    demo, _ = finished_demo
+    for gate in ("in", "out"):
+        log = (demo.work / f"edge-{gate}.log").read_text()
+        assert "gallery v5 in use" in log, f"edge-{gate} never took the newcomer's gallery"
+    named_later = [p for p in demo.passages if p["identity"] == "p-sheldon"]
+    assert {p["gate"] for p in named_later} == {"in-gate", "out-gate"}
+    assert all(p["gallery_version"] == 5 for p in named_later)
+    first_pass = [p for p in demo.passages if p["gate"] == "in-gate"][5]
+    assert first_pass["identity_kind"] == "visitor", "before enrollment the newcomer is a visitor"
