@@ -97,12 +97,16 @@ def _report_rejections(rejected: list) -> None:  # noqa: ANN001
         print(f"rejected {r.photo}: {r.reason}", file=sys.stderr)
 
 
-def cmd_add(args: argparse.Namespace) -> int:
+def _new_person(args: argparse.Namespace):  # noqa: ANN202
+    """The person's record and an enroller, after checking the id is not taken."""
     api = _api(args)
     if _existing(api, args.id):
         raise EnrollError(f"{args.id} is already enrolled; use 'gatewatch enroll update'")
-    person = _person(args)
-    enroller = _enroller(args, api)
+    return _person(args), _enroller(args, api)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    person, enroller = _new_person(args)
     embs, rejected = enroller.templates(args.id, [Path(p) for p in args.photos])
     _report_rejections(rejected)
     out = enroller.send(person, embs)
@@ -213,11 +217,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_capture(args: argparse.Namespace) -> int:
     import cv2
 
-    api = _api(args)
-    if _existing(api, args.id):
-        raise EnrollError(f"{args.id} is already enrolled; use 'gatewatch enroll update'")
-    person = _person(args)
-    enroller = _enroller(args, api)
+    person, enroller = _new_person(args)
     src: str | int = int(args.camera) if args.camera.isdigit() else args.camera
     cap = cv2.VideoCapture(src)
     if not cap.isOpened():
