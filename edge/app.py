@@ -23,7 +23,7 @@ import numpy as np
 from contract.events import EdgeStatus, Passage, SearchOrder
 from contract.gallery import GalleryManifest
 from contract.topics import Topics
-from edge.config import EdgeConfig
+from edge.config import EdgeConfig, LineRule
 from edge.decide import Decision, Judge
 from edge.errors import OutboxFull
 from edge.link import EdgeLink
@@ -58,6 +58,22 @@ def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: floa
     if len(raw) != m.size or hashlib.sha256(raw).hexdigest() != m.sha256:
         raise GalleryError("snapshot size or SHA-256 differs from the manifest")
     return raw
+
+
+def passage_direction(
+    direction: str, line: LineRule | None, track: Track, shape: tuple[int, ...]
+) -> str | None:
+    """in/out/none for a camera's configured direction; for 'both', from how far the track moved
+    along the line rule's axis (None while it has not moved far enough to tell)."""
+    if direction in ("in", "out", "none"):
+        return direction
+    assert line is not None  # EdgeConfig requires a line rule for 'both'
+    axis = 1 if line.axis == "y" else 0
+    travel = float(track.centre[axis] - track.first_centre[axis]) / shape[1 - axis]
+    if abs(travel) < line.min_travel:
+        return None
+    increasing = travel > 0
+    return "in" if increasing == (line.in_when == "increasing") else "out"
 
 
 class EdgeApp:
@@ -175,18 +191,7 @@ class EdgeApp:
     # -- events ----------------------------------------------------------------------------
 
     def _direction(self, track: Track, shape: tuple[int, ...]) -> str | None:
-        """in/out/none; None while a 'both' camera cannot tell yet."""
-        d = self.cfg.direction
-        if d in ("in", "out", "none"):
-            return d
-        line = self.cfg.line
-        assert line is not None
-        axis = 1 if line.axis == "y" else 0
-        travel = float(track.centre[axis] - track.first_centre[axis]) / shape[1 - axis]
-        if abs(travel) < line.min_travel:
-            return None
-        increasing = travel > 0
-        return "in" if increasing == (line.in_when == "increasing") else "out"
+        return passage_direction(self.cfg.direction, self.cfg.line, track, shape)
 
     def emit(self, track: Track, decision: Decision, direction: str, captured: float) -> None:
         track.decided = True

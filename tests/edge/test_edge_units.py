@@ -84,8 +84,15 @@ def test_snapshot_fetch_over_http_sends_the_token_and_checks_the_hash(tmp_path: 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/api/gallery/3"
-        good = GalleryManifest(version=3, model_id="m", sha256=hashlib.sha256(body).hexdigest(),
-                               size=len(body), url=url, persons=1, templates=1)  # fmt: skip
+        good = GalleryManifest(
+            version=3,
+            model_id="m",
+            sha256=hashlib.sha256(body).hexdigest(),
+            size=len(body),
+            url=url,
+            persons=1,
+            templates=1,
+        )
         assert fetch_snapshot(good, "t0ken") == body
         assert seen[-1] == "Bearer t0ken"
         with pytest.raises(urllib.error.HTTPError):
@@ -115,3 +122,31 @@ def test_a_template_search_matches_the_same_face_only(engine) -> None:
     hit = judge.search_hit(emb("rose_leslie/2.jpg"), orders, empty)
     assert hit is not None and hit.search_id == "s-7" and hit.score >= 0.30
     assert judge.search_hit(emb("obama/1.jpg"), orders, empty) is None
+
+
+@pytest.mark.parametrize(
+    "axis,in_when,start,end,expected",
+    [
+        ("y", "increasing", (640, 100), (640, 500), "in"),  # walked down the image
+        ("y", "increasing", (640, 500), (640, 100), "out"),
+        ("y", "decreasing", (640, 500), (640, 100), "in"),
+        ("y", "increasing", (640, 300), (640, 330), None),  # 4% of the frame: cannot tell yet
+        ("x", "increasing", (100, 300), (900, 300), "in"),
+    ],
+)
+def test_direction_for_a_camera_that_sees_both_ways(axis, in_when, start, end, expected) -> None:
+    from edge.app import passage_direction
+    from edge.config import LineRule
+    from edge.tracker import Track
+
+    t = Track(
+        id=1,
+        box=np.zeros(4, np.float32),
+        first_seen=0,
+        last_seen=1,
+        first_centre=np.array(start, np.float32),
+        centre=np.array(end, np.float32),
+    )
+    line = LineRule(axis=axis, in_when=in_when)
+    assert passage_direction("both", line, t, (720, 1280, 3)) == expected
+    assert passage_direction("in", None, t, (720, 1280, 3)) == "in"
