@@ -14,9 +14,7 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gatewatch.broker import Broker, free_port, wait_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = REPO / "tests" / "data" / "faces"
@@ -71,12 +71,6 @@ class DemoError(Exception):
     """The demo cannot run here; the message says what is missing."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Demo:
     work: Path
@@ -88,7 +82,8 @@ class Demo:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.mqtt_port = free_port()
+        self.broker: Broker | None = None
+        self.mqtt_port = 0  # set when the broker starts
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.site = "demo"
@@ -115,7 +110,7 @@ class Demo:
         )
 
     def stop_all(self) -> None:
-        for name in ("edge-in", "edge-out", "server", "broker"):
+        for name in ("edge-in", "edge-out", "server"):
             p = self.procs.get(name)
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -123,6 +118,8 @@ class Demo:
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if self.broker is not None:
+            self.broker.stop()
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -136,29 +133,11 @@ class Demo:
     # -- steps -----------------------------------------------------------------------------
 
     def start_broker(self) -> None:
-        binary = shutil.which("mosquitto") or next(
-            (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).exists()), None
-        )
-        if binary is None:
-            raise DemoError("the demo needs Mosquitto: apt-get install mosquitto")
-        conf = self.work / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\n"
-            f"persistence true\npersistence_location {self.work}/\n"
-            "max_queued_messages 1000000\n"
-        )
-        self.spawn("broker", [binary, "-c", str(conf)])
-        self.wait_port(self.mqtt_port, "the broker")
-
-    def wait_port(self, port: int, what: str, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.3):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise DemoError(f"{what} did not start; see {self.work}")
+        try:
+            self.broker = Broker(self.work / "broker").start()
+        except RuntimeError as e:
+            raise DemoError(f"the demo needs a broker: {e}") from e
+        self.mqtt_port = self.broker.port
 
     def start_server(self) -> None:
         cfg = {
@@ -173,7 +152,8 @@ class Demo:
         self.spawn(
             "server", [sys.executable, "-m", "gatewatch", "server", "--config", "server.yaml"]
         )
-        self.wait_port(self.http_port, "the server")
+        if not wait_port(self.http_port, 60):
+            raise DemoError(f"the server did not start; see {self.work / 'server.log'}")
         self.edge_token = self.api("POST", "/api/users", {"name": "edges", "role": "edge"})["token"]
         self.officer = self.api("POST", "/api/users", {"name": "officer", "role": "officer"})[
             "token"

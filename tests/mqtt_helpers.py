@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -15,63 +11,7 @@ from paho.mqtt.properties import Properties
 
 from contract.events import Ack, EdgeStatus, Passage
 from contract.topics import Topics
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def mosquitto_binary() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).exists()), None
-    )
-
-
-class Broker:
-    """A private Mosquitto with persistence, stoppable and restartable on the same port."""
-
-    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
-        binary = mosquitto_binary()
-        if binary is None:
-            raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
-        self.binary = binary
-        self.port = free_port()
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            f"persistence true\npersistence_location {workdir}/\n"
-            "autosave_interval 1\n"
-            # Mosquitto keeps only 1000 messages for an offline session by default; a server that
-            # is down for a while must not lose passages (configs/mosquitto.conf does the same).
-            "max_queued_messages 1000000\n" + (extra_conf or "allow_anonymous true\n")
-        )
-        self.log = workdir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Broker:
-        self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.conf)],
-            stdout=open(self.log, "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-        self.proc = None
+from gatewatch.broker import Broker, free_port, mosquitto_binary  # noqa: F401  (re-exported)
 
 
 def connect(

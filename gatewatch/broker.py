@@ -1,0 +1,73 @@
+"""A private Mosquitto on a free port: for the demo, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float) -> bool:
+    """True once something listens on 127.0.0.1:port, False after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if Path(p).exists()), None
+    )
+
+
+class Broker:
+    """Mosquitto with persistence, stoppable and restartable on the same port."""
+
+    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
+        binary = mosquitto_binary()
+        if binary is None:
+            raise RuntimeError("Mosquitto is not installed: apt-get install mosquitto")
+        self.binary = binary
+        self.port = free_port()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            f"persistence true\npersistence_location {workdir}/\n"
+            "autosave_interval 1\n"
+            # Mosquitto keeps only 1000 messages for an offline session by default; a server that
+            # is down for a while must not lose passages (configs/mosquitto.conf does the same).
+            "max_queued_messages 1000000\n" + (extra_conf or "allow_anonymous true\n")
+        )
+        self.log = workdir / "mosquitto.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> Broker:
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=open(self.log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        if not wait_port(self.port, 10):
+            raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.proc = None
