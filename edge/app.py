@@ -84,6 +84,7 @@ class EdgeApp:
         self.name = f"{cfg.site}/{cfg.gate}/{cfg.camera}"
         self.topics = Topics(cfg.site)
         self.stop_event = threading.Event()
+        self._hard_stop = False  # a second signal: do not wait for acks before exiting
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
         self.engine = engine or FaceEngine(cfg.face)
         self.gallery = self._load_gallery()
@@ -386,8 +387,7 @@ class EdgeApp:
                         # Nobody can still be standing in view of a dead camera: close tracks.
                         for t in self.tracker.flush():
                             self.finish(t, shape, t.first_captured)
-                        if self.capture.state != "camera_lost":
-                            self.capture.state = "camera_lost"
+                        self.capture.state = "camera_lost"
                     continue
                 last_frame_at = now
                 if now - last < min_period:
@@ -417,8 +417,6 @@ class EdgeApp:
         if left:
             log.warning("[%s] %d events not yet acknowledged stay in the outbox %s for the next "
                         "start", self.name, left, self.cfg.outbox.path)  # fmt: skip
-
-    _hard_stop = False
 
     def stop(self, hard: bool = False) -> None:
         self._hard_stop = hard

@@ -73,10 +73,13 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
 
-    def _insert_ignore(self, table: t.Table, key: str):  # noqa: ANN202
-        """INSERT ... ON CONFLICT (key) DO NOTHING for SQLite and PostgreSQL alike."""
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
-        return ins.on_conflict_do_nothing(index_elements=[key])
+    def _insert(self, table: t.Table):  # noqa: ANN202
+        """The dialect's INSERT, which knows ON CONFLICT, for SQLite and PostgreSQL alike."""
+        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+
+    def _insert_ignore(self, table: t.Table, *keys: str):  # noqa: ANN202
+        """INSERT ... ON CONFLICT (keys) DO NOTHING."""
+        return self._insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
     # -- events ----------------------------------------------------------------------------
 
@@ -111,11 +114,7 @@ class Store:
         ]
         stmt = self._insert_ignore(t.events, "event_id").returning(t.events.c.event_id)
         with self.engine.begin() as conn:
-            new_ids = (
-                set(conn.execute(stmt, rows).scalars().all())
-                if len(rows) > 1
-                else set(conn.execute(stmt, rows[0]).scalars().all())
-            )
+            new_ids = set(conn.execute(stmt, rows).scalars().all())
             new = [p for p in passages if p.event_id in new_ids]
             self._touch_visitors(conn, [p for p in new if p.identity_kind == "visitor"])
             sightings = [p for p in new if p.search_id]
@@ -153,7 +152,7 @@ class Store:
         for p in seen:
             assert p.identity is not None
             by_id.setdefault(p.identity, []).append(p.ts)
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(t.visitors)
+        ins = self._insert(t.visitors)
         for vid, times in by_id.items():
             stmt = ins.values(
                 id=vid, first_seen=min(times), last_seen=max(times), passages=len(times)
@@ -249,7 +248,7 @@ class Store:
             "status": st.model_dump(mode="json"),
             "last_status": st.ts or now_utc(),
         }
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(t.gates).values(row)
+        ins = self._insert(t.gates).values(row)
         ins = ins.on_conflict_do_update(
             index_elements=["gate", "camera"],
             set_={k: ins.excluded[k] for k in ("state", "camera_state", "status", "last_status")},
@@ -457,7 +456,7 @@ class Store:
     ) -> int | None:
         """A new alert, or None when this episode of this rule already has one."""
         now = now_utc()
-        stmt = self._insert_ignore_multi(t.alerts, ["rule", "person_id", "episode"]).returning(
+        stmt = self._insert_ignore(t.alerts, "rule", "person_id", "episode").returning(
             t.alerts.c.id
         )
         with self.engine.begin() as conn:
@@ -474,10 +473,6 @@ class Store:
                 },
             ).first()
         return int(r[0]) if r else None
-
-    def _insert_ignore_multi(self, table: t.Table, keys: list[str]):  # noqa: ANN202
-        ins = (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
-        return ins.on_conflict_do_nothing(index_elements=keys)
 
     def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
         q = select(t.alerts).order_by(t.alerts.c.id.desc())
