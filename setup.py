@@ -15,6 +15,8 @@ setup(
         "onnx>=1.16,<2",
         "onnxruntime>=1.18,<2",
         "insightface>=0.7.3,<3",
+        # The demo's default cast and the core face tests read astronaut.png from its data.
+        "scikit-image>=0.22",
         "faiss-cpu>=1.8,<2",
         "pydantic>=2.6,<3",
         "PyYAML>=6,<7",

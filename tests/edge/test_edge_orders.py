@@ -15,7 +15,7 @@ import pytest
 from contract.events import SearchOrder
 from contract.gallery import GalleryManifest
 from contract.topics import Topics
-from tests.conftest import FACES
+from tests.conftest import FACES, require_shared
 from tests.edge.conftest import build_gallery, start_edge, write_config
 from tests.mqtt_helpers import connect
 
@@ -23,6 +23,7 @@ from tests.mqtt_helpers import connect
 @pytest.fixture()
 def standing_people(tmp_path: Path) -> Path:
     """A folder source: obama, nobody, kit, nobody, ... each for 1.5 s, looping every 6 s."""
+    require_shared()
     folder = tmp_path / "frames"
     folder.mkdir()
     shutil.copy(FACES / "obama/4.jpg", folder / "1_obama.jpg")

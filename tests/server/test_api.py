@@ -13,7 +13,7 @@ import pytest
 
 from contract.gallery import GalleryManifest
 from models.imageio import read_image
-from tests.conftest import FACES
+from tests.conftest import FACES, needs_shared
 from tests.mqtt_helpers import connect
 from tests.server.conftest import auth, passage
 from tests.server.test_ingest import wait_until
@@ -185,6 +185,7 @@ def test_a_search_for_someone_not_seen_says_so(client, server) -> None:
     assert r.status_code == 404
 
 
+@needs_shared
 def test_a_photo_search_computes_the_template(client, server) -> None:
     photo = (FACES / "rose_leslie/1.jpg").read_bytes()
     r = client.post(
@@ -205,6 +206,7 @@ def test_a_photo_search_computes_the_template(client, server) -> None:
     assert r.status_code == 400 and "not an image" in r.json()["detail"]
 
 
+@needs_shared
 def test_gallery_follows_the_registry(client, server, broker, engine) -> None:
     manifests: list[GalleryManifest] = []
     sub = connect(broker.port, "gal-" + secrets.token_hex(3))
