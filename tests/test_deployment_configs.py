@@ -5,12 +5,18 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.mqtt_helpers import Broker, connect, mosquitto_binary
+from tests.mqtt_helpers import (
+    BROKER_ANSWER_S,
+    Broker,
+    connect,
+    mosquitto_binary,
+    subscribe,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -58,17 +64,18 @@ def test_an_edge_cannot_publish_as_another_gate(secured_broker) -> None:
     got: list[str] = []
     server = connect(secured_broker.port, "server", user="server", password="s3rver")
     server.on_message = lambda c, u, m: got.append(m.topic)
-    server.subscribe(f"{SITE}/gates/+/events", qos=1)
+    subscribe(server, f"{SITE}/gates/+/events")
     north = connect(secured_broker.port, "edge-north", user="north", password="n0rth")
     north_acks: list[str] = []
     north.on_message = lambda c, u, m: north_acks.append(m.topic)
-    north.subscribe([(f"{SITE}/gates/north/acks", 1), (f"{SITE}/gates/south/acks", 1)])
-    time.sleep(0.3)
-    north.publish(f"{SITE}/gates/north/events", b"{}", qos=1).wait_for_publish(5)
-    north.publish(f"{SITE}/gates/south/events", b"{}", qos=1).wait_for_publish(5)
-    server.publish(f"{SITE}/gates/north/acks", b"{}", qos=1)
-    server.publish(f"{SITE}/gates/south/acks", b"{}", qos=1)
-    time.sleep(1.0)
+    subscribe(north, [(f"{SITE}/gates/north/acks", 1), (f"{SITE}/gates/south/acks", 1)])
+    # Each forgery goes first and the allowed message after it, from the same client: once the
+    # allowed one has arrived, a forgery the broker let through would have arrived before it.
+    north.publish(f"{SITE}/gates/south/events", b"{}", qos=1).wait_for_publish(BROKER_ANSWER_S)
+    north.publish(f"{SITE}/gates/north/events", b"{}", qos=1).wait_for_publish(BROKER_ANSWER_S)
+    server.publish(f"{SITE}/gates/south/acks", b"{}", qos=1).wait_for_publish(BROKER_ANSWER_S)
+    server.publish(f"{SITE}/gates/north/acks", b"{}", qos=1).wait_for_publish(BROKER_ANSWER_S)
+    wait_until(lambda: got and north_acks, what="north's event and ack")
     assert got == [f"{SITE}/gates/north/events"], "north's event passes, its forgery does not"
     assert north_acks == [f"{SITE}/gates/north/acks"], "north reads only its own acks"
     for c in (server, north):
@@ -77,8 +84,7 @@ def test_an_edge_cannot_publish_as_another_gate(secured_broker) -> None:
 
 def test_wrong_or_no_password_is_refused(secured_broker) -> None:
     for user, pw in ((None, ""), ("north", "wrong")):
-        c = connect(secured_broker.port, "intruder", user=user, password=pw)
-        time.sleep(0.5)
+        c = connect(secured_broker.port, "intruder", user=user, password=pw)  # waits for CONNACK
         assert not c.is_connected()
         c.loop_stop()
 

@@ -71,7 +71,7 @@ def write_config(tmp: Path, site: str, port: int, source: dict, gallery: Path, *
         "source": source,
         "gallery_path": str(gallery),
         "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"edge-{site}"},
-        "outbox": {"path": str(tmp / "outbox.sqlite"), "drain_timeout_s": 10},
+        "outbox": {"path": str(tmp / "outbox.sqlite"), "drain_timeout_s": 60},
         "status_interval_s": 0.5,
         "stats_interval_s": 5,
         **extra,
