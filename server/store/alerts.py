@@ -38,7 +38,7 @@ class AlertStore(Repository):
         if state:
             q = q.where(t.alerts.c.state == AlertState(state).value)
         with self.engine.connect() as conn:
-            return [AlertRecord.of(r) for r in conn.execute(q)]
+            return AlertRecord.all(conn.execute(q))
 
     def set_alert_state(self, alert_id: int, state: AlertState, user: str) -> bool:
         with self.engine.begin() as conn:

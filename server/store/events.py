@@ -63,8 +63,7 @@ class EventStore(Repository):
         if gate:
             q = q.where(t.events.c.gate == gate)
         with self.engine.connect() as conn:
-            rows = conn.execute(q.order_by(t.events.c.ts.desc()).limit(limit)).all()
-        return [Event.of(r) for r in rows]
+            return Event.all(conn.execute(q.order_by(t.events.c.ts.desc()).limit(limit)))
 
     def count_events(self) -> int:
         with self.engine.connect() as conn:
@@ -87,10 +86,11 @@ class EventStore(Repository):
         if until is not None:
             cond.append(t.events.c.ts < until)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(*PASSAGE_COLS).where(and_(*cond)).order_by(t.events.c.ts, t.events.c.id)
-            ).all()
-        return [PassageRow.of(r) for r in rows]
+            return PassageRow.all(
+                conn.execute(
+                    select(*PASSAGE_COLS).where(and_(*cond)).order_by(t.events.c.ts, t.events.c.id)
+                )
+            )
 
     def last_passage(self, identity: str) -> PassageRow | None:
         with self.engine.connect() as conn:
@@ -116,18 +116,19 @@ class EventStore(Repository):
             latest, and_(t.events.c.identity == latest.c.identity, t.events.c.ts == latest.c.ts)
         )
         with self.engine.connect() as conn:
-            rows = [PassageRow.of(r) for r in conn.execute(q)]
+            rows = PassageRow.all(conn.execute(q))
         return {p.identity: p for p in rows if p.identity is not None}
 
     def out_passages_since(self, identities: Sequence[str], since: datetime) -> list[PassageRow]:
         if not identities:
             return []
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(*PASSAGE_COLS).where(
-                    t.events.c.identity.in_(identities),
-                    t.events.c.direction == "out",
-                    t.events.c.ts >= since,
+            return PassageRow.all(
+                conn.execute(
+                    select(*PASSAGE_COLS).where(
+                        t.events.c.identity.in_(identities),
+                        t.events.c.direction == "out",
+                        t.events.c.ts >= since,
+                    )
                 )
-            ).all()
-        return [PassageRow.of(r) for r in rows]
+            )

@@ -30,5 +30,6 @@ class GateStore(Repository):
 
     def gates(self) -> list[Gate]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.gates).order_by(t.gates.c.gate, t.gates.c.camera))
-            return [Gate.of(r) for r in rows]
+            return Gate.all(
+                conn.execute(select(t.gates).order_by(t.gates.c.gate, t.gates.c.camera))
+            )

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
-from sqlalchemy import Row
+from sqlalchemy import Result, Row
 
 from contract.events import Direction, IdentityKind, RoleSource
 from contract.roles import EnrolledRole, Role
@@ -33,6 +33,12 @@ class Record(BaseModel):
     @classmethod
     def of(cls, row: Row) -> Self:
         return cls.model_validate(dict(row._mapping))
+
+    @classmethod
+    def all(cls, result: Result) -> list[Self]:
+        """Every row of ``result`` (its column names read once)."""
+        keys = list(result.keys())
+        return [cls.model_validate(dict(zip(keys, r, strict=True))) for r in result]
 
 
 class PassageRow(Record):

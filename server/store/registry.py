@@ -60,13 +60,13 @@ class RegistryStore(Repository):
         if not include_removed:
             q = q.where(t.persons.c.removed.is_(False))
         with self.engine.connect() as conn:
-            return [ListedPerson.of(r) for r in conn.execute(q)]
+            return ListedPerson.all(conn.execute(q))
 
     def watched_persons(self, born_before: date) -> list[Person]:
         """Residents old enough, or with any care flag, not removed."""
         q = select(t.persons).where(t.persons.c.removed.is_(False), t.persons.c.role == "resident")
         with self.engine.connect() as conn:
-            persons = [Person.of(r) for r in conn.execute(q)]
+            persons = Person.all(conn.execute(q))
         return [
             p
             for p in persons

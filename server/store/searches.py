@@ -58,7 +58,7 @@ class SearchStore(Repository):
         if state:
             q = q.where(t.searches.c.state == SearchState(state).value)
         with self.engine.connect() as conn:
-            return [Search.of(r) for r in conn.execute(q)]
+            return Search.all(conn.execute(q))
 
     def close_search(self, search_id: str, user: str) -> bool:
         with self.engine.begin() as conn:
@@ -76,7 +76,7 @@ class SearchStore(Repository):
                 .where(t.sightings.c.search_id == search_id)
                 .order_by(t.sightings.c.ts)
             )
-            return [Sighting.of(r) for r in rows]
+            return Sighting.all(rows)
 
     def _add_sightings(self, conn: Connection, new: Sequence[Passage]) -> list[SightingHit]:
         """Store the new passages that answer an active search; returns those stored."""
@@ -102,5 +102,5 @@ class SearchStore(Repository):
         if not rows:
             return []
         stmt = self._insert_ignore(t.sightings, "event_id").returning(*t.sightings.c)
-        stored = [Sighting.of(r) for r in conn.execute(stmt, rows)]
+        stored = Sighting.all(conn.execute(stmt, rows))
         return [SightingHit(s, active[s.search_id]) for s in stored]

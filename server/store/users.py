@@ -75,4 +75,4 @@ class UserStore(Repository):
                 .order_by(t.audit.c.id.desc())
                 .limit(limit)
             )
-            return [AuditRecord.of(r) for r in rows]
+            return AuditRecord.all(rows)
