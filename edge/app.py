@@ -92,7 +92,7 @@ class EdgeApp:
             on_published=self.stats.published,
         )
         self.capture = Capture(cfg.source, self.name)
-        self.status = StatusReporter(
+        self.reporter = StatusReporter(
             cfg, self.name, self.link, self.capture, self.gallery_sync, self.outbox, self.stats
         )
 
@@ -206,7 +206,7 @@ class EdgeApp:
         """Run until the source ends (files without loop) or ``stop``; returns an exit code."""
         self.link.start()
         self.gallery_sync.start()
-        self.status.start()
+        self.reporter.start()
         self.capture.start()
         try:
             self._frame_loop()
@@ -247,9 +247,9 @@ class EdgeApp:
         self.capture.stop()
         self._drain()
         self.stop_event.set()
-        self.status.stop()
+        self.reporter.stop()
         self.gallery_sync.stop()
-        self.link.stop(self.status.status("offline"))
+        self.link.stop(self.reporter.status("offline"))
         self.outbox.close()
 
     def _drain(self) -> None:
