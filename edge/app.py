@@ -108,10 +108,7 @@ class EdgeApp:
         update = self.tracker.update(dets, frame.video_s, frame.captured)
         faces = self._faces_to_embed(frame, dets, update.matches)
         timer.lap("align_quality")
-        crops = [f.crop for f in faces]
-        embeddings = (
-            self.engine.embed_crops(crops) if crops else np.zeros((0, self.engine.dim), np.float32)
-        )
+        embeddings = self._embed(faces)
         timer.lap("embed")
         self._match_and_decide(frame, faces, embeddings, gallery, now)
         self._emit_held(frame)
@@ -139,6 +136,11 @@ class EdgeApp:
             if q.ok:
                 faces.append(FaceToEmbed(track, crop, q.score))
         return faces
+
+    def _embed(self, faces: list[FaceToEmbed]) -> npt.NDArray[np.float32]:
+        if not faces:
+            return np.zeros((0, self.engine.dim), np.float32)
+        return self.engine.embed_crops([f.crop for f in faces])
 
     def _match_and_decide(
         self,
