@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import threading
 import urllib.request
 from pathlib import Path
 
 from contract.gallery import GalleryManifest
+from edge.worker import Worker
 from models.engine import embedding_space
 from models.errors import GalleryError
 from models.fileio import write_atomic
@@ -37,13 +37,14 @@ def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: floa
     return raw
 
 
-class GallerySync:
+class GallerySync(Worker):
     """Holds the gallery in use; manifests queue up and a worker thread applies them in turn.
 
     The frame loop reads ``gallery`` once per frame; a swap is one reference assignment.
     """
 
     def __init__(self, path: Path, model_id: str, dim: int, token: str | None, name: str) -> None:
+        super().__init__("gallery")
         self.path = path
         self.model_id = model_id
         self.token = token
@@ -51,8 +52,6 @@ class GallerySync:
         self.refused = 0
         self.gallery = self._load_last_good(dim)
         self._jobs: queue.Queue[GalleryManifest] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gallery", daemon=True)
 
     def _load_last_good(self, dim: int) -> Gallery:
         if self.path.is_file():
@@ -85,14 +84,6 @@ class GallerySync:
         write_atomic(self.path, raw)
         self.gallery = g
         log.info("[%s] gallery v%d in use: %d persons", self.name, g.version, len(g))
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         while not self._stop.is_set():

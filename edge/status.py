@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Literal
@@ -15,11 +14,12 @@ from edge.link import EdgeLink
 from edge.outbox import Outbox
 from edge.source import Capture
 from edge.stats import EdgeStats
+from edge.worker import Worker
 
 log = logging.getLogger(__name__)
 
 
-class StatusReporter:
+class StatusReporter(Worker):
     """Publishes the status every ``status_interval_s`` and logs a stats line every
     ``stats_interval_s``, in its own thread."""
 
@@ -33,12 +33,11 @@ class StatusReporter:
         outbox: Outbox,
         stats: EdgeStats,
     ) -> None:
+        super().__init__("status")
         self.cfg, self.name = cfg, name
         self.link, self.capture, self.gallery, self.outbox, self.stats = (
             link, capture, gallery, outbox, stats,
         )  # fmt: skip
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="status", daemon=True)
 
     def status(self, state: Literal["online", "offline"] = "online") -> EdgeStatus:
         """The status as of now."""
@@ -56,14 +55,6 @@ class StatusReporter:
             refused_events=self.outbox.refused,
             ts=datetime.now(UTC),
         )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
 
     def _run(self) -> None:
         next_stats = time.monotonic() + self.cfg.stats_interval_s
