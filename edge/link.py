@@ -200,7 +200,8 @@ class EdgeLink:
         """Note what a message id carries, for the PUBACK (unless that came already)."""
         with self._lock:
             self._inflight[info.mid] = seq
-            if info.is_published():
+            # Queued while disconnected (rc no_conn), it goes out on reconnect: nothing to ask.
+            if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published():
                 self._inflight.pop(info.mid, None)
 
     def _may_publish(self) -> bool:
