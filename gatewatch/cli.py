@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from contract.config import ConfigError
     from enroll.client import EnrollError
+    from gatewatch.demo import DemoError
     from models.cli import BadInput
-    from models.config import ConfigError
     from models.errors import GalleryError, ImageError, ModelError, ModelNotFound
     from server.cli import ApiError
 
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelNotFound,
         ApiError,
         EnrollError,
+        DemoError,
     ) as e:
         print(f"gatewatch {args.command}: {e}", file=sys.stderr)
         return 2

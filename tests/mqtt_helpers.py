@@ -6,10 +6,9 @@ import threading
 import time
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from contract.events import Ack, EdgeStatus, Passage
+from contract.mqtt import MqttConfig, make_client, start_client
 from contract.topics import Topics
 from gatewatch.broker import Broker, free_port, mosquitto_binary  # noqa: F401  (re-exported)
 
@@ -17,14 +16,12 @@ from gatewatch.broker import Broker, free_port, mosquitto_binary  # noqa: F401  
 def connect(
     port: int, client_id: str, clean: bool = True, user: str | None = None, password: str = ""
 ) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if user:
-        c.username_pw_set(user, password)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0 if clean else 3600
-    c.reconnect_delay_set(min_delay=0.2, max_delay=1)
-    c.connect_async("127.0.0.1", port, clean_start=clean, properties=props)
-    c.loop_start()
+    """A client of the project's factory on 127.0.0.1:port, connected (waits up to 10 s)."""
+    cfg = MqttConfig(
+        port=port, username=user, session_expiry_s=3600, reconnect_min_s=0.2, reconnect_max_s=1
+    )
+    c = make_client(cfg, client_id, password=password)
+    start_client(c, cfg, persistent=not clean)
     deadline = time.monotonic() + 10
     while not c.is_connected() and time.monotonic() < deadline:
         time.sleep(0.02)
