@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 PackName = Literal["sface", "buffalo_l", "buffalo_s", "antelopev2"]
 DetectorName = Literal["yunet", "scrfd"]
 M = TypeVar("M", bound=BaseModel)
+YUNET_INPUT_PX = 640  # the prepared YuNet 2023mar graph's fixed input
 
 
 class ConfigError(ValueError):
@@ -112,7 +113,10 @@ class FaceConfig(BaseModel):
     )
     threads: int = Field(2, ge=1, le=64, description="onnxruntime intra-op threads per model.")
     det_input_px: int = Field(
-        640, ge=160, le=1920, description="Detector input size (square letterbox), pixels."
+        YUNET_INPUT_PX,
+        ge=160,
+        le=1920,
+        description="SCRFD's input size (square letterbox), pixels; YuNet's graph is fixed at 640.",
     )
     det_score_threshold: float = Field(
         0.6, ge=0.05, le=1, description="Detections below this score are dropped."
@@ -146,4 +150,10 @@ class FaceConfig(BaseModel):
             raise ValueError("detector_file is an SCRFD model: set detector to 'scrfd'")
         if self.detector == "scrfd" and self.pack == "sface" and self.detector_file is None:
             raise ValueError("detector 'scrfd' with pack 'sface' needs detector_file")
+        yunet = self.detector == "yunet" or (self.detector is None and self.pack == "sface")
+        if yunet and self.det_input_px != YUNET_INPUT_PX:
+            raise ValueError(
+                f"det_input_px {self.det_input_px}: YuNet's graph takes {YUNET_INPUT_PX} only; "
+                "leave it out, or use detector 'scrfd'"
+            )
         return self
