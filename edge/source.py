@@ -16,10 +16,10 @@ import numpy.typing as npt
 
 from edge.config import SourceConfig
 from edge.errors import SourceError
+from models.imageio import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 CameraState = Literal["starting", "ok", "camera_lost"]
 
 
