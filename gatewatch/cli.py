@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: noise in the CLIs' and the demo's output unless -v.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     from contract.config import ConfigError
     from enroll.client import EnrollError
     from gatewatch.demo import DemoError
