@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -156,3 +157,47 @@ def test_backoff_bounds_are_checked() -> None:
     with pytest.raises(ValueError, match="reconnect_max_s"):
         MqttConfig(reconnect_min_s=5, reconnect_max_s=1)
     assert Will("t", b"x").retain is True
+
+
+@pytest.fixture()
+def tls_broker(tmp_path: Path):
+    """Mosquitto with a TLS listener, its certificate signed by a CA made for the test."""
+    d = Path(tempfile.mkdtemp(prefix="gatewatch-tls-"))
+    d.chmod(0o755)  # Mosquitto started as root reads the key as user 'mosquitto'
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+        "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
+        "-out", "server.csr")  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")  # fmt: skip
+    for f in d.iterdir():
+        f.chmod(0o644)
+    b = Broker(
+        tmp_path / "broker",
+        extra_conf=(
+            f"allow_anonymous true\ncafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\n"
+            f"keyfile {d / 'server.key'}\n"
+        ),
+    )
+    yield b.start(), d / "ca.pem"
+    b.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_tls_with_the_configured_ca(tls_broker, trusted: bool) -> None:  # noqa: ANN001
+    broker, ca = tls_broker
+    cfg = MqttConfig(port=broker.port, tls=True, ca_file=ca if trusted else None)
+    c = make_client(cfg, "tls-" + secrets.token_hex(3))
+    start_client(c, cfg, persistent=False)
+    try:
+        # Without our CA (system CAs only) the handshake fails and paho keeps retrying.
+        assert _wait(c.is_connected, 15 if trusted else 3) is trusted
+    finally:
+        c.disconnect()
+        c.loop_stop()
