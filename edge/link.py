@@ -9,13 +9,11 @@ import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
-from contract.mqtt import MqttConfig
+from contract.mqtt import MqttConfig, Will, make_client, start_client
 from contract.topics import Topics
 from edge.outbox import Outbox, OutboxEvent
 
@@ -59,14 +57,8 @@ class EdgeLink:
         self._resend = False  # after the hold, publish every unacknowledged event again
         self._refusal_logged_at = -REFUSED_LOG_EVERY_S
         client_id = cfg.client_id or f"gatewatch-edge-{topics.site}-{gate}-{camera}"
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if cfg.username:
-            c.username_pw_set(cfg.username, cfg.password())
-        if cfg.tls:
-            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
         offline = EdgeStatus(site=topics.site, gate=gate, camera=camera, state="offline")
-        c.will_set(topics.status(gate), offline.to_json(), qos=1, retain=True)
-        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c = make_client(cfg, client_id, will=Will(topics.status(gate), offline.to_json()))
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -75,16 +67,7 @@ class EdgeLink:
         self._pump_thread = threading.Thread(target=self._pump, name=f"publish-{gate}", daemon=True)
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.session_expiry_s
-        self.client.connect_async(
-            self.cfg.host,
-            self.cfg.port,
-            keepalive=self.cfg.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
-        self.client.loop_start()
+        start_client(self.client, self.cfg)
         self._pump_thread.start()
 
     def stop(self, status: EdgeStatus | None = None) -> None:
