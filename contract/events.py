@@ -85,6 +85,9 @@ class EdgeStatus(_Payload):
     outbox_depth: int | None = Field(None, ge=0)
     dropped_frames: int | None = Field(None, ge=0)
     refused_events: int | None = Field(None, ge=0)
+    refused_publishes: int | None = Field(
+        None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
+    )
     ts: AwareDatetime | None = None
 
 
