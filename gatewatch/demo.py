@@ -20,8 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,7 +27,13 @@ from typing import Any
 
 import yaml
 
-from gatewatch.broker import Broker, free_port, wait_port
+from gatewatch.broker import (
+    Broker,
+    free_port,
+    mosquitto_binary,
+    mosquitto_install_command,
+    wait_port,
+)
 from gatewatch.cast import Cast, members
 
 PASS_S, GAP_S, PAUSE_S = 2.0, 0.6, 16.0
@@ -122,13 +126,15 @@ class Demo:
             self.broker.stop()
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {token or self.admin}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read() or b"null")
+        from contract.http import HttpError, JsonClient
+
+        client = JsonClient(self.url, token or self.admin, timeout_s=60)
+        try:
+            return client.call(method, path, body)
+        except HttpError as e:
+            raise DemoError(f"the demo's server refused a call: {e}") from e
+        finally:
+            client.close()
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -241,11 +247,10 @@ class Demo:
             )
 
     def watch_mqtt(self) -> None:
-        import paho.mqtt.client as mqtt
+        from contract.mqtt import MqttConfig, make_client, start_client
 
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="demo-watch-" + secrets.token_hex(3)
-        )
+        cfg = MqttConfig(port=self.mqtt_port)
+        c = make_client(cfg, "demo-watch-" + secrets.token_hex(3))
 
         def on_connect(client, userdata, flags, rc, props) -> None:  # noqa: ANN001
             client.subscribe(
@@ -269,9 +274,10 @@ class Demo:
                     )
 
         c.on_connect, c.on_message = on_connect, on_message
-        c.connect("127.0.0.1", self.mqtt_port)
-        c.loop_start()
+        start_client(c, cfg, persistent=False)
         self.watcher = c
+        if not self.wait_for(c.is_connected, 10, "the broker"):
+            raise DemoError(f"cannot connect to the demo's broker; see {self.work / 'broker'}")
 
     def wait_for(self, pred, timeout_s: float, what: str) -> bool:  # noqa: ANN001
         deadline = time.monotonic() + timeout_s
@@ -391,6 +397,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if mosquitto_binary() is None:
+        raise DemoError(
+            "the demo runs a real MQTT 5 broker and Mosquitto is not installed; run:\n  "
+            + mosquitto_install_command()
+        )
     photos = args.photos.resolve() if args.photos else None
     if photos is not None and not photos.is_dir():
         print(

@@ -131,10 +131,11 @@ def main() -> int:
         print(json.dumps(one_run(Path(video), int(threads), int(port), Path(gallery), Path(work))))
         return 0
 
+    from gatewatch.broker import Broker
     from models.engine import FaceEngine
     from models.gallery import Gallery
     from models.imageio import read_image
-    from tests.mqtt_helpers import AckingStore, Broker
+    from scripts.standins import AckingStore
 
     work = Path(tempfile.mkdtemp(prefix="bench_edge_"))
     vids = make_inputs(args.faces, args.walking, work)

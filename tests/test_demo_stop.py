@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from gatewatch.cast import NO_PACKAGE_PHOTOS, have_package_photos
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,6 +53,7 @@ def wait_until(cond, timeout_s: float) -> bool:  # noqa: ANN001
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+@pytest.mark.skipif(not have_package_photos(), reason=NO_PACKAGE_PHOTOS)
 def test_sigterm_stops_broker_server_and_edges(tmp_path: Path, gatewatch_home: Path) -> None:
     demo = subprocess.Popen(
         [sys.executable, "-m", "gatewatch", "demo", "--data-dir", str(tmp_path / "demo")],

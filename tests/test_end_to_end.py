@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from gatewatch.cast import NO_PACKAGE_PHOTOS, have_package_photos
 from gatewatch.demo import PEOPLE, Demo
+
+pytestmark = pytest.mark.skipif(not have_package_photos(), reason=NO_PACKAGE_PHOTOS)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from pathlib import Path
 
@@ -183,6 +184,10 @@ SCRFD = SHARED / "models" / "scrfd" / "scrfd_500m_bnkps.onnx"
 
 
 @pytest.mark.skipif(not SCRFD.is_file(), reason="../shared/models/scrfd not on this machine")
+@pytest.mark.skipif(
+    importlib.util.find_spec("insightface") is None,
+    reason="insightface not installed (pip install --no-deps insightface requests tqdm)",
+)
 def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     from contract.config import FaceConfig
     from models.engine import FaceEngine
@@ -195,3 +200,38 @@ def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     a = eng.analyze(read_image(FACES / "obama/1.jpg"))[0].embedding
     b = eng.analyze(read_image(FACES / "obama/2.jpg"))[0].embedding
     assert float(a @ b) > eng.threshold
+
+
+def test_every_model_kind_a_pack_names_has_a_loader(gatewatch_home) -> None:
+    from contract.config import FaceConfig
+    from models.detector import YuNetDetector
+    from models.embedder import SFaceEmbedder
+    from models.engine import DETECTORS, EMBEDDERS, FaceEngine, _loader
+    from models.errors import ModelLoadError
+
+    eng = FaceEngine(FaceConfig())
+    assert isinstance(eng.detector, YuNetDetector) and isinstance(eng.embedder, SFaceEmbedder)
+    assert {"yunet", "scrfd"} == set(DETECTORS) and {"sface", "arcface"} == set(EMBEDDERS)
+    with pytest.raises(ModelLoadError, match="no detector of kind 'retina'; known: yunet, scrfd"):
+        _loader(DETECTORS, "retina", "detector")
+
+
+@pytest.mark.parametrize(
+    ("face", "ok"),
+    [
+        ({"det_input_px": 640}, True),
+        ({"det_input_px": 480}, False),  # YuNet's graph is fixed
+        ({"detector": "yunet", "det_input_px": 320}, False),
+        ({"detector": "scrfd", "detector_file": "/x/scrfd.onnx", "det_input_px": 320}, True),
+    ],
+)
+def test_det_input_px_is_refused_where_the_detector_cannot_use_it(face: dict, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from contract.config import FaceConfig
+
+    if ok:
+        assert FaceConfig.model_validate(face).det_input_px == face["det_input_px"]
+    else:
+        with pytest.raises(ValidationError, match="YuNet's graph takes 640 only"):
+            FaceConfig.model_validate(face)

@@ -17,12 +17,22 @@ import cv2
 import numpy as np
 import pytest
 
-from gatewatch.cast import Cast, CastError, default_cast, folder_cast, members, package_photos
+from gatewatch.cast import (
+    NO_PACKAGE_PHOTOS,
+    Cast,
+    CastError,
+    default_cast,
+    folder_cast,
+    have_package_photos,
+    members,
+    package_photos,
+)
 from models.gallery import Gallery
 from models.imageio import read_image
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTOS = package_photos()
+pytestmark = pytest.mark.skipif(not have_package_photos(), reason=NO_PACKAGE_PHOTOS)
 
 
 def test_the_package_photos_are_installed() -> None:

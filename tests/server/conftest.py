@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contract.events import Passage
+from scripts.standins import passage, server_config  # noqa: F401  (re-exported)
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -51,64 +49,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as c:
             c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.dispose()
-
-
-def passage(
-    site: str,
-    seq: int,
-    identity: str | None = None,
-    direction: str = "in",
-    ts: datetime | None = None,
-    gate: str = "g1",
-    kind: str | None = None,
-    role: str | None = None,
-    search_id: str | None = None,
-) -> Passage:
-    kind = kind or (
-        "person"
-        if identity and not identity.startswith("v-")
-        else "visitor"
-        if identity
-        else "none"
-    )
-    return Passage(
-        event_id=uuid.uuid4().hex,
-        seq=seq,
-        site=site,
-        gate=gate,
-        camera="c1",
-        direction=direction,
-        ts=ts or datetime.now(UTC),
-        track_id=seq,
-        identity=identity,
-        identity_kind=kind,
-        role=role or ("resident" if kind == "person" else "visitor"),
-        role_source="gallery" if kind == "person" else "visitor-gallery",
-        score=0.7,
-        margin=0.3,
-        quality=0.8,
-        frames_used=3,
-        gallery_version=1,
-        model_id="sface:test",
-        search_id=search_id,
-    )
-
-
-def server_config(tmp: Path, site: str, port: int, db_url: str | None = None, **kw):
-    from server.config import ServerConfig
-
-    return ServerConfig.model_validate(
-        {
-            "site": site,
-            "data_dir": str(tmp / "data"),
-            "database_url": db_url,
-            "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"server-{site}"},
-            "ingest": {"batch_max": 100, "batch_wait_ms": 20, **kw.pop("ingest", {})},
-            "elder": {"scan_interval_s": 3600, **kw.pop("elder", {})},
-            "retention": {"purge_interval_s": 3600},
-            **kw,
-        }
-    )
 
 
 def start_subscribed(app):  # noqa: ANN001, ANN201
