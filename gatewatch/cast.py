@@ -118,8 +118,8 @@ def package_photos() -> dict[str, Path]:
 
 NO_PACKAGE_PHOTOS = (
     "the default cast reads the sample photos insightface ships (t1.jpg, Tom_Hanks_54745.png), "
-    "and insightface is not installed (not a dependency: its wheel pulls opencv-python); install "
-    "it with `pip install --no-deps insightface`, or pass --photos FOLDER"
+    "and insightface is not installed (it is a dependency: reinstall with `pip install -e .`), "
+    "or pass --photos FOLDER"
 )
 
 

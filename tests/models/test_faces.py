@@ -186,7 +186,7 @@ SCRFD = SHARED / "models" / "scrfd" / "scrfd_500m_bnkps.onnx"
 @pytest.mark.skipif(not SCRFD.is_file(), reason="../shared/models/scrfd not on this machine")
 @pytest.mark.skipif(
     importlib.util.find_spec("insightface") is None,
-    reason="insightface not installed (pip install --no-deps insightface requests tqdm)",
+    reason="insightface not installed (a dependency: pip install -e .)",
 )
 def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     from contract.config import FaceConfig
