@@ -98,6 +98,9 @@ class EdgeStatus(_Payload):
     refused_events: int | None = Field(None, ge=0)
     outbox_error: OutboxTrouble | None = None
     lost_events: int | None = Field(None, ge=0)
+    refused_publishes: int | None = Field(
+        None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
+    )
     ts: AwareDatetime | None = None
 
 

@@ -57,6 +57,7 @@ class StatusReporter(Worker):
             refused_events=self.outbox.refused,
             outbox_error=self._trouble(),
             lost_events=self.passages.lost,
+            refused_publishes=self.link.refused_publishes,
             ts=datetime.now(UTC),
         )
 
@@ -80,7 +81,7 @@ class StatusReporter(Worker):
             self.link.publish_status(st)
             if time.monotonic() >= next_stats:
                 next_stats += self.cfg.stats_interval_s
-                log.info("[%s] stats: fps %.1f, camera %s, dropped %d, events %d, outbox %d, "
+                log.info("[%s] stats: fps %.1f, camera %s, dropped %d, events %d, outbox %s, "
                          "refused %d, malformed msgs %d, latency %s", self.name, st.fps or 0,
                          st.camera_state, st.dropped_frames, self.stats.events, st.outbox_depth,
                          st.refused_events, self.link.malformed, st.latency_ms)  # fmt: skip

@@ -39,7 +39,16 @@ def connect(
 class AckingStore:
     """Stands in for the server's ingest: stores passages by event id, acknowledges each commit."""
 
-    def __init__(self, port: int, site: str, ack: bool = True, ack_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        port: int,
+        site: str,
+        ack: bool = True,
+        ack_delay_s: float = 0.0,
+        user: str | None = None,
+        password: str = "",
+        client_id: str | None = None,
+    ) -> None:
         self.topics = Topics(site)
         self.ack = ack
         self.ack_delay_s = ack_delay_s
@@ -49,7 +58,9 @@ class AckingStore:
         self.status_log: list[EdgeStatus] = []
         self.acked: dict[str, int] = {}
         self.lock = threading.Lock()
-        self.client = connect(port, f"store-{site}", clean=False)
+        self.client = connect(
+            port, client_id or f"store-{site}", clean=False, user=user, password=password
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         # on_connect may already have run before the callback was set.
