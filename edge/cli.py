@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from edge.config import load_edge_config
-from edge.errors import OutboxCorrupt
+from edge.errors import OutboxError
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
     try:
         app = EdgeApp(cfg)
-    except OutboxCorrupt as e:
+    except OutboxError as e:  # corrupt (with the commands to save its events), unwritable
         log.error("[%s/%s/%s] %s", cfg.site, cfg.gate, cfg.camera, e)
         return 3
     stops = 0
