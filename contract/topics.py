@@ -41,6 +41,12 @@ class Topics:
     def acks(self, gate: str) -> str:
         return f"{self.root}/gates/{check_id('gate', gate)}/acks"
 
+    def sightings(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/sightings"
+
+    def all_sightings(self) -> str:
+        return f"{self.root}/gates/+/sightings"
+
     def all_events(self) -> str:
         return f"{self.root}/gates/+/events"
 

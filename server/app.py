@@ -25,7 +25,9 @@ from server.live import Hub
 from server.searches import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
+from server.store.records import PassageRow
 from server.trajectory import Trajectory, Whereabouts, locate, trace
+from server.watchlist import WatchlistWatch
 
 if TYPE_CHECKING:
     from models.engine import FaceEngine
@@ -55,7 +57,10 @@ class ServerApp:
             publish=self.bus.publish,
             alert=self._publish_alert,
             face=lambda: self.face,
+            cfg=cfg.search,
         )
+        self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert)
+        self.bus.on_sighting = self.searches.take_candidate
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
         self._bootstrap_admin()
@@ -111,6 +116,9 @@ class ServerApp:
         for p in ingested.new:
             self.hub.publish("passage", p.model_dump(mode="json"))
         self.searches.announce(ingested.sightings)
+        self.watchlist.seen(ingested.new)
+        back = [PassageRow.model_validate(p.model_dump()) for p in ingested.new]
+        self.watch.resolve_returns(back)
 
     def _on_status(self, st: EdgeStatus) -> None:
         self.hub.publish("gate", st.model_dump(mode="json"))
@@ -156,4 +164,7 @@ class ServerApp:
         n = self.store.purge(now, r.visitor_days, r.resident_days, r.audit_days)
         if any(n.values()):
             log.info("retention purge: %s", n)
+        pictures = self.searches.purge_evidence(now)
+        if pictures:
+            log.info("retention purge: %d evidence pictures of sighting candidates", pictures)
         return n

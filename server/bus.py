@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
-from contract.events import Ack, EdgeStatus, Passage
+from contract.events import Ack, EdgeStatus, Passage, SightingCandidate
 from contract.mqtt import make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
@@ -56,6 +56,7 @@ class ServerBus:
         self.topics = Topics(cfg.site)
         self.store = store
         self.on_new, self.on_status = on_new, on_status
+        self.on_sighting: Callable[[SightingCandidate], object] = lambda c: None
         self.stats = IngestStats()
         self.connected = False
         self._buf: list[_Pending] = []
@@ -101,7 +102,13 @@ class ServerBus:
         self.connected = True
         log.info("ingest connected (session present: %s), subscribing %s", flags.session_present,
                  self.events_filter)  # fmt: skip
-        client.subscribe([(self.events_filter, 1), (self.topics.all_status(), 1)])
+        client.subscribe(
+            [
+                (self.events_filter, 1),
+                (self.topics.all_status(), 1),
+                (self.topics.all_sightings(), 1),
+            ]
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.connected = False
@@ -121,6 +128,9 @@ class ServerBus:
             finally:
                 client.ack(msg.mid, msg.qos)
             return
+        if msg.topic.endswith("/sightings"):
+            self._on_sighting(client, msg)
+            return
         self.stats.received += 1
         try:
             p = Passage.model_validate_json(msg.payload)
@@ -136,6 +146,25 @@ class ServerBus:
             full = len(self._buf) >= self.cfg.ingest.batch_max
         if full:
             self.flush()
+
+    def _on_sighting(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        """A search's sighting candidate: stored, then acknowledged (kept on a database error)."""
+        try:
+            c = SightingCandidate.model_validate_json(msg.payload)
+            if self.topics.gate_of(msg.topic) != c.gate or c.site != self.cfg.site:
+                raise ValueError(f"candidate of {c.site}/{c.gate} on topic {msg.topic}")
+        except (ValidationError, ValueError) as e:
+            self.stats.malformed += 1
+            log.warning("malformed sighting candidate on %s refused: %s", msg.topic, _first(e))
+            client.ack(msg.mid, msg.qos)
+            return
+        try:
+            self.on_sighting(c)
+        except Exception:  # the database is away: unacknowledged, the broker delivers it again
+            self.stats.db_errors += 1
+            log.exception("cannot store sighting candidate %s", c.candidate_id)
+            return
+        client.ack(msg.mid, msg.qos)
 
     def _flush_loop(self) -> None:
         wait = self.cfg.ingest.batch_wait_ms / 1000

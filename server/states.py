@@ -18,6 +18,7 @@ class AlertState(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     CLOSED = "closed"
+    RESOLVED = "resolved"  # its condition ended by itself (the elder came back)
 
 
 class SearchState(StrEnum):
@@ -33,6 +34,17 @@ class AlertRule(StrEnum):
     NO_PASSAGE_TODAY = "no_passage_today"
     OUT_AT_NIGHT = "out_at_night"
     SIGHTING = "sighting"
+    WATCHLIST_SEEN = "watchlist_seen"
+
+
+HIGH_PRIORITY = frozenset({AlertRule.WATCHLIST_SEEN})  # shown in red with a sound
+
+
+class Verdict(StrEnum):
+    """An officer's decision on a sighting candidate."""
+
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
 
 
 class AuditAction(StrEnum):
@@ -53,3 +65,5 @@ class AuditAction(StrEnum):
     READ_SEARCH = "read_search"
     CLOSE_SEARCH = "close_search"
     WATCH_SEARCH = "watch_search"
+    VIEW_EVIDENCE = "view_evidence"
+    JUDGE_CANDIDATE = "judge_candidate"
