@@ -1,4 +1,4 @@
-"""The evidence picture of a sighting candidate: small JPEGs of the face, for active searches only."""
+"""A sighting candidate's evidence picture: small face JPEGs, for active searches only."""
 
 from __future__ import annotations
 
