@@ -35,7 +35,7 @@ from edge.visitors import VisitorGallery
 from gatewatch.gatevideo import background, make_video
 from models.imageio import read_image
 from scripts.standins import AckingStore, server_config
-from tests.conftest import FACES
+from tests.conftest import FACES, needs_shared
 from tests.edge.conftest import start_edge
 from tests.test_deployment_configs import (  # noqa: F401  (secured_broker is a fixture)
     CONFIGS,
@@ -220,6 +220,7 @@ def _inside(client: TestClient, app) -> list[dict]:  # noqa: ANN001
     return r.json()
 
 
+@needs_shared
 def test_a_visitor_keeps_one_id_from_gate_to_gate_and_across_a_restart(
     compound: Compound, server
 ) -> None:
@@ -289,6 +290,7 @@ def _server_never_stored_a_template(c: Compound, t: VisitorTemplate) -> None:
     assert not re.search(rb"visitors/v-", raw)
 
 
+@needs_shared
 def test_a_shared_visitor_expires_with_its_message(compound: Compound) -> None:
     store = AckingStore(compound.port, SITE, user="server", password=password_of("server"),
                         client_id="server")  # fmt: skip
@@ -322,6 +324,7 @@ def _edge_share(c: Compound, engine, gate: str) -> tuple[VisitorShare, EdgeLink]
     return share, link
 
 
+@needs_shared
 def test_two_ids_minted_at_once_become_the_older_one_everywhere(
     compound: Compound, server, engine
 ) -> None:

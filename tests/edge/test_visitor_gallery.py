@@ -11,7 +11,7 @@ import pytest
 from contract.visitors import VisitorTemplate
 from edge.visitors import Merged, Seen, VisitorGallery
 from models.imageio import read_image
-from tests.conftest import FACES
+from tests.conftest import FACES, require_shared
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -19,6 +19,7 @@ T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def faces(engine) -> dict[str, np.ndarray]:
     """Unit embeddings of real photos by 'person/n'."""
+    require_shared()
     names = ["bbt_sheldon/1", "bbt_sheldon/2", "obama/1", "obama/2", "alex_lacamoire/1"]
     out = {}
     for n in names:
