@@ -153,7 +153,10 @@ class Alert(_Payload):
     """Published on ``.../alerts``: an elder-watch or search alert. Person id only, no name."""
 
     alert_id: int = Field(ge=1)
-    rule: Literal["not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting"]
+    rule: Literal[
+        "not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting",
+        "visitor_inside_at_night",
+    ]  # fmt: skip
     person_id: str = Field(pattern=ID_PATTERN)
     created: AwareDatetime
     evidence: dict[str, str | float | int | None] = Field(default_factory=dict)
