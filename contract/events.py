@@ -153,7 +153,13 @@ class SearchOrder(_Payload):
 
 
 AlertRuleName = Literal[
-    "not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting", "watchlist_seen"
+    "not_seen",
+    "out_not_back",
+    "out_at_night",
+    "no_passage_today",
+    "sighting",
+    "watchlist_seen",
+    "visitor_inside_at_night",
 ]
 
 
@@ -202,9 +208,11 @@ class SightingCandidate(_Payload):
     """Edge -> server on ``.../gates/<gate>/sightings``: a track that may be a searched person.
 
     It never names the passage: the passage's identity comes from the decision rule alone. The
-    candidate says how well the track matched the search's target and on how many frames.
+    candidate says how well the track matched the search's target and on how many frames. The
+    topic also carries ``VisitorMatch`` (look back); ``kind`` tells them apart.
     """
 
+    kind: Literal["candidate"] = "candidate"
     candidate_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
     search_id: str = Field(pattern=ID_PATTERN)
     site: str = Field(pattern=ID_PATTERN)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import Direction
+from contract.events import Direction, SearchOrder
 from contract.topics import Topics
 from edge.config import EdgeConfig
 from edge.decide import Judge
@@ -30,6 +30,7 @@ from edge.source import Capture, Frame
 from edge.stats import EdgeStats, StageTimer
 from edge.status import StatusReporter
 from edge.tracker import Match, Sample, Track, Tracker
+from edge.visitor_share import VisitorShare
 from edge.visitors import VisitorGallery
 from models.align import align_face
 from models.detector import Detections
@@ -53,7 +54,9 @@ def _visitor_gallery(cfg: EdgeConfig, engine: FaceEngine) -> VisitorGallery | No
     if not cfg.visitors.enabled:
         return None
     v = cfg.visitors
-    return VisitorGallery(engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors)
+    return VisitorGallery(
+        engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors, gate=cfg.gate
+    )
 
 
 class EdgeApp:
@@ -71,13 +74,20 @@ class EdgeApp:
         self.gallery_sync = GallerySync(
             cfg.gallery_path, model_id, self.engine.dim, cfg.gallery_token(), self.name
         )
+        visitors = _visitor_gallery(cfg, self.engine)
         self.judge = Judge(
             cfg.decision,
             self.engine.threshold,
             cfg.face.margin_threshold,
             cfg.search_threshold,
-            _visitor_gallery(cfg, self.engine),
+            visitors,
         )
+        self.visitor_share = (
+            VisitorShare(visitors, Topics(cfg.site), cfg.gate, model_id, cfg.search_threshold,
+                         self.name)
+            if visitors is not None and cfg.visitors.share
+            else None
+        )  # fmt: skip
         self.tracker = Tracker(cfg.decision.iou_match, cfg.decision.max_missed_frames)
         self.searches = SearchRegistry(model_id, self.name)
         self.passages = PassageWriter(
@@ -91,13 +101,23 @@ class EdgeApp:
             cfg.camera,
             self.outbox,
             on_gallery=self.gallery_sync.submit,
-            on_search=self.searches.update,
+            on_search=self._on_search,
             on_published=self.stats.published,
+            extra=self.visitor_share.subscriptions() if self.visitor_share else (),
         )
+        if self.visitor_share is not None:
+            self.visitor_share.publish = self.link.publish
         self.capture = Capture(cfg.source, self.name)
         self.reporter = StatusReporter(
             cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats
         )
+
+    def _on_search(self, search_id: str, order: SearchOrder | None) -> None:
+        """A search order (paho's thread): in force from the next frame; a template search also
+        looks back over the live visitors."""
+        self.searches.update(search_id, order)
+        if order is not None and self.visitor_share and search_id in self.searches.active():
+            self.visitor_share.look_back(search_id, order)
 
     # -- the frame loop --------------------------------------------------------------------
 

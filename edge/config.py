@@ -85,10 +85,21 @@ class DecisionConfig(_Strict):
 
 
 class VisitorConfig(_Strict):
-    """Pseudonymous ids for faces not in the gallery (kept in memory only)."""
+    """Pseudonymous ids for faces not in the gallery (kept in memory, shared by the site's edges
+    through the broker's retained messages until they expire)."""
 
     enabled: bool = True
-    expiry_s: float = Field(24 * 3600, gt=0, description="A visitor id is forgotten after this.")
+    expiry_s: float = Field(
+        24 * 3600,
+        ge=1,
+        description="A visitor id is forgotten this long after it was last seen; also the MQTT "
+        "message expiry of its shared template.",
+    )
+    share: bool = Field(
+        True,
+        description="Share visitor ids with the site's edges (.../visitors/<id>, retained, "
+        "expiring): one id from gate to gate and across restarts.",
+    )
     threshold: float | None = Field(
         None, ge=-1, le=1, description="Same-visitor threshold; default: the face threshold."
     )

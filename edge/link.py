@@ -6,14 +6,14 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
-from contract.mqtt import MqttConfig, Will, make_client, start_client
+from contract.mqtt import MqttConfig, Subscription, Will, expiring, make_client, start_client
 from contract.topics import Topics
 from edge.errors import OutboxError
 from edge.outbox import Outbox, OutboxEvent
@@ -39,10 +39,12 @@ class EdgeLink:
         on_gallery: Callable[[GalleryManifest], None],
         on_search: Callable[[str, SearchOrder | None], None],
         on_published: Callable[[int], None] = lambda seq: None,
+        extra: Sequence[Subscription] = (),
     ) -> None:
         self.cfg, self.topics, self.gate, self.camera = cfg, topics, gate, camera
         self.outbox = outbox
         self.on_gallery, self.on_search, self.on_published = on_gallery, on_search, on_published
+        self.extra = list(extra)  # further topics and their handlers (the shared visitors)
         self.connected = False
         self.malformed = 0
         self.acked = 0
@@ -53,7 +55,7 @@ class EdgeLink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.refused_publishes = 0
-        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: the status)
+        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: not an event)
         self._retry_s = REFUSED_RETRY_S[0]
         self._hold_until = 0.0  # after a refused event, nothing goes out before this (monotonic)
         self._resend = False  # after the hold, publish every unacknowledged event again
@@ -90,6 +92,14 @@ class EdgeLink:
         """New events are in the outbox."""
         self._wake.set()
 
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, expiry_s: float | None = None
+    ) -> None:
+        """A message outside the outbox (QoS 1; paho queues it while the broker is away)."""
+        props = expiring(expiry_s) if expiry_s is not None else None
+        info = self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
+        self._track(info, None)
+
     def publish_status(self, status: EdgeStatus) -> None:
         if self.connected:
             info = self.client.publish(
@@ -115,6 +125,7 @@ class EdgeLink:
                 (self.topics.acks(self.gate), 1),
                 (self.topics.gallery(), 1),
                 (self.topics.all_searches(), 1),
+                *((s.topic_filter, 1) for s in self.extra),
             ]
         )
         with self._lock:
@@ -145,6 +156,10 @@ class EdgeLink:
                 if order is not None and order.search_id != search_id:
                     raise ValueError(f"search id {order.search_id} does not match the topic")
                 self.on_search(search_id, order)
+            else:
+                for s in self.extra:
+                    if mqtt.topic_matches_sub(s.topic_filter, msg.topic):
+                        s.handle(msg)
         except (ValidationError, ValueError) as e:
             self.malformed += 1
             log.warning("[%s] malformed message on %s refused: %s", self.gate, msg.topic, e)
@@ -180,7 +195,13 @@ class EdgeLink:
             if loud:
                 self._refusal_logged_at = now
             refused, retry_in = self.refused_publishes, max(0.0, self._hold_until - now)
-        what = "the status" if seq is None else f"event #{seq}" if seq else f"message {mid}"
+        what = (
+            "a status or visitor message"
+            if seq is None
+            else f"event #{seq}"
+            if seq
+            else f"message {mid}"
+        )
         (log.warning if loud else log.debug)(
             "[%s] the broker refused %s: %s (reason code %d; %d refused so far); events stay "
             "in the outbox and go out again in %.0f s. Check the broker user and its ACL.",

@@ -6,15 +6,17 @@ Start: database (migrated), face models (for photos and galleries), MQTT bus, pe
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
 from contract.gallery import GalleryManifest
+from contract.mqtt import Subscription
 from contract.topics import Topics
 from server.bus import ServerBus
 from server.config import ServerConfig
@@ -27,9 +29,12 @@ from server.states import UserRole
 from server.store import Ingested, Store, now_utc
 from server.store.records import PassageRow
 from server.trajectory import Trajectory, Whereabouts, locate, trace
+from server.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
 from server.watchlist import WatchlistWatch
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
     from models.engine import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -44,10 +49,17 @@ class ServerApp:
         migrate(self.engine)
         self.store = Store(self.engine)
         self.hub = Hub()
+        self.tz = timezone(timedelta(hours=cfg.elder.utc_offset_h))  # the compound's local time
+        self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
         self._face: FaceEngine | None = None
         self._face_lock = threading.Lock()
         self.bus = ServerBus(
-            cfg, self.store, on_new=self._on_new, on_status=self._on_status, client_id=bus_client_id
+            cfg,
+            self.store,
+            on_new=self._on_new,
+            on_status=self._on_status,
+            client_id=bus_client_id,
+            extra=self._subscriptions(),
         )
         self.watch = ElderWatch(cfg.elder, self.store, publish=self._publish_alert)
         self.searches = Searches(
@@ -57,10 +69,11 @@ class ServerApp:
             publish=self.bus.publish,
             alert=self._publish_alert,
             face=lambda: self.face,
+            tz=self.tz,
             cfg=cfg.search,
         )
         self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert)
-        self.bus.on_sighting = self.searches.take_candidate
+        self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
         self._bootstrap_admin()
@@ -93,6 +106,7 @@ class ServerApp:
                 if now >= next_scan:
                     next_scan = now + self.cfg.elder.scan_interval_s
                     self.watch.scan(now_utc())
+                    self.visitor_watch.scan(now_utc())
                 if now >= next_purge:
                     next_purge = now + self.cfg.retention.purge_interval_s
                     self.purge(now_utc())
@@ -119,6 +133,23 @@ class ServerApp:
         self.watchlist.seen(ingested.new)
         back = [PassageRow.model_validate(p.model_dump()) for p in ingested.new]
         self.watch.resolve_returns(back)
+
+    def _subscriptions(self) -> list[Subscription]:
+        """The visitor reports' topics, and the sightings topic for both of its kinds."""
+        topic = self.topics.all_sightings()
+        subs = [s for s in self.visitor_reports.subscriptions() if s.topic_filter != topic]
+        return [*subs, Subscription(topic, self._on_sighting)]
+
+    def _on_sighting(self, msg: mqtt.MQTTMessage) -> None:
+        """A search's sighting candidate, or a visitor a template search matched (look back)."""
+        try:
+            kind = json.loads(msg.payload).get("kind")
+        except (ValueError, AttributeError) as e:
+            raise ValueError(f"a sighting must be a JSON object: {e}") from e
+        if kind == "visitor_match":
+            self.visitor_reports.on_match(msg)
+        else:
+            self.searches.on_message(msg)
 
     def _on_status(self, st: EdgeStatus) -> None:
         self.hub.publish("gate", st.model_dump(mode="json"))
@@ -156,6 +187,10 @@ class ServerApp:
 
     def whereabouts(self, identity: str) -> Whereabouts:
         return locate(self.store, identity, now_utc())
+
+    def visitors_inside(self) -> list[VisitorInside]:
+        """Visitors in without a later out, longest inside first."""
+        return visitors_inside(self.store, now_utc(), self.cfg.visitors.lookback_h)
 
     # -- retention -------------------------------------------------------------------------
 

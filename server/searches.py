@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,8 +34,11 @@ from server.store.records import (
     Sighting,
 )
 from server.trajectory import Trajectory, trace
+from server.visitors import VisitorLookBack, look_back
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
     from models.engine import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -51,7 +54,9 @@ class SearchReport:
     sightings: list[Sighting]
     trajectory: Trajectory | None
     at: datetime
-    candidates: list[Candidate]
+    candidates: list[Candidate] = field(default_factory=list)
+
+    visitors: list[VisitorLookBack] = field(default_factory=list)  # look back (template search)
 
     @property
     def last_internal(self) -> PassageRow | None:
@@ -72,6 +77,7 @@ class Searches:
         publish: Callable[[str, bytes, bool], None],
         alert: Callable[[Alert], None],
         face: Callable[[], FaceEngine],
+        tz: timezone = UTC,
         cfg: SearchConfig | None = None,
     ) -> None:
         self.cfg = cfg or SearchConfig()
@@ -81,6 +87,7 @@ class Searches:
         self.publish = publish
         self.alert = alert
         self.face = face
+        self.tz = tz  # the compound's local time, for the look-back summaries
 
     def raise_search(
         self, user: str, reason: str, person_id: str | None = None, photo: bytes | None = None
@@ -145,7 +152,11 @@ class Searches:
             if s.person_id
             else None
         )
-        return SearchReport(s, self.store.sightings(sid), traj, now, self.store.candidates(sid))
+        since = now - timedelta(hours=TRAJECTORY_H)
+        visitors = look_back(self.store, sid, since, self.tz) if s.person_id is None else []
+        return SearchReport(
+            s, self.store.sightings(sid), traj, now, self.store.candidates(sid), visitors
+        )
 
     def close(self, sid: str, user: str) -> SearchReport:
         """Close the search and clear its retained order."""
@@ -180,6 +191,13 @@ class Searches:
                 )
 
     # -- sighting candidates ---------------------------------------------------------------
+
+    def on_message(self, msg: mqtt.MQTTMessage) -> None:
+        """A message on ``.../gates/<gate>/sightings`` (paho's thread); ValueError if malformed."""
+        c = SightingCandidate.model_validate_json(msg.payload)
+        if self.topics.gate_of(msg.topic) != c.gate or c.site != self.topics.site:
+            raise ValueError(f"candidate of {c.site}/{c.gate} on topic {msg.topic}")
+        self.take_candidate(c)
 
     def take_candidate(self, c: SightingCandidate) -> Candidate | None:
         """Store an edge's candidate (its evidence unless ``search.evidence`` is off), stream it

@@ -34,6 +34,7 @@ class AlertRule(StrEnum):
     NO_PASSAGE_TODAY = "no_passage_today"
     OUT_AT_NIGHT = "out_at_night"
     SIGHTING = "sighting"
+    VISITOR_INSIDE_AT_NIGHT = "visitor_inside_at_night"
     WATCHLIST_SEEN = "watchlist_seen"
 
 
@@ -67,3 +68,4 @@ class AuditAction(StrEnum):
     WATCH_SEARCH = "watch_search"
     VIEW_EVIDENCE = "view_evidence"
     JUDGE_CANDIDATE = "judge_candidate"
+    VISITORS_INSIDE = "visitors_inside"

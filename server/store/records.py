@@ -232,3 +232,14 @@ class EvidenceRecord(Record):
     aligned_jpeg: bytes = Field(repr=False)
     context_jpeg: bytes = Field(repr=False)
     stored: UtcDatetime
+
+
+class VisitorMatchRow(Record):
+    """A live visitor a template search matched at one gate (look back)."""
+
+    search_id: str
+    visitor_id: str
+    gate: str
+    score: float
+    threshold: float
+    ts: UtcDatetime

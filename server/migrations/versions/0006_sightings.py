@@ -1,14 +1,14 @@
 """sightings: search candidates from the edges, their evidence pictures and officers' verdicts
 
 Revision ID: 0006_sightings
-Revises: 0002
+Revises: 0005_visitor_alias
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sightings"
-down_revision = "0002"
+down_revision = "0005_visitor_alias"  # was 0002; chained after visitors landed on main
 branch_labels = None
 depends_on = None
 
