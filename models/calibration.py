@@ -164,13 +164,15 @@ def fit_curve(
     )
 
 
-def curve_path(pack: str, tta: Tta) -> Path:
-    return CURVE_DIR / f"calibration_{pack}{'_flip' if tta == 'flip' else ''}.json"
+def curve_path(pack: str, tta: Tta, folder: Path = CURVE_DIR) -> Path:
+    return folder / f"calibration_{pack}{'_flip' if tta == 'flip' else ''}.json"
 
 
-def load_curve(pack: str, tta: Tta) -> CalibrationCurve | None:
-    """The curve shipped for this pack and TTA mode; None when none was measured."""
-    path = curve_path(pack, tta)
+def load_curve(pack: str, tta: Tta, pack_dir: Path | None = None) -> CalibrationCurve | None:
+    """The curve for this pack and TTA mode: from an operator pack's own folder (written there by
+    scripts/calibrate.py), else the one shipped in the package; None when none was measured."""
+    own = curve_path(pack, tta, pack_dir) if pack_dir is not None else None
+    path = own if own is not None and own.is_file() else curve_path(pack, tta)
     if not path.is_file():
         return None
     try:

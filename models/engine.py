@@ -96,7 +96,7 @@ class FaceEngine:
             else CALIBRATED_THRESHOLD[cfg.pack]
         )
         self.calibration: CalibrationCurve | None = load_curve(
-            cfg.pack, "flip" if cfg.flip_tta else "none"
+            cfg.pack, "flip" if cfg.flip_tta else "none", cfg.pack_dir
         )
 
     @property

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from contract.config import FaceConfig
+
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 NO_FACE = -1.0  # a photo without a detected face: its search returns this score (never accepted)
@@ -215,16 +217,19 @@ def genuine_scores(s: EmbeddingSet) -> F64:
     return sims[iu][same].astype(np.float64)
 
 
-def embed_ours(folder: Path, cache: Path | None, threads: int = 2) -> EmbeddingSet:
-    """YuNet + norm_crop + SFace on the largest face of each photo, plus its mirrored crop."""
-    hit = cache / f"{folder.name}_sface.npz" if cache else None
-    if hit and hit.is_file():
-        return load_cached(hit, folder.name)
-    from contract.config import FaceConfig
+def embed_ours(
+    folder: Path, cache: Path | None, threads: int = 2, face: FaceConfig | None = None
+) -> EmbeddingSet:
+    """Our pipeline (default YuNet + norm_crop + SFace) on the largest face of each photo, plus
+    its mirrored crop."""
     from models.engine import FaceEngine
     from models.imageio import read_image
 
-    engine = FaceEngine(FaceConfig(threads=threads))
+    cfg = face or FaceConfig(threads=threads)
+    hit = cache / f"{folder.name}_{cfg.pack}.npz" if cache else None
+    if hit and hit.is_file():
+        return load_cached(hit, folder.name)
+    engine = FaceEngine(cfg)
     rows = manifest_rows(folder)
     emb = np.zeros((len(rows), engine.dim), np.float32)
     flip = np.zeros_like(emb)
