@@ -18,6 +18,7 @@ SCHEMA_VERSION: Literal[1] = 1
 Direction = Literal["in", "out", "none"]
 RoleSource = Literal["gallery", "visitor-gallery", "appearance"]
 IdentityKind = Literal["person", "visitor", "none"]
+CameraState = Literal["starting", "ok", "camera_lost"]
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
@@ -77,7 +78,7 @@ class EdgeStatus(_Payload):
     gate: str = Field(pattern=ID_PATTERN)
     camera: str = Field(pattern=ID_PATTERN)
     state: Literal["online", "offline"]
-    camera_state: Literal["starting", "ok", "camera_lost"] | None = None
+    camera_state: CameraState | None = None
     fps: float | None = Field(None, ge=0)
     latency_ms: dict[str, float] = Field(default_factory=dict)
     gallery_version: int | None = Field(None, ge=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,8 @@ from contract.config import FaceConfig
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 
+SourceKind = Literal["file", "url", "device", "folder"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -19,7 +22,7 @@ class _Strict(BaseModel):
 class SourceConfig(_Strict):
     """Where frames come from."""
 
-    kind: Literal["file", "url", "device", "folder"] = Field(
+    kind: SourceKind = Field(
         description="file: a video file; url: RTSP/HTTP stream; device: USB camera index; "
         "folder: still images, each shown for frames_per_image frames."
     )
@@ -38,6 +41,13 @@ class SourceConfig(_Strict):
     reopen_backoff_s: tuple[float, float] = Field(
         (0.5, 30.0), description="First and largest wait before reopening a lost camera."
     )
+
+    @model_validator(mode="after")
+    def _device_is_an_index(self) -> SourceConfig:
+        if self.kind == "device" and not self.location.isdigit():
+            raise ValueError(f"a device source's location is a camera index (0, 1, ...), "
+                             f"not {self.location!r}")  # fmt: skip
+        return self
 
 
 class LineRule(_Strict):
@@ -121,6 +131,11 @@ class EdgeConfig(_Strict):
         0.30, ge=-1, le=1, description="Score that reports a track to an active search."
     )
     gallery_path: Path = Field(description="Last good gallery snapshot on disk.")
+    gallery_token_env: str = Field(
+        "GATEWATCH_EDGE_TOKEN",
+        description="Environment variable holding the bearer token sent when a gallery "
+        "snapshot is fetched over http(s).",
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig
     status_interval_s: float = Field(10.0, gt=0, description="Seconds between status messages.")
@@ -138,6 +153,10 @@ class EdgeConfig(_Strict):
         if self.direction == "both" and self.line is None:
             raise ValueError("direction 'both' needs a line rule (line: {axis, in_when})")
         return self
+
+    def gallery_token(self) -> str | None:
+        """The token for gallery downloads, from the environment variable named above."""
+        return os.environ.get(self.gallery_token_env) or None
 
 
 def load_edge_config(path: Path) -> EdgeConfig:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import IdentityKind, RoleSource, SearchOrder
+from contract.events import SearchOrder
+from contract.roles import Role
 from edge.config import DecisionConfig
+from edge.decision import Decision, as_role
 from edge.tracker import Track
 from edge.visitors import VisitorGallery
 from models.gallery import Gallery
@@ -17,25 +19,11 @@ F32 = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What a passage event says about the person."""
-
-    identity: str | None
-    identity_kind: IdentityKind
-    role: str
-    role_source: RoleSource
-    score: float | None
-    margin: float | None
-    frames_used: int
-    search_id: str | None = None
-
-
-@dataclass(frozen=True)
 class Vote:
     """The gallery's answer for a track: best person by mean score over the voting frames."""
 
     person_id: str | None
-    role: str | None
+    role: Role | None
     score: float
     margin: float
     frames: int
@@ -73,7 +61,7 @@ class Judge:
     def vote(self, track: Track, gallery: Gallery) -> Vote:
         e = self._voters(track)
         if len(gallery) == 0:
-            return Vote(None, None, 0.0, 0.0, len(e))
+            return Vote(person_id=None, role=None, score=0.0, margin=0.0, frames=len(e))
         hits = gallery.search(e, k=5)
         # A person missing from one frame's top 5 scored at most that frame's 5th score there.
         floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
@@ -85,7 +73,13 @@ class Judge:
         ranked = sorted(means.items(), key=lambda kv: -kv[1])
         best_id, best = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        return Vote(best_id, gallery.role_of(best_id), best, best - second, len(e))
+        return Vote(
+            person_id=best_id,
+            role=as_role(gallery.role_of(best_id)),
+            score=best,
+            margin=best - second,
+            frames=len(e),
+        )
 
     def decide(self, track: Track, gallery: Gallery, now: float, final: bool) -> Decision | None:
         """A decision once the rule holds; at the track's end, a visitor (or no identity)."""
@@ -94,13 +88,13 @@ class Judge:
             v = self.vote(track, gallery)
             if v.person_id and v.score >= self.threshold and v.margin >= self.margin_threshold:
                 return Decision(
-                    v.person_id,
-                    "person",
-                    v.role or "resident",
-                    "gallery",
-                    v.score,
-                    v.margin,
-                    v.frames,
+                    identity=v.person_id,
+                    identity_kind="person",
+                    role=v.role or "resident",
+                    role_source="gallery",
+                    score=v.score,
+                    margin=v.margin,
+                    frames_used=v.frames,
                 )
         if not final:
             return None
@@ -111,11 +105,24 @@ class Judge:
             template = self._voters(track).mean(axis=0)
             vid, score = self.visitors.match_or_add(template, now)
             return Decision(
-                vid, "visitor", "visitor", "visitor-gallery", score, None, len(track.samples),
-                search_id,
-            )  # fmt: skip
+                identity=vid,
+                identity_kind="visitor",
+                role="visitor",
+                role_source="visitor-gallery",
+                score=score,
+                margin=None,
+                frames_used=len(track.samples),
+                search_id=search_id,
+            )
         return Decision(
-            None, "none", "visitor", "appearance", None, None, max(1, len(track.samples)), search_id
+            identity=None,
+            identity_kind="none",
+            role="visitor",
+            role_source="appearance",
+            score=None,
+            margin=None,
+            frames_used=max(1, len(track.samples)),
+            search_id=search_id,
         )
 
     def search_hit(
@@ -144,10 +151,16 @@ class Judge:
         if hit.order.person_id is not None:
             pid = hit.order.person_id
             return Decision(
-                pid, "person", gallery.role_of(pid), "gallery", hit.score, None,
-                len(track.samples), hit.search_id,
-            )  # fmt: skip
+                identity=pid,
+                identity_kind="person",
+                role=as_role(gallery.role_of(pid)),
+                role_source="gallery",
+                score=hit.score,
+                margin=None,
+                frames_used=len(track.samples),
+                search_id=hit.search_id,
+            )
         named = self.decide(track, gallery, now, final=False)
         if named is not None:
-            return Decision(**{**named.__dict__, "search_id": hit.search_id})
+            return replace(named, search_id=hit.search_id)
         return self.unknown(track, now, hit.search_id)

@@ -11,3 +11,7 @@ class SourceError(EdgeError):
 
 class OutboxFull(EdgeError):
     """The outbox holds its maximum of unacknowledged events; the new event is refused."""
+
+
+class OutboxError(EdgeError):
+    """The outbox's SQLite file failed (a corrupt page, a full disk, a read-only file)."""

@@ -7,11 +7,12 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import OutboxFull
+from edge.errors import OutboxError, OutboxFull
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +44,28 @@ class Outbox:
         self.max_events = max_events
         self.refused = 0
         self._lock = threading.Lock()
-        try:
+        with self._sqlite("open"):
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise sqlite3.DatabaseError(
-                f"outbox {path} is unusable ({e}); move it aside to keep its events for "
-                "inspection, and start again"
+
+    @contextmanager
+    def _sqlite(self, action: str) -> Iterator[None]:
+        """Turn SQLite's errors into an OutboxError that names the file and what failed."""
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise OutboxError(
+                f"outbox {self.path}: {action} failed ({e}); if the disk is full, free space; "
+                "if the file is corrupt, move it aside to keep its events for inspection, and "
+                "start again"
             ) from e
 
     def add(self, make_payload: Callable[[int, str], bytes]) -> OutboxEvent:
         """Allocate the next sequence number and an event id, store the payload; OutboxFull if
-        the outbox holds max_events already."""
-        with self._lock:
+        the outbox holds max_events already; OutboxError if SQLite fails."""
+        with self._lock, self._sqlite("adding an event"):
             depth = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             if depth >= self.max_events:
                 self.refused += 1
@@ -84,7 +92,7 @@ class Outbox:
 
     def pending(self, after_seq: int = 0, limit: int = 500) -> list[OutboxEvent]:
         """Unacknowledged events with seq > after_seq, in sequence order."""
-        with self._lock:
+        with self._lock, self._sqlite("reading pending events"):
             rows = self._db.execute(
                 "SELECT seq, event_id, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
@@ -93,22 +101,24 @@ class Outbox:
 
     def ack(self, event_ids: list[str]) -> int:
         """Delete acknowledged events; returns how many were still here."""
-        with self._lock:
+        with self._lock, self._sqlite("deleting acknowledged events"):
             cur = self._db.executemany(
                 "DELETE FROM events WHERE event_id = ?", [(e,) for e in event_ids]
             )
             return cur.rowcount
 
     def depth(self) -> int:
-        with self._lock:
+        """How many events wait for an acknowledgement."""
+        with self._lock, self._sqlite("counting events"):
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def last_seq(self) -> int:
-        with self._lock:
+        """The sequence number of the last event ever added."""
+        with self._lock, self._sqlite("reading the sequence number"):
             return int(
                 self._db.execute("SELECT value FROM meta WHERE key='last_seq'").fetchone()[0]
             )
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._sqlite("closing"):
             self._db.close()

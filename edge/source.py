@@ -5,22 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from types import MappingProxyType
+from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edge.config import SourceConfig
+from contract.events import CameraState
+from edge.config import SourceConfig, SourceKind
 from edge.errors import SourceError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-CameraState = Literal["starting", "ok", "camera_lost"]
 
 
 @dataclass(frozen=True)
@@ -38,48 +39,77 @@ class Frame:
 
 
 class FrameReader(Protocol):
-    """An opened source: ``read`` returns the next image, None at the end of a finite source."""
+    """An opened source: ``read`` returns the next image, None at the end of a finite source.
 
-    fps: float | None
+    ``live`` sources (cameras, streams) pace themselves; recorded ones (files, folders) are
+    played at their own ``fps`` when the capture runs in realtime.
+    """
+
+    @property
+    def fps(self) -> float | None: ...
+
+    @property
+    def live(self) -> bool: ...
 
     def read(self) -> npt.NDArray[np.uint8] | None: ...
 
     def close(self) -> None: ...
 
 
-class VideoReader:
-    """A video file, an RTSP/HTTP URL or a USB device through OpenCV."""
+class _OpenCvReader:
+    """A source OpenCV's VideoCapture opens."""
 
-    def __init__(self, kind: str, location: str, loop: bool) -> None:
-        target: str | int = int(location) if kind == "device" else location
-        if kind == "file" and not Path(location).is_file():
-            raise SourceError(f"video file {location} does not exist")
+    def __init__(self, target: str | int, label: str) -> None:
+        self.label = label
         self.cap = cv2.VideoCapture(target)
         if not self.cap.isOpened():
-            raise SourceError(f"cannot open {kind} {location}")
+            raise SourceError(f"cannot open {label}")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
-        self.fps = float(fps) if fps and fps > 0 else None
-        self.kind, self.location, self.loop = kind, location, loop
+        self.fps: float | None = float(fps) if fps and fps > 0 else None
 
-    def read(self) -> npt.NDArray[np.uint8] | None:
+    def _next(self) -> npt.NDArray[np.uint8] | None:
         ok, img = self.cap.read()
-        if ok:
-            return img
-        if self.kind == "file":
-            if self.loop:
-                self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                ok, img = self.cap.read()
-                if ok:
-                    return img
-            return None
-        raise SourceError(f"{self.kind} {self.location} stopped delivering frames")
+        return np.asarray(img, dtype=np.uint8) if ok else None
 
     def close(self) -> None:
         self.cap.release()
 
 
+class VideoFileReader(_OpenCvReader):
+    """A video file; at its end None, or its first frame again with ``loop``."""
+
+    live = False
+
+    def __init__(self, location: str, loop: bool) -> None:
+        if not Path(location).is_file():
+            raise SourceError(f"video file {location} does not exist")
+        super().__init__(location, f"file {location}")
+        self.loop = loop
+
+    def read(self) -> npt.NDArray[np.uint8] | None:
+        img = self._next()
+        if img is None and self.loop:
+            self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            img = self._next()
+        return img
+
+
+class StreamReader(_OpenCvReader):
+    """An RTSP/HTTP URL or a USB device: it never ends, so no frame means the camera is lost."""
+
+    live = True
+
+    def read(self) -> npt.NDArray[np.uint8] | None:
+        img = self._next()
+        if img is None:
+            raise SourceError(f"{self.label} stopped delivering frames")
+        return img
+
+
 class FolderReader:
     """Still images in name order, each repeated for ``frames_per_image`` frames."""
+
+    live = False
 
     def __init__(self, location: str, frames_per_image: int, fps: float, loop: bool) -> None:
         folder = Path(location)
@@ -88,7 +118,8 @@ class FolderReader:
         self.paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.paths:
             raise SourceError(f"image folder {location} holds no images")
-        self.frames_per_image, self.fps, self.loop = frames_per_image, fps, loop
+        self.frames_per_image, self.loop = frames_per_image, loop
+        self.fps: float | None = fps
         self._iter = self._frames()
 
     def _frames(self) -> Iterator[npt.NDArray[np.uint8]]:
@@ -99,7 +130,7 @@ class FolderReader:
                     log.warning("folder source: %s is not a readable image, skipped", p)
                     continue
                 for _ in range(self.frames_per_image):
-                    yield img
+                    yield np.asarray(img, dtype=np.uint8)
             if not self.loop:
                 return
 
@@ -110,10 +141,24 @@ class FolderReader:
         pass
 
 
+ReaderFactory = Callable[[SourceConfig], FrameReader]
+
+# One opener per source kind (SourceConfig.kind); a new kind is one more entry here.
+READERS: Mapping[SourceKind, ReaderFactory] = MappingProxyType(
+    {
+        "file": lambda cfg: VideoFileReader(cfg.location, cfg.loop),
+        "url": lambda cfg: StreamReader(cfg.location, f"url {cfg.location}"),
+        "device": lambda cfg: StreamReader(int(cfg.location), f"device {cfg.location}"),
+        "folder": lambda cfg: FolderReader(
+            cfg.location, cfg.frames_per_image, cfg.folder_fps, cfg.loop
+        ),
+    }
+)
+
+
 def open_source(cfg: SourceConfig) -> FrameReader:
-    if cfg.kind == "folder":
-        return FolderReader(cfg.location, cfg.frames_per_image, cfg.folder_fps, cfg.loop)
-    return VideoReader(cfg.kind, cfg.location, cfg.loop)
+    """Open the source ``cfg`` names; SourceError if it cannot be opened now."""
+    return READERS[cfg.kind](cfg)
 
 
 class Capture:
@@ -127,7 +172,7 @@ class Capture:
     def __init__(self, cfg: SourceConfig, name: str) -> None:
         self.cfg = cfg
         self.name = name
-        self.state: CameraState = "starting"
+        self._state: CameraState = "starting"
         self.dropped = 0
         self.captured = 0
         self.reopens = 0
@@ -171,15 +216,24 @@ class Capture:
             self.captured += 1
             self._cond.notify_all()
 
+    @property
+    def state(self) -> CameraState:
+        """starting, ok or camera_lost; changed only through ``_set_state``, which logs it."""
+        return self._state
+
+    def mark_lost(self) -> None:
+        """The frame loop saw no frame for too long: the camera is lost."""
+        self._set_state("camera_lost")
+
     def _set_state(self, state: CameraState) -> None:
-        if state != self.state:
+        if state != self._state:
             log.log(
                 logging.WARNING if state == "camera_lost" else logging.INFO,
                 "[%s] camera %s",
                 self.name,
                 state,
             )
-            self.state = state
+            self._state = state
 
     def _run(self) -> None:
         backoff_min, backoff_max = self.cfg.reopen_backoff_s
@@ -191,7 +245,7 @@ class Capture:
             except SourceError as e:
                 backoff = self._lost(e, backoff, backoff_max)
                 continue
-            paced = self.cfg.pace == "realtime" and self.cfg.kind in ("file", "folder")
+            paced = self.cfg.pace == "realtime" and not reader.live
             period = 1.0 / reader.fps if paced and reader.fps else 0.0
             try:
                 next_at = time.monotonic()

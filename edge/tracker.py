@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from edge.decision import Decision
 from models.detector import Detections
 
 F32 = npt.NDArray[np.float32]
@@ -38,7 +39,23 @@ class Track:
     best_quality: float = 0.0
     decided: bool = False
     first_captured: float = 0.0
-    held: object | None = None  # a decision waiting for the direction ('both' cameras)
+    held: Decision | None = None  # a decision waiting for the direction ('both' cameras)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A detection of this frame continuing (or starting) a track."""
+
+    track: Track
+    detection: int  # index into the frame's Detections
+
+
+@dataclass(frozen=True)
+class TrackUpdate:
+    """What one frame did to the tracks: every detection's track, and the tracks that ended."""
+
+    matches: tuple[Match, ...]
+    ended: tuple[Track, ...]
 
 
 def iou_matrix(a: F32, b: F32) -> F32:
@@ -65,10 +82,8 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self._next_id = 1
 
-    def update(
-        self, dets: Detections, now: float, captured: float
-    ) -> tuple[list[tuple[Track, int]], list[Track]]:
-        """Match ``dets``: (track, detection index) for each detection, and the ended tracks."""
+    def update(self, dets: Detections, now: float, captured: float) -> TrackUpdate:
+        """Continue or start a track for each of ``dets``; end tracks unseen for too long."""
         live = list(self.tracks.values())
         boxes = np.stack([t.box for t in live]) if live else np.zeros((0, 4), np.float32)
         iou = iou_matrix(boxes, dets.xyxy)
@@ -80,7 +95,7 @@ class Tracker:
             near = dist < 0.6 * width
             # Centre proximity counts as a weak match, below any real overlap.
             score[i] = np.where((score[i] < self.iou_match) & near, self.iou_match, score[i])
-        pairs: list[tuple[Track, int]] = []
+        matches: list[Match] = []
         used_t: set[int] = set()
         used_d: set[int] = set()
         order = np.dstack(np.unravel_index(np.argsort(-score, axis=None), score.shape))[0]
@@ -97,7 +112,7 @@ class Tracker:
             t.last_seen = now
             t.hits += 1
             t.missed = 0
-            pairs.append((t, int(di)))
+            matches.append(Match(t, int(di)))
         for di in range(len(dets)):
             if di in used_d:
                 continue
@@ -112,14 +127,14 @@ class Tracker:
             )
             self._next_id += 1
             self.tracks[t.id] = t
-            pairs.append((t, di))
-        ended = []
+            matches.append(Match(t, di))
+        ended: list[Track] = []
         for i, t in enumerate(live):
             if i not in used_t:
                 t.missed += 1
                 if t.missed > self.max_missed:
                     ended.append(self.tracks.pop(t.id))
-        return pairs, ended
+        return TrackUpdate(tuple(matches), tuple(ended))
 
     def flush(self) -> list[Track]:
         """End every track (the source ended or the process stops)."""

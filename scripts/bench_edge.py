@@ -83,18 +83,17 @@ def one_run(video: Path, threads: int, port: int, gallery: Path, work: Path) -> 
     t0 = time.perf_counter()
     app.run()
     wall = time.perf_counter() - t0
-    st = {k: list(v) for k, v in app._stage_ms.items()}
-    lat = st.get("capture_to_publish", [])
+    lat = app.stats.samples_ms("capture_to_publish")
     return {
-        "frames": app.frames,
-        "fps": round(app.frames / wall, 1),
-        "detect_ms": round(statistics.median(st["detect"]), 1),
-        "embed_ms": round(statistics.median(st["embed"]), 1),
-        "frame_ms": round(statistics.median(st["frame"]), 1),
-        "events": app.events,
+        "frames": app.stats.frames,
+        "fps": round(app.stats.frames / wall, 1),
+        "detect_ms": round(statistics.median(app.stats.samples_ms("detect")), 1),
+        "embed_ms": round(statistics.median(app.stats.samples_ms("embed")), 1),
+        "frame_ms": round(statistics.median(app.stats.samples_ms("frame")), 1),
+        "events": app.stats.events,
         "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat else None,
         "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat else None,
-        "gallery_persons": len(app.gallery),
+        "gallery_persons": len(app.gallery_sync.gallery),
         "peak_rss_mb": round(rss_mb(), 0),
     }
 

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from contract.events import Ack, EdgeStatus, Passage
 from contract.topics import Topics
 from server.config import ServerConfig
-from server.store import Store
+from server.store import Ingested, Store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ServerBus:
         self,
         cfg: ServerConfig,
         store: Store,
-        on_new: Callable[[list[Passage]], None] = lambda ps: None,
+        on_new: Callable[[Ingested], None] = lambda ingested: None,
         on_status: Callable[[EdgeStatus], None] = lambda st: None,
         client_id: str | None = None,
     ) -> None:
@@ -165,13 +165,14 @@ class ServerBus:
             t0 = time.perf_counter()
             while True:
                 try:
-                    new = self.store.insert_events([b.passage for b in batch])
+                    ingested = self.store.insert_events([b.passage for b in batch])
                     break
                 except Exception:  # the database is away: keep the batch, unacknowledged
                     self.stats.db_errors += 1
                     log.exception("cannot store %d passages; retrying in 1 s", len(batch))
                     if self._stop.wait(1.0):
                         return
+            new = ingested.new
             self.stats.commit_ms.append((time.perf_counter() - t0) * 1000)
             del self.stats.commit_ms[:-1000]
             self.stats.batches += 1
@@ -184,7 +185,7 @@ class ServerBus:
             for gate, ids in by_gate.items():
                 self.publish(self.topics.acks(gate), Ack(event_ids=ids).to_json())
             if new:
-                self.on_new(new)
+                self.on_new(ingested)
 
 
 def _first(e: Exception) -> str:

@@ -12,11 +12,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from server.errors import ApiError
+
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """The server answered with an error; exit code 2 with its detail."""
 
 
 def cmd_server(args: argparse.Namespace) -> int:

@@ -29,6 +29,12 @@ class ElderWatchConfig(_Strict):
     age_years: int = Field(70, ge=0, le=130, description="Residents this old or older are watched.")
     not_seen_h: float = Field(48, gt=0, description="Alert when not seen by any camera this long.")
     out_not_back_h: float = Field(6, gt=0, description="Alert when out and not back this long.")
+    no_passage_today_h: float = Field(
+        24, gt=0, description="Alert when a resident living alone has no passage this long."
+    )
+    night_lookback_h: float = Field(
+        24, gt=0, description="How far back each scan looks for passages out at night."
+    )
     night_start_h: int = Field(22, ge=0, le=23, description="Night window start (local hour).")
     night_end_h: int = Field(5, ge=0, le=23, description="Night window end (local hour).")
     utc_offset_h: float = Field(8, ge=-12, le=14, description="Compound's local time offset.")

@@ -1,16 +1,20 @@
 """Elder watch: residents aged 70+ (or with care flags) who have not been seen, or went out and
-have not come back. Each rule fires once per episode, with its evidence."""
+have not come back. Each rule is a small class with its own settings, registered in ``RULES``;
+each fires once per episode, with its evidence."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
 
 from contract.events import Alert
 from server.config import ElderWatchConfig
-from server.store import Store, utc
+from server.states import AlertRule
+from server.store import Store
+from server.store.records import Evidence, PassageRow, Person, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +29,128 @@ def years_ago(today: date, years: int) -> date:
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str
+    rule: AlertRule
     person_id: str
     episode: str
-    evidence: dict[str, str | float | int | None]
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One watched resident at scan time: their newest passage and the hours since it."""
+
+    person: Person
+    last: PassageRow | None
+    hours: float  # since the last passage, or since enrollment when never seen
+    since: datetime  # the time ``hours`` counts from
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What every rule may look at in one scan."""
+
+    now: datetime
+    tz: timezone
+    watched: Sequence[Watched]
+    store: Store
+
+    @property
+    def today_local(self) -> date:
+        return self.now.astimezone(self.tz).date()
+
+
+class Rule(Protocol):
+    def findings(self, scan: Scan) -> Iterable[Finding]: ...
+
+
+@dataclass(frozen=True)
+class NotSeen:
+    """Not seen by any camera for ``hours``."""
+
+    hours: float
+
+    def findings(self, scan: Scan) -> Iterable[Finding]:
+        for w in scan.watched:
+            if w.hours >= self.hours:
+                evidence: Evidence = {
+                    "last_seen": w.last.ts.isoformat() if w.last else None,
+                    "gate": w.last.gate if w.last else None,
+                    "hours": round(w.hours, 1),
+                }
+                yield Finding(
+                    AlertRule.NOT_SEEN, w.person.id, f"since:{w.since.isoformat()}", evidence
+                )
+
+
+@dataclass(frozen=True)
+class OutNotBack:
+    """Went out and not back for ``hours``."""
+
+    hours: float
+
+    def findings(self, scan: Scan) -> Iterable[Finding]:
+        for w in scan.watched:
+            if w.last and w.last.direction == "out" and w.hours >= self.hours:
+                evidence: Evidence = {
+                    "went_out": w.last.ts.isoformat(),
+                    "gate": w.last.gate,
+                    "hours": round(w.hours, 1),
+                }
+                yield Finding(AlertRule.OUT_NOT_BACK, w.person.id, w.last.event_id, evidence)
+
+
+@dataclass(frozen=True)
+class NoPassageToday:
+    """A resident who lives alone with no passage for ``hours``; once per local day."""
+
+    hours: float
+
+    def findings(self, scan: Scan) -> Iterable[Finding]:
+        for w in scan.watched:
+            if "lives_alone" in w.person.care_flags and w.hours >= self.hours:
+                evidence: Evidence = {
+                    "last_seen": w.last.ts.isoformat() if w.last else None,
+                    "hours": round(w.hours, 1),
+                }
+                episode = f"day:{scan.today_local.isoformat()}"
+                yield Finding(AlertRule.NO_PASSAGE_TODAY, w.person.id, episode, evidence)
+
+
+@dataclass(frozen=True)
+class OutAtNight:
+    """Went out between ``start_h`` and ``end_h`` local time, within the last ``lookback_h``."""
+
+    start_h: int
+    end_h: int
+    lookback_h: float
+
+    def is_night(self, local_hour: int) -> bool:
+        s, e = self.start_h, self.end_h
+        return (s <= local_hour or local_hour < e) if s > e else (s <= local_hour < e)
+
+    def findings(self, scan: Scan) -> Iterable[Finding]:
+        ids = [w.person.id for w in scan.watched]
+        since = scan.now - timedelta(hours=self.lookback_h)
+        for ev in scan.store.out_passages_since(ids, since):
+            local = ev.ts.astimezone(scan.tz)
+            if self.is_night(local.hour):
+                evidence: Evidence = {
+                    "went_out": ev.ts.isoformat(),
+                    "local_time": local.strftime("%H:%M"),
+                    "gate": ev.gate,
+                }
+                yield Finding(AlertRule.OUT_AT_NIGHT, ev.identity or "", ev.event_id, evidence)
+
+
+# The rules a scan runs, in this order, each built from the watch's config.
+RULES: dict[AlertRule, Callable[[ElderWatchConfig], Rule]] = {
+    AlertRule.NOT_SEEN: lambda c: NotSeen(c.not_seen_h),
+    AlertRule.OUT_NOT_BACK: lambda c: OutNotBack(c.out_not_back_h),
+    AlertRule.NO_PASSAGE_TODAY: lambda c: NoPassageToday(c.no_passage_today_h),
+    AlertRule.OUT_AT_NIGHT: lambda c: OutAtNight(
+        c.night_start_h, c.night_end_h, c.night_lookback_h
+    ),
+}
 
 
 class ElderWatch:
@@ -39,68 +161,24 @@ class ElderWatch:
         self.store = store
         self.publish = publish
         self.tz = timezone(timedelta(hours=cfg.utc_offset_h))
+        self.rules = [make(cfg) for make in RULES.values()]
 
-    def _is_night(self, ts: datetime) -> bool:
-        h = ts.astimezone(self.tz).hour
-        s, e = self.cfg.night_start_h, self.cfg.night_end_h
-        return (s <= h or h < e) if s > e else (s <= h < e)
+    def watched(self, now: datetime) -> list[Watched]:
+        """The watched residents with their newest passage, in two queries."""
+        today_local = now.astimezone(self.tz).date()
+        persons = self.store.watched_persons(years_ago(today_local, self.cfg.age_years))
+        last = self.store.last_passages([p.id for p in persons])
+        out = []
+        for p in persons:
+            lp = last.get(p.id)
+            since = lp.ts if lp else as_utc(p.created)
+            out.append(Watched(p, lp, (now - since).total_seconds() / 3600, since))
+        return out
 
     def findings(self, now: datetime) -> list[Finding]:
         """What the rules see at ``now`` (pure: nothing stored)."""
-        today_local = now.astimezone(self.tz).date()
-        watched = self.store.watched_persons(years_ago(today_local, self.cfg.age_years))
-        ids = [p["id"] for p in watched]
-        last = self.store.last_passages(ids)
-        out: list[Finding] = []
-        for p in watched:
-            pid = p["id"]
-            lp = last.get(pid)
-            ref = lp.ts if lp else utc(p["created"])
-            assert ref is not None
-            hours = (now - ref).total_seconds() / 3600
-            if hours >= self.cfg.not_seen_h:
-                out.append(
-                    Finding(
-                        "not_seen",
-                        pid,
-                        f"since:{ref.isoformat()}",
-                        {
-                            "last_seen": lp.ts.isoformat() if lp else None,
-                            "gate": lp.gate if lp else None,
-                            "hours": round(hours, 1),
-                        },
-                    )
-                )
-            if lp and lp.direction == "out" and hours >= self.cfg.out_not_back_h:
-                out.append(
-                    Finding(
-                        "out_not_back",
-                        pid,
-                        lp.event_id,
-                        {"went_out": lp.ts.isoformat(), "gate": lp.gate, "hours": round(hours, 1)},
-                    )
-                )
-            if "lives_alone" in (p["care_flags"] or []) and hours >= 24:
-                out.append(
-                    Finding(
-                        "no_passage_today",
-                        pid,
-                        f"day:{today_local.isoformat()}",
-                        {"last_seen": lp.ts.isoformat() if lp else None, "hours": round(hours, 1)},
-                    )
-                )
-        for ev in self.store.out_passages_since(ids, now - timedelta(hours=24)):
-            if self._is_night(ev.ts):
-                local = ev.ts.astimezone(self.tz).strftime("%H:%M")
-                out.append(
-                    Finding(
-                        "out_at_night",
-                        ev.identity or "",
-                        ev.event_id,
-                        {"went_out": ev.ts.isoformat(), "local_time": local, "gate": ev.gate},
-                    )
-                )
-        return out
+        scan = Scan(now, self.tz, self.watched(now), self.store)
+        return [f for rule in self.rules for f in rule.findings(scan)]
 
     def scan(self, now: datetime) -> list[Alert]:
         """Store and publish the findings that are new episodes."""
@@ -111,9 +189,9 @@ class ElderWatch:
                 continue
             a = Alert(
                 alert_id=alert_id,
-                rule=f.rule,
+                rule=f.rule.value,
                 person_id=f.person_id,
-                created=now,  # type: ignore[arg-type]
+                created=now,
                 evidence=f.evidence,
             )
             log.warning("alert %d: %s for %s %s", alert_id, f.rule, f.person_id, f.evidence)

@@ -30,19 +30,8 @@ def build_snapshot(
     g.save(path)
     raw = path.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
-    store.record_gallery(
-        {
-            "version": version,
-            "model_id": model_id,
-            "sha256": sha,
-            "size": len(raw),
-            "path": str(path),
-            "persons": len(g),
-            "templates": g.template_count,
-        }
-    )
     log.info("gallery v%d: %d persons, %d templates", version, len(g), g.template_count)
-    return GalleryManifest(
+    manifest = GalleryManifest(
         version=version,
         model_id=model_id,
         sha256=sha,
@@ -52,3 +41,5 @@ def build_snapshot(
         persons=len(g),
         templates=g.template_count,
     )
+    store.record_gallery(manifest)
+    return manifest

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from server.store import PassageRow
+from server.store import Store
+from server.store.records import PassageRow
+
+RECENT_H = 48  # how far back "since" of the current stay is looked for
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,29 @@ def whereabouts(recent: list[PassageRow], last: PassageRow | None) -> Whereabout
     return Whereabouts(
         last.ts, last.gate, last.camera, side_after(last.direction) == "inside", since
     )
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """An identity's passages since a time, the stays they imply, and where they are now."""
+
+    identity: str
+    since: datetime
+    passages: list[PassageRow]
+    stays: list[Stay]
+    whereabouts: Whereabouts
+
+
+def trace(
+    store: Store, identity: str, since: datetime, until: datetime | None = None
+) -> Trajectory:
+    """The identity's trajectory in [since, until) from the store."""
+    ps = store.passages(identity, since, until)
+    w = whereabouts(ps, store.last_passage(identity))
+    return Trajectory(identity, since, ps, stays(ps), w)
+
+
+def locate(store: Store, identity: str, now: datetime) -> Whereabouts:
+    """Where the identity is now, from their last passage and the last ``RECENT_H`` hours."""
+    recent = store.passages(identity, now - timedelta(hours=RECENT_H))
+    return whereabouts(recent, store.last_passage(identity))

@@ -34,7 +34,7 @@ def test_the_store_holds_each_passage_once_and_the_sighting(finished_demo) -> No
     store = Store(make_engine(f"sqlite:///{demo.work / 'server' / 'gatewatch.db'}"))
     assert store.count_events() == summary["events"] == len(demo.passages)
     sightings = store.sightings(summary["search_id"])
-    assert [(s["identity"], s["gate"]) for s in sightings] == [("p-elder", "out-gate")]
+    assert [(s.identity, s.gate) for s in sightings] == [("p-elder", "out-gate")]
     for gate in ("in-gate", "out-gate"):
         seqs = sorted(p["seq"] for p in demo.passages if p["gate"] == gate)
         assert seqs == list(range(1, len(seqs) + 1)), f"{gate}: gapless sequence"

@@ -59,7 +59,7 @@ def test_snapshot_fetch_over_http_sends_the_token_and_checks_the_hash(tmp_path: 
     import urllib.error
 
     from contract.gallery import GalleryManifest
-    from edge.app import fetch_snapshot
+    from edge.gallery_sync import fetch_snapshot
     from models.errors import GalleryError
 
     body = b"snapshot bytes"
@@ -135,8 +135,8 @@ def test_a_template_search_matches_the_same_face_only(engine) -> None:
     ],
 )
 def test_direction_for_a_camera_that_sees_both_ways(axis, in_when, start, end, expected) -> None:
-    from edge.app import passage_direction
     from edge.config import LineRule
+    from edge.passages import passage_direction
     from edge.tracker import Track
 
     t = Track(

@@ -51,7 +51,7 @@ def test_add_refuses_duplicates_and_bad_photos_with_reasons(server, http_url: st
     assert r.returncode == 0, r.stderr
     assert "enrolled p-obama (2 templates); gallery v1" in r.stdout
     p = server.store.get_person("p-obama")
-    assert p["birth_date"].isoformat() == "1950-08-04" and p["care_flags"] == ["lives_alone"]
+    assert p.birth_date.isoformat() == "1950-08-04" and p.care_flags == ["lives_alone"]
     # Again under another id, from another photo: a possible duplicate.
     r = enroll(
         http_url,
@@ -188,10 +188,10 @@ def test_update_and_remove(server, http_url: str) -> None:
     )
     assert r.returncode == 0, r.stderr
     p = server.store.get_person("p-rose")
-    assert p["phone"] == "123" and p["company"] == "FastPost" and p["role"] == "courier"
+    assert p.phone == "123" and p.company == "FastPost" and p.role == "courier"
     r = enroll(http_url, admin, "remove", "p-rose")
     assert r.returncode == 0 and "gallery v3" in r.stdout
-    assert server.store.get_person("p-rose")["removed"] is True
+    assert server.store.get_person("p-rose").removed is True
     viewer = enroll(http_url, server.tokens["viewer"], "remove", "p-rose")
     assert viewer.returncode == 2 and "403" in viewer.stderr
 
@@ -232,7 +232,7 @@ def test_bulk_import_reports_rejections_and_resumes(server, http_url: str, tmp_p
     again = enroll(http_url, server.tokens["admin"], "import", str(csv), "--photos", str(photos))
     assert "0 enrolled, 4 skipped" in again.stdout
     m = server.store.gallery()
-    assert m["persons"] == 4
+    assert m.persons == 4
 
 
 def test_capture_from_a_camera(server, http_url: str, tmp_path: Path, gatewatch_home) -> None:

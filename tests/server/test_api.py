@@ -13,6 +13,7 @@ import pytest
 
 from contract.gallery import GalleryManifest
 from models.imageio import read_image
+from server.store.records import PersonEntry
 from tests.conftest import FACES
 from tests.mqtt_helpers import connect
 from tests.server.conftest import auth, passage
@@ -97,13 +98,9 @@ def test_trajectory_stays_whereabouts_and_audit(client, server, broker) -> None:
 def test_search_round_trip(client, server, broker) -> None:
     site = server.cfg.site
     server.store.upsert_person(
-        {
-            "id": "p-wang",
-            "name": "Wang",
-            "role": "resident",
-            "birth_date": date(1940, 3, 1),
-            "care_flags": [],
-        }
+        PersonEntry(
+            id="p-wang", name="Wang", role="resident", birth_date=date(1940, 3, 1), care_flags=[]
+        )
     )
     _ingest(
         server, broker, [passage(site, 1, "p-wang", "out", datetime.now(UTC) - timedelta(hours=5))]
@@ -169,7 +166,7 @@ def test_search_round_trip(client, server, broker) -> None:
 
 def test_a_search_for_someone_not_seen_says_so(client, server) -> None:
     server.store.upsert_person(
-        {"id": "p-zhao", "name": "Zhao", "role": "resident", "care_flags": []}
+        PersonEntry(id="p-zhao", name="Zhao", role="resident", care_flags=[])
     )
     r = client.post(
         "/api/searches",
@@ -195,7 +192,7 @@ def test_a_photo_search_computes_the_template(client, server) -> None:
     )
     assert r.status_code == 201, r.text
     s = server.store.search(r.json()["search_id"])
-    assert s["model_id"] == server.face.model_id and len(s["template"]) == 128 * 4
+    assert s.model_id == server.face.model_id and len(s.template) == 128 * 4
     r = client.post(
         "/api/searches/photo",
         data={"reason": "lost"},
@@ -275,10 +272,10 @@ def test_retention_purges_old_rows_and_keeps_recent_ones(server, broker) -> None
     server.store.audit("officer1", "trajectory", "p-1", "old")
     n = server.purge(now)
     assert n["visitor_events"] == 1 and n["person_events"] == 1 and n["visitors"] == 1
-    left = {e["event_id"] for e in server.store.recent_events(now - timedelta(days=400), 100)}
+    left = {e.event_id for e in server.store.events(now - timedelta(days=400), limit=100)}
     assert left == {new_visitor.event_id, new_resident.event_id}
     assert server.store.visitor("v-aaaaaaaaaaaa") is None, "the visitor's record went too"
-    assert server.store.visitor("v-bbbbbbbbbbbb")["passages"] == 1
+    assert server.store.visitor("v-bbbbbbbbbbbb").passages == 1
     assert server.purge(now) == {"visitor_events": 0, "visitors": 0, "person_events": 0, "audit": 0}
 
 
@@ -297,3 +294,14 @@ def test_events_listing_is_audited(client, server, broker) -> None:
 def test_metrics_in_prometheus_text(client, server) -> None:
     r = client.get("/metrics", headers=auth(server, "viewer"))
     assert r.status_code == 200 and "gatewatch_ingest_received_total" in r.text
+
+
+def test_a_failed_request_writes_no_audit_row(client, server) -> None:
+    officer = auth(server, "officer")
+    assert client.get("/api/searches/s-nope", headers=officer).status_code == 404
+    assert client.get("/api/events?since=soon&reason=check", headers=officer).status_code == 400
+    assert client.get("/api/events?since=1h&reason=check", headers=officer).status_code == 200
+    rows = client.get("/api/audit?since=1h", headers=auth(server, "admin")).json()
+    assert [(a["action"], a["reason"], a["detail"]) for a in rows] == [
+        ("events", "check", {"since": "1h"})
+    ]

@@ -9,6 +9,7 @@ import pytest
 from server.config import ElderWatchConfig
 from server.elder import ElderWatch
 from server.store import Store
+from server.store.records import PersonEntry
 from tests.server.conftest import passage
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 20:00 in the compound (UTC+8)
@@ -31,7 +32,7 @@ def store(db_url: str) -> Store:
     ]
     for pid, born, flags in people:
         s.upsert_person(
-            {"id": pid, "name": pid, "role": "resident", "birth_date": born, "care_flags": flags}
+            PersonEntry(id=pid, name=pid, role="resident", birth_date=born, care_flags=flags)
         )
     h = lambda n: NOW - timedelta(hours=n)  # noqa: E731
     s.insert_events(
@@ -92,13 +93,13 @@ def test_a_normal_history_raises_nothing(db_url: str) -> None:
     migrate(engine)
     s = Store(engine)
     s.upsert_person(
-        {
-            "id": "p-gran",
-            "name": "Gran",
-            "role": "resident",
-            "birth_date": date(1938, 5, 5),
-            "care_flags": ["lives_alone"],
-        }
+        PersonEntry(
+            id="p-gran",
+            name="Gran",
+            role="resident",
+            birth_date=date(1938, 5, 5),
+            care_flags=["lives_alone"],
+        )
     )
     day = lambda d, hh: NOW - timedelta(days=d) + timedelta(hours=hh - 12)  # noqa: E731
     s.insert_events(
@@ -118,3 +119,19 @@ def test_a_normal_history_raises_nothing(db_url: str) -> None:
         ]
     )
     assert ElderWatch(ElderWatchConfig(), s).scan(NOW) == []
+
+
+@pytest.mark.parametrize("window_h,fires", [(24, True), (29.9, True), (30.1, False)])
+def test_no_passage_today_window_comes_from_config(
+    store: Store, window_h: float, fires: bool
+) -> None:
+    cfg = ElderWatchConfig(no_passage_today_h=window_h)
+    got = [(f.rule, f.person_id) for f in ElderWatch(cfg, store).findings(NOW)]
+    assert (("no_passage_today", "p-alone") in got) is fires
+
+
+def test_the_rule_registry_runs_each_rule() -> None:
+    from server.elder import RULES
+    from server.states import AlertRule
+
+    assert set(RULES) == set(AlertRule) - {AlertRule.SIGHTING}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from server.store.records import PersonEntry
 from tests.server.conftest import passage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,7 @@ def cli(url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
 def test_officer_commands(server, http_url: str) -> None:
     officer = server.tokens["officer"]
     now = datetime.now(UTC)
-    server.store.upsert_person({"id": "p-li", "name": "Li", "role": "resident", "care_flags": []})
+    server.store.upsert_person(PersonEntry(id="p-li", name="Li", role="resident", care_flags=[]))
     server.store.insert_events(
         [
             passage(server.cfg.site, 1, "p-li", "in", now - timedelta(hours=5)),

@@ -1,0 +1,60 @@
+"""The wall board: today's counts, recent passages, gate status, live stream. Viewers see roles,
+not identities."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from server.api.deps import Caller, Server, StoreDep, Viewer
+from server.api.schemas import Board, BoardPassage, Gate
+from server.api.stream import LiveItem, sse
+from server.states import AlertState, UserRole
+from server.store import now_utc
+from server.store.records import Event
+
+router = APIRouter(prefix="/api", tags=["board"])
+BOARD_PASSAGES = 50
+SEES_IDENTITIES = (UserRole.ADMIN, UserRole.OFFICER)
+
+
+def board_passage(e: Event | LiveItem, user: Caller) -> BoardPassage:
+    """A passage as this user may see it on the board."""
+    item = e.model_dump() if isinstance(e, Event) else e
+    shown = {k: item[k] for k in ("ts", "gate", "camera", "direction", "role")}
+    if user.role in SEES_IDENTITIES:
+        shown["identity"] = item["identity"]
+    return BoardPassage.model_validate(shown)
+
+
+@router.get("/gates")
+def gates(store: StoreDep, _u: Viewer) -> list[Gate]:
+    return store.gates()
+
+
+@router.get("/board", response_model_exclude_unset=True)
+def board(store: StoreDep, user: Viewer) -> Board:
+    now = now_utc()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    events = store.events(now - timedelta(hours=24), limit=BOARD_PASSAGES)
+    return Board(
+        counts_today=store.counts_by_role(midnight),
+        passages=[board_passage(e, user) for e in events],
+        gates=store.gates(),
+        open_alerts=len(store.alerts(AlertState.OPEN)),
+    )
+
+
+@router.get("/board/stream")
+async def board_stream(app: Server, user: Viewer) -> StreamingResponse:
+    def view(item: LiveItem) -> LiveItem | None:
+        if item["topic"] == "passage":
+            shown = board_passage(item, user).model_dump(mode="json", exclude_unset=True)
+            return {"topic": "passage"} | shown
+        if item["topic"] == "gate" or (item["topic"] == "alert" and user.role in SEES_IDENTITIES):
+            return item
+        return None
+
+    return sse(app.hub, None, view)

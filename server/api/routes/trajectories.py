@@ -1,0 +1,38 @@
+"""A person's trajectory and whereabouts (officer, audited)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+
+from server.api.deps import AuditEntry, Officer, Reason, Server, audited, parse_since
+from server.api.schemas import TrajectoryOut, WhereaboutsOut
+from server.states import AuditAction
+from server.store import now_utc
+
+router = APIRouter(prefix="/api", tags=["trajectories"])
+
+
+@router.get("/trajectory/{identity}")
+def trajectory(
+    identity: str,
+    app: Server,
+    _u: Officer,
+    reason: Reason,
+    audit: Annotated[AuditEntry, audited(AuditAction.TRAJECTORY, "identity")],
+    since: str = "48h",
+) -> TrajectoryOut:
+    audit.detail = {"since": since}
+    return TrajectoryOut.of(app.trajectory(identity, parse_since(since)), now_utc())
+
+
+@router.get("/whereabouts/{identity}")
+def whereabouts(
+    identity: str,
+    app: Server,
+    _u: Officer,
+    reason: Reason,
+    _a: Annotated[AuditEntry, audited(AuditAction.WHEREABOUTS, "identity")],
+) -> WhereaboutsOut:
+    return WhereaboutsOut.of(app.whereabouts(identity), now_utc())

@@ -1,0 +1,202 @@
+"""Request and response bodies of the API. FastAPI encodes the datetimes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contract.gallery import GalleryManifest
+from contract.topics import ID_PATTERN
+from server.searches import SearchReport
+from server.states import AlertState, SearchState, UserRole
+from server.store.records import (
+    AlertRecord,
+    AuditRecord,
+    Event,
+    GalleryRecord,
+    Gate,
+    ListedPerson,
+    PassageRow,
+    Person,
+    PersonEntry,
+    Search,
+    Sighting,
+)
+from server.trajectory import Trajectory, Whereabouts
+
+__all__ = [
+    "AlertRecord",
+    "AuditRecord",
+    "Event",
+    "GalleryManifest",
+    "GalleryRecord",
+    "Gate",
+    "ListedPerson",
+    "Person",
+    "PersonIn",
+    "Search",
+]
+
+PersonIn = PersonEntry
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class TemplatesIn(_In):
+    model_id: str
+    embeddings: list[list[float]] = Field(min_length=1, max_length=50)
+    qualities: list[float] | None = None
+    replace: bool = False
+    publish: bool = Field(True, description="Rebuild and announce the gallery now (bulk: false).")
+
+
+class SearchIn(_In):
+    person_id: str = Field(pattern=ID_PATTERN)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class UserIn(_In):
+    name: str = Field(pattern=ID_PATTERN)
+    role: UserRole
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+class Health(_Out):
+    ok: bool
+    mqtt_connected: bool
+
+
+class NewUser(_Out):
+    name: str
+    role: UserRole
+    token: str
+
+
+class PersonRemoved(_Out):
+    removed: str
+    gallery: GalleryManifest
+
+
+class TemplatesAdded(_Out):
+    person_id: str
+    added: int
+    gallery: GalleryManifest | None
+
+
+class AlertChange(_Out):
+    alert_id: int
+    state: AlertState
+    by: str
+
+
+class BoardPassage(_Out):
+    """A passage on the board; ``identity`` is left out for viewers."""
+
+    ts: datetime
+    gate: str
+    camera: str
+    direction: str
+    role: str
+    identity: str | None = None
+
+
+class Board(_Out):
+    counts_today: dict[str, int]
+    passages: list[BoardPassage]
+    gates: list[Gate]
+    open_alerts: int
+
+
+class WhereaboutsOut(_Out):
+    last_seen: datetime | None
+    gate: str | None
+    camera: str | None
+    inside: bool | None
+    since: datetime | None
+    for_hours: float | None
+
+    @classmethod
+    def of(cls, w: Whereabouts, now: datetime) -> WhereaboutsOut:
+        hours = round((now - w.since).total_seconds() / 3600, 2) if w.since else None
+        return cls(**asdict(w), for_hours=hours)
+
+
+class StayOut(_Out):
+    where: str
+    since: datetime
+    until: datetime | None
+    entered_by: str
+
+
+class TrajectoryOut(_Out):
+    identity: str
+    since: datetime
+    passages: list[PassageRow]
+    stays: list[StayOut]
+    whereabouts: WhereaboutsOut
+
+    @classmethod
+    def of(cls, t: Trajectory, now: datetime) -> TrajectoryOut:
+        return cls(
+            identity=t.identity,
+            since=t.since,
+            passages=t.passages,
+            stays=[StayOut(**asdict(s)) for s in t.stays],
+            whereabouts=WhereaboutsOut.of(t.whereabouts, now),
+        )
+
+
+class SearchAnswer(_Out):
+    """A search, its sightings and, for a person search, where they were in the last 48 h.
+
+    Served with ``exclude_unset``: the person fields appear only for a person search, ``note``
+    only when the person was not seen.
+    """
+
+    search_id: str
+    state: SearchState
+    person_id: str | None
+    reason: str
+    raised_by: str
+    sightings: list[Sighting]
+    trajectory_48h: TrajectoryOut | None = None
+    whereabouts: WhereaboutsOut | None = None
+    believed_inside: bool | None = None
+    seen_last_48h: bool | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, r: SearchReport) -> SearchAnswer:
+        s = r.search
+        fields: dict[str, object] = {
+            "search_id": s.id,
+            "state": s.state,
+            "person_id": s.person_id,
+            "reason": s.reason,
+            "raised_by": s.raised_by,
+            "sightings": r.sightings,
+        }
+        if r.trajectory is not None:
+            traj = TrajectoryOut.of(r.trajectory, r.at)
+            fields |= {
+                "trajectory_48h": traj,
+                "whereabouts": traj.whereabouts,
+                "believed_inside": traj.whereabouts.inside,
+                "seen_last_48h": bool(traj.passages),
+            }
+            if not traj.passages:
+                fields["note"] = "not seen by any camera of the compound in the last 48 h"
+        return cls.model_validate(fields)

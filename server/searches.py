@@ -1,0 +1,155 @@
+"""Searches for a missing person and the sightings that answer them.
+
+A search is raised for an enrolled person or a photo, announced to every edge as a retained order,
+answered by sightings (stored with the passages that carry its id), and closed by an officer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from contract.events import Alert, SearchOrder
+from contract.topics import Topics
+from server.errors import BadRequest, NotFound
+from server.live import Hub
+from server.states import AlertRule
+from server.store import SightingHit, Store, now_utc
+from server.store.records import Evidence, Search, Sighting
+from server.trajectory import Trajectory, trace
+
+if TYPE_CHECKING:
+    from models.engine import FaceEngine
+
+log = logging.getLogger(__name__)
+
+TRAJECTORY_H = 48  # a search's answer shows the person's trajectory this far back
+
+
+@dataclass(frozen=True)
+class SearchReport:
+    """A search with its sightings and, for a person search, the person's recent trajectory."""
+
+    search: Search
+    sightings: list[Sighting]
+    trajectory: Trajectory | None
+    at: datetime
+
+
+class Searches:
+    """Raise, answer and close searches; turn new sightings into live items and alerts."""
+
+    def __init__(
+        self,
+        store: Store,
+        topics: Topics,
+        hub: Hub,
+        publish: Callable[[str, bytes, bool], None],
+        alert: Callable[[Alert], None],
+        face: Callable[[], FaceEngine],
+    ) -> None:
+        self.store = store
+        self.topics = topics
+        self.hub = hub
+        self.publish = publish
+        self.alert = alert
+        self.face = face
+
+    def raise_search(
+        self, user: str, reason: str, person_id: str | None = None, photo: bytes | None = None
+    ) -> SearchReport:
+        """Store the search and announce its order (retained) to every edge."""
+        if (person_id is None) == (photo is None):
+            raise BadRequest("name a person_id or upload a photo, not both")
+        if person_id is not None and self.store.get_person(person_id) is None:
+            raise NotFound(f"no person {person_id}")
+        template, model_id = self._template_from_photo(photo) if photo is not None else (None, None)
+        sid = "s-" + secrets.token_hex(5)
+        self.store.add_search(
+            sid,
+            reason=reason,
+            raised_by=user,
+            person_id=person_id,
+            model_id=model_id,
+            template=None if template is None else template.tobytes(),
+        )
+        order = SearchOrder(
+            search_id=sid,
+            person_id=person_id,
+            model_id=model_id,
+            template=None if template is None else template.tolist(),
+            created=now_utc(),
+        )
+        self.publish(self.topics.search(sid), order.to_json(), True)
+        log.info("search %s raised by %s", sid, user)
+        return self.report(sid)
+
+    def _template_from_photo(self, photo: bytes) -> tuple[npt.NDArray[np.float32], str]:
+        import cv2
+
+        img = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+        if img is None:
+            raise BadRequest("the upload is not an image (JPEG or PNG expected)")
+        face = self.face()
+        faces = face.analyze(img, embed="all")
+        if len(faces) != 1:
+            raise BadRequest(f"the photo shows {len(faces)} faces; upload a photo of one person")
+        emb = faces[0].embedding
+        assert emb is not None
+        return emb.astype("<f4"), face.model_id
+
+    def get(self, sid: str) -> Search:
+        s = self.store.search(sid)
+        if s is None:
+            raise NotFound(f"no search {sid}")
+        return s
+
+    def report(self, sid: str) -> SearchReport:
+        """The search, its sightings and where the person it looks for was lately."""
+        s = self.get(sid)
+        now = now_utc()
+        traj = (
+            trace(self.store, s.person_id, now - timedelta(hours=TRAJECTORY_H))
+            if s.person_id
+            else None
+        )
+        return SearchReport(s, self.store.sightings(sid), traj, now)
+
+    def close(self, sid: str, user: str) -> SearchReport:
+        """Close the search and clear its retained order."""
+        self.get(sid)
+        self.store.close_search(sid, user)
+        self.publish(self.topics.search(sid), b"", True)
+        return self.report(sid)
+
+    def announce(self, hits: Sequence[SightingHit]) -> None:
+        """Each new sighting to its search's live stream, and as a sighting alert."""
+        for hit in hits:
+            s = hit.sighting
+            self.hub.publish(f"search:{s.search_id}", s.model_dump(mode="json", exclude={"id"}))
+            who = hit.searched_person or s.identity or s.search_id
+            evidence: Evidence = {
+                "search_id": s.search_id,
+                "gate": s.gate,
+                "camera": s.camera,
+                "ts": s.ts.isoformat(),
+                "score": s.score,
+            }
+            alert_id = self.store.add_alert(AlertRule.SIGHTING, who, s.event_id, evidence)
+            if alert_id is not None:
+                self.alert(
+                    Alert(
+                        alert_id=alert_id,
+                        rule=AlertRule.SIGHTING.value,
+                        person_id=who,
+                        created=now_utc(),
+                        evidence=evidence,
+                    )
+                )

@@ -1,0 +1,55 @@
+"""States, roles, alert rules and audit actions of the server, declared once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UserRole(StrEnum):
+    """Who may do what through the API."""
+
+    ADMIN = "admin"
+    OFFICER = "officer"
+    VIEWER = "viewer"
+    EDGE = "edge"
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"
+
+
+class SearchState(StrEnum):
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class AlertRule(StrEnum):
+    """Why an alert was raised (the wire contract's ``Alert.rule``)."""
+
+    NOT_SEEN = "not_seen"
+    OUT_NOT_BACK = "out_not_back"
+    NO_PASSAGE_TODAY = "no_passage_today"
+    OUT_AT_NIGHT = "out_at_night"
+    SIGHTING = "sighting"
+
+
+class AuditAction(StrEnum):
+    """Every action written to the audit log."""
+
+    ADD_USER = "add_user"
+    PUT_PERSON = "put_person"
+    READ_PERSON = "read_person"
+    REMOVE_PERSON = "remove_person"
+    ADD_TEMPLATES = "add_templates"
+    PUBLISH_GALLERY = "publish_gallery"
+    EVENTS = "events"
+    TRAJECTORY = "trajectory"
+    WHEREABOUTS = "whereabouts"
+    ALERT_ACKNOWLEDGE = "alert_acknowledge"
+    ALERT_CLOSE = "alert_close"
+    RAISE_SEARCH = "raise_search"
+    READ_SEARCH = "read_search"
+    CLOSE_SEARCH = "close_search"
+    WATCH_SEARCH = "watch_search"

@@ -1,0 +1,202 @@
+"""Typed rows of the server's tables, built by column name (frozen pydantic models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from sqlalchemy import Result, Row
+
+from contract.events import Direction, IdentityKind, RoleSource
+from contract.roles import EnrolledRole, Role
+from contract.topics import ID_PATTERN
+from server.states import AlertRule, AlertState, SearchState, UserRole
+
+
+def as_utc(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time here is UTC."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+Evidence = dict[str, str | float | int | None]
+CareFlag = Literal["lives_alone", "disabled", "pregnant", "serious_illness"]
+LegalBasis = Literal["consent", "contract", "legal_obligation", "vital_interest"]
+
+
+class Record(BaseModel):
+    """A row, read by column name."""
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    @classmethod
+    def of(cls, row: Row) -> Self:
+        return cls.model_validate(dict(row._mapping))
+
+    @classmethod
+    def all(cls, result: Result) -> list[Self]:
+        """Every row of ``result`` (its column names read once)."""
+        keys = list(result.keys())
+        return [cls.model_validate(dict(zip(keys, r, strict=True))) for r in result]
+
+
+class PassageRow(Record):
+    """The columns of a passage that trajectories and the elder watch need."""
+
+    event_id: str
+    ts: UtcDatetime
+    gate: str
+    camera: str
+    direction: Direction
+    identity: str | None
+    role: Role
+    score: float | None
+    search_id: str | None
+
+
+class Event(Record):
+    """A stored passage with every column."""
+
+    id: int
+    event_id: str
+    seq: int
+    gate: str
+    camera: str
+    direction: Direction
+    ts: UtcDatetime
+    track_id: int
+    identity: str | None
+    identity_kind: IdentityKind
+    role: Role
+    role_source: RoleSource
+    score: float | None
+    margin: float | None
+    quality: float
+    frames_used: int
+    gallery_version: int
+    model_id: str
+    search_id: str | None
+    received: UtcDatetime
+
+
+class Visitor(Record):
+    id: str
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    passages: int
+
+
+class Gate(Record):
+    gate: str
+    camera: str
+    name: str | None
+    state: str | None
+    camera_state: str | None
+    status: dict[str, JsonValue] | None
+    last_status: UtcDatetime | None
+
+
+class PersonEntry(BaseModel):
+    """A person as the registry takes them in (the API's PUT body)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    role: EnrolledRole
+    birth_date: date | None = None
+    building: str | None = Field(None, max_length=32)
+    unit: str | None = Field(None, max_length=32)
+    phone: str | None = Field(None, max_length=40)
+    company: str | None = Field(None, max_length=100)
+    care_flags: list[CareFlag] = []
+    valid_until: date | None = None
+    legal_basis: LegalBasis = "consent"
+
+
+class Person(Record):
+    id: str
+    name: str
+    role: EnrolledRole
+    birth_date: date | None
+    building: str | None
+    unit: str | None
+    phone: str | None
+    company: str | None
+    care_flags: list[CareFlag]
+    valid_until: date | None
+    legal_basis: LegalBasis
+    removed: bool
+    created: UtcDatetime
+    updated: UtcDatetime
+
+
+class ListedPerson(Person):
+    """A person with the number of face templates they have."""
+
+    templates: int
+
+
+class GalleryRecord(Record):
+    version: int
+    model_id: str
+    sha256: str
+    size: int
+    path: str
+    persons: int
+    templates: int
+    created: UtcDatetime
+
+
+class User(Record):
+    name: str
+    role: UserRole
+    created: UtcDatetime
+    disabled: bool
+
+
+class AuditRecord(Record):
+    id: int
+    ts: UtcDatetime
+    user: str
+    action: str
+    target: str | None
+    reason: str | None
+    detail: dict[str, JsonValue] | None
+
+
+class AlertRecord(Record):
+    id: int
+    rule: AlertRule
+    person_id: str
+    episode: str
+    state: AlertState
+    evidence: Evidence
+    created: UtcDatetime
+    updated: UtcDatetime
+    updated_by: str | None
+
+
+class Search(Record):
+    id: str
+    person_id: str | None
+    template: bytes | None = Field(exclude=True, repr=False)
+    model_id: str | None
+    reason: str
+    state: SearchState
+    raised_by: str
+    created: UtcDatetime
+    closed: UtcDatetime | None
+    closed_by: str | None
+
+
+class Sighting(Record):
+    id: int
+    search_id: str
+    event_id: str
+    ts: UtcDatetime
+    gate: str
+    camera: str
+    identity: str | None
+    score: float | None
