@@ -18,7 +18,7 @@ import numpy.typing as npt
 from contract.events import Direction
 from contract.topics import Topics
 from edge.config import EdgeConfig
-from edge.decide import Judge
+from edge.decide import Judge, ThresholdRule
 from edge.decision import Decision
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
@@ -70,12 +70,15 @@ class EdgeApp:
         self.gallery_sync = GallerySync(
             cfg.gallery_path, model_id, self.engine.dim, cfg.gallery_token(), self.name
         )
+        self.thresholds = ThresholdRule(self.engine, cfg.decision.target_fpir, self.name)
+        self.thresholds.follow(self.gallery_sync.gallery)  # logged and reported from the start
         self.judge = Judge(
             cfg.decision,
             self.engine.threshold,
             cfg.face.margin_threshold,
             cfg.search_threshold,
             _visitor_gallery(cfg, self.engine),
+            rule=self.thresholds,
         )
         self.tracker = Tracker(cfg.decision.iou_match, cfg.decision.max_missed_frames)
         self.searches = SearchRegistry(model_id, self.name)
@@ -93,8 +96,9 @@ class EdgeApp:
         )
         self.capture = Capture(cfg.source, self.name)
         self.reporter = StatusReporter(
-            cfg, self.name, self.link, self.capture, self.gallery_sync, self.outbox, self.stats
-        )
+            cfg, self.name, self.link, self.capture, self.gallery_sync, self.outbox, self.stats,
+            thresholds=self.thresholds,
+        )  # fmt: skip
 
     # -- the frame loop --------------------------------------------------------------------
 

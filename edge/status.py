@@ -9,6 +9,7 @@ from typing import Literal
 
 from contract.events import EdgeStatus
 from edge.config import EdgeConfig
+from edge.decide import ThresholdRule
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
 from edge.outbox import Outbox
@@ -32,8 +33,10 @@ class StatusReporter(Worker):
         gallery: GallerySync,
         outbox: Outbox,
         stats: EdgeStats,
+        thresholds: ThresholdRule | None = None,
     ) -> None:
         super().__init__("status")
+        self.thresholds = thresholds
         self.cfg, self.name = cfg, name
         self.link, self.capture, self.gallery, self.outbox, self.stats = (
             link, capture, gallery, outbox, stats,
@@ -41,6 +44,7 @@ class StatusReporter(Worker):
 
     def status(self, state: Literal["online", "offline"] = "online") -> EdgeStatus:
         """The status as of now."""
+        point = self.thresholds.current if self.thresholds else None
         return EdgeStatus(
             site=self.cfg.site,
             gate=self.cfg.gate,
@@ -53,6 +57,9 @@ class StatusReporter(Worker):
             outbox_depth=self.outbox.depth(),
             dropped_frames=self.capture.dropped,
             refused_events=self.outbox.refused,
+            match_threshold=point.threshold if point else None,
+            match_threshold_why=point.why() if point else None,
+            gallery_templates=point.gallery_size if point else None,
             ts=datetime.now(UTC),
         )
 
