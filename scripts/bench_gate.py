@@ -81,7 +81,7 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
             "source": {"kind": "file", "location": str(video), "pace": "lossless"},
             "gallery_path": str(gallery_path),
             "mqtt": {"port": broker.port, "client_id": "gatebench-edge"},
-            "outbox": {"path": str(work / "outbox.sqlite"), "drain_timeout_s": 20},
+            "outbox": {"path": str(work / f"outbox-{record}.sqlite"), "drain_timeout_s": 20},
             "face": FaceConfig(**face).model_dump(),
             "status_interval_s": 5,
         }
@@ -110,7 +110,7 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
     finally:
         store.close()
         broker.stop()
-    print(f"edge: {app.frames} frames, {app.events} events; status: "
+    print(f"edge: {app.stats.frames} frames, {app.stats.events} events; status: "
           f"{status.model_dump_json(exclude_none=True) if status else None}")  # fmt: skip
     return records
 
