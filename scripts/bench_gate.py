@@ -43,7 +43,10 @@ class TrackRecord:
     kind: str
 
 
-def plan(faces: Path, cache: Path, n_enrolled: int, n_strangers: int, seed: int) -> dict:
+def plan(
+    faces: Path, cache: Path, n_enrolled: int, n_strangers: int, seed: int, every_photo: bool
+) -> dict:
+    """The gallery and the walks; ``every_photo``: each stranger walks once per photo."""
     s = embed_ours(faces, cache)
     by_id = s.by_identity()
     ids = sorted(by_id)
@@ -52,12 +55,14 @@ def plan(faces: Path, cache: Path, n_enrolled: int, n_strangers: int, seed: int)
     rng = np.random.default_rng(seed)
     walk_e = [i for i in rng.permutation(enrolled) if len(by_id[i]) > 1][:n_enrolled]
     walk_s = list(rng.permutation(sorted(strangers)))[:n_strangers]
-    walkers = [(str(i), True) for i in walk_e] + [(str(i), False) for i in walk_s]
+    walkers = [(str(i), True, by_id[i][1]) for i in walk_e]
+    walkers += [
+        (str(i), False, j) for i in walk_s for j in (by_id[i] if every_photo else by_id[i][:1])
+    ]
     order = rng.permutation(len(walkers))
     passes = []
     for k in order:
-        ident, is_enrolled = walkers[k]
-        photo = by_id[ident][1] if is_enrolled else by_id[ident][0]
+        ident, is_enrolled, photo = walkers[k]
         passes.append({"identity": ident, "enrolled": is_enrolled, "photo": s.paths[photo]})
     gallery = {f"p-{i}".replace("_", "-"): s.emb[by_id[i][0]] for i in enrolled}
     return {"passes": passes, "gallery": gallery, "ident_of": {f"p-{i}".replace("_", "-"): i
@@ -181,6 +186,7 @@ def main() -> int:
     ap.add_argument("--enrolled", type=int, default=60)
     ap.add_argument("--strangers", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--every-stranger-photo", action="store_true", help="a walk per photo")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gatewatch_bench_cache"))
     ap.add_argument("--work", type=Path, help="keep the video and records here")
     ap.add_argument("--match-threshold", type=float, help="override the edge's operating point")
@@ -195,12 +201,14 @@ def main() -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_gate_"))
     work.mkdir(parents=True, exist_ok=True)
-    p = plan(args.faces, args.cache, args.enrolled, args.strangers, args.seed)
+    p = plan(args.faces, args.cache, args.enrolled, args.strangers, args.seed,
+             args.every_stranger_photo)  # fmt: skip
     engine = FaceEngine()
     g = Gallery(engine.model_id, engine.dim)
     g.add_many([(pid, "resident", e) for pid, e in p["gallery"].items()])
     g.save(work / "gallery.npz")
-    video = work / f"gate_{args.enrolled}_{args.strangers}_{args.seed}.mp4"
+    every = "_every" if args.every_stranger_photo else ""
+    video = work / f"gate_{args.enrolled}_{args.strangers}_{args.seed}{every}.mp4"
     fps = 25.0
     if not video.is_file():
         make_video(args.faces, [x["photo"] for x in p["passes"]], video, pass_s=1.6, gap_s=1.0)
