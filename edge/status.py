@@ -57,6 +57,7 @@ class StatusReporter(Worker):
             outbox_depth=self.outbox.depth(),
             dropped_frames=self.capture.dropped,
             refused_events=self.outbox.refused,
+            refused_publishes=self.link.refused_publishes,
             match_threshold=point.threshold if point else None,
             match_threshold_why=point.why() if point else None,
             gallery_templates=point.gallery_size if point else None,

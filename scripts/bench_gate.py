@@ -74,7 +74,7 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
     from edge.app import EdgeApp
     from edge.config import EdgeConfig
     from gatewatch.broker import Broker
-    from tests.mqtt_helpers import AckingStore
+    from scripts.standins import AckingStore
 
     broker = Broker(work / "mosquitto").start()
     store = AckingStore(broker.port, "gatebench")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from models.gallery import Gallery
 from models.imageio import read_image
 from tests.conftest import FACES, SHARED
 
-DEV = Path(os.environ.get("GATEWATCH_SHARED", SHARED)) / "faces_wide_dev"
+DEV = SHARED / "faces_wide_dev"
 needs_dev = pytest.mark.skipif(not DEV.is_dir(), reason=f"development set {DEV} not present")
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +14,8 @@ from models.engine import CALIBRATED_THRESHOLD
 from models.imageio import read_image
 from tests.conftest import SHARED, person_of, photos
 
-# The development set the curve was fitted on (GATEWATCH_SHARED overrides where it lives).
-DEV = Path(os.environ.get("GATEWATCH_SHARED", SHARED)) / "faces_wide_dev"
+# The development set the curve was fitted on (tests/conftest.py finds ../shared).
+DEV = SHARED / "faces_wide_dev"
 SIZES = [1, 10, 100, 267, 1_000, 5_000, 33_000, 1_000_000]
 
 
