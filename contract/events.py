@@ -71,6 +71,17 @@ class Passage(_Payload):
         return self
 
 
+OutboxErrorCode = Literal["disk_full", "corrupt", "read_only", "io_error", "sqlite_error"]
+
+
+class OutboxTrouble(_Payload):
+    """The edge cannot use its outbox file: since when, why, how many passages wait in memory."""
+
+    code: OutboxErrorCode
+    since: AwareDatetime
+    waiting: int = Field(0, ge=0)
+
+
 class EdgeStatus(_Payload):
     """Retained on ``.../gates/<gate>/status``; the last will says ``offline``."""
 
@@ -85,6 +96,8 @@ class EdgeStatus(_Payload):
     outbox_depth: int | None = Field(None, ge=0)
     dropped_frames: int | None = Field(None, ge=0)
     refused_events: int | None = Field(None, ge=0)
+    outbox_error: OutboxTrouble | None = None
+    lost_events: int | None = Field(None, ge=0)
     refused_publishes: int | None = Field(
         None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
     )

@@ -116,6 +116,12 @@ class OutboxConfig(_Strict):
     drain_timeout_s: float = Field(
         30.0, ge=0, description="At the end of a finite source, wait this long for acks."
     )
+    max_unstored: int = Field(
+        1000,
+        ge=1,
+        description="Passages kept in memory, retried with backoff, while the outbox file "
+        "fails (a full disk); beyond this they are lost, counted and logged.",
+    )
 
 
 class EdgeConfig(_Strict):

@@ -15,6 +15,7 @@ from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
 from contract.mqtt import MqttConfig, Will, make_client, start_client
 from contract.topics import Topics
+from edge.errors import OutboxError
 from edge.outbox import Outbox, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class EdgeLink:
         self.acked = 0
         self.published = 0
         self._sent_seq = 0
+        self._acks_to_retry: list[str] = []  # acks the outbox file could not delete yet
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -134,7 +136,7 @@ class EdgeLink:
         try:
             if msg.topic == self.topics.acks(self.gate):
                 ack = Ack.model_validate_json(msg.payload)
-                self.acked += self.outbox.ack(ack.event_ids)
+                self._ack(ack.event_ids)
             elif msg.topic == self.topics.gallery():
                 if msg.payload:
                     self.on_gallery(GalleryManifest.model_validate_json(msg.payload))
@@ -149,6 +151,14 @@ class EdgeLink:
         except Exception:  # a handler bug must not kill paho's network thread
             self.malformed += 1
             log.exception("[%s] message on %s could not be handled", self.gate, msg.topic)
+
+    def _ack(self, event_ids: list[str]) -> None:
+        """Delete acknowledged events; kept for the publisher to retry if the file fails."""
+        try:
+            self.acked += self.outbox.ack(event_ids)
+        except OutboxError:  # logged by the outbox's health
+            with self._lock:
+                self._acks_to_retry.extend(event_ids)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
         """The broker's PUBACK. A refused event stays in the outbox: publishing holds back with
@@ -201,10 +211,18 @@ class EdgeLink:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
+            with self._lock:
+                retry, self._acks_to_retry = self._acks_to_retry, []
+            if retry:
+                self._ack(retry)
             while self.connected and not self._stop.is_set() and self._may_publish():
                 with self._lock:
                     after = self._sent_seq
-                batch = self.outbox.pending(after_seq=after, limit=200)
+                try:
+                    batch = self.outbox.pending(after_seq=after, limit=200)
+                except OutboxError:  # logged by the outbox's health; try again in a while
+                    self._stop.wait(5.0)
+                    break
                 if not batch or not self._send(batch, after):
                     break
 
