@@ -104,6 +104,15 @@ class EdgeStatus(_Payload):
     refused_publishes: int | None = Field(
         None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
     )
+    match_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Score at or above which the edge names a gallery person."
+    )
+    match_threshold_why: str | None = Field(
+        None, max_length=300, description="Where the threshold comes from (target FPIR, size)."
+    )
+    gallery_templates: int | None = Field(
+        None, ge=0, description="Templates in the gallery in use: the N of the threshold."
+    )
     ts: AwareDatetime | None = None
 
 

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from contract.events import Direction, SearchOrder
 from contract.topics import Topics
 from edge.config import EdgeConfig
-from edge.decide import Judge
+from edge.decide import Judge, ThresholdRule
 from edge.decision import Decision
 from edge.errors import OutboxError
 from edge.gallery_sync import GallerySync
@@ -75,12 +75,15 @@ class EdgeApp:
             cfg.gallery_path, model_id, self.engine.dim, cfg.gallery_token(), self.name
         )
         visitors = _visitor_gallery(cfg, self.engine)
+        self.thresholds = ThresholdRule(self.engine, cfg.decision.target_fpir, self.name)
+        self.thresholds.follow(self.gallery_sync.gallery)  # logged and reported from the start
         self.judge = Judge(
             cfg.decision,
             self.engine.threshold,
             cfg.face.margin_threshold,
             cfg.search_threshold,
             visitors,
+            rule=self.thresholds,
         )
         self.visitor_share = (
             VisitorShare(visitors, Topics(cfg.site), cfg.gate, model_id, cfg.search_threshold,
@@ -109,8 +112,9 @@ class EdgeApp:
             self.visitor_share.publish = self.link.publish
         self.capture = Capture(cfg.source, self.name)
         self.reporter = StatusReporter(
-            cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats
-        )
+            cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats,
+            thresholds=self.thresholds,
+        )  # fmt: skip
 
     def _on_search(self, search_id: str, order: SearchOrder | None) -> None:
         """A search order (paho's thread): in force from the next frame; a template search also

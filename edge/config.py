@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
+from models.calibration import DEFAULT_TARGET_FPIR
 
 SourceKind = Literal["file", "url", "device", "folder"]
 
@@ -65,6 +66,14 @@ class LineRule(_Strict):
 class DecisionConfig(_Strict):
     """When a track becomes a passage event."""
 
+    target_fpir: float = Field(
+        DEFAULT_TARGET_FPIR,
+        gt=0,
+        lt=1,
+        description="Share of strangers that may be named as someone. With the pack's calibration "
+        "curve it sets the naming threshold for the gallery's size (a gallery that grows raises "
+        "it); face.match_threshold, if set, overrides it.",
+    )
     min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
     top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")
     embeds_per_s: float = Field(6.0, gt=0, description="Most embeddings per track per second.")

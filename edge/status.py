@@ -9,6 +9,7 @@ from typing import Literal
 
 from contract.events import EdgeStatus, OutboxTrouble
 from edge.config import EdgeConfig
+from edge.decide import ThresholdRule
 from edge.errors import OutboxError
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
@@ -33,8 +34,10 @@ class StatusReporter(Worker):
         gallery: GallerySync,
         passages: PassageWriter,
         stats: EdgeStats,
+        thresholds: ThresholdRule | None = None,
     ) -> None:
         super().__init__("status")
+        self.thresholds = thresholds
         self.cfg, self.name = cfg, name
         self.link, self.capture, self.gallery, self.passages, self.stats = (
             link, capture, gallery, passages, stats,
@@ -43,6 +46,7 @@ class StatusReporter(Worker):
 
     def status(self, state: Literal["online", "offline"] = "online") -> EdgeStatus:
         """The status as of now."""
+        point = self.thresholds.current if self.thresholds else None
         return EdgeStatus(
             site=self.cfg.site,
             gate=self.cfg.gate,
@@ -58,6 +62,9 @@ class StatusReporter(Worker):
             outbox_error=self._trouble(),
             lost_events=self.passages.lost,
             refused_publishes=self.link.refused_publishes,
+            match_threshold=point.threshold if point else None,
+            match_threshold_why=point.why() if point else None,
+            gallery_templates=point.gallery_size if point else None,
             ts=datetime.now(UTC),
         )
 
