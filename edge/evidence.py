@@ -39,9 +39,7 @@ def context_crop(
 
 
 def evidence_picture(
-    image: npt.NDArray[np.uint8], box: npt.NDArray[np.float32], aligned: npt.NDArray[np.uint8]
+    aligned: npt.NDArray[np.uint8], context: npt.NDArray[np.uint8]
 ) -> EvidencePicture:
-    """The aligned face crop and a ~320 px context crop of the frame, as base64 JPEGs."""
-    return EvidencePicture(
-        aligned_jpeg_b64=_jpeg_b64(aligned), context_jpeg_b64=_jpeg_b64(context_crop(image, box))
-    )
+    """The aligned face crop and the context crop (``context_crop``), as base64 JPEGs."""
+    return EvidencePicture(aligned_jpeg_b64=_jpeg_b64(aligned), context_jpeg_b64=_jpeg_b64(context))

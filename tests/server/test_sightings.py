@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from contract.events import Alert, SightingCandidate
-from edge.evidence import evidence_picture
+from edge.evidence import context_crop, evidence_picture
 from models.imageio import read_image
 from server.config import SearchConfig
 from server.store.records import PersonEntry
@@ -67,7 +67,9 @@ def _candidate(server, sid: str, engine, frames: int = 3, with_evidence: bool = 
         threshold=0.30,
         event_id=uuid.uuid4().hex,
         model_id="sface:test",
-        evidence=evidence_picture(img, face.box, face.aligned) if with_evidence else None,
+        evidence=(
+            evidence_picture(face.aligned, context_crop(img, face.box)) if with_evidence else None
+        ),
     )
 
 
