@@ -240,3 +240,47 @@ def test_internal_sightings_in_the_trajectory_and_the_search_answer(client, serv
     assert ans["last_internal"]["gate"] == "path-3"
     [stay] = ans["trajectory_48h"]["stays"]
     assert [p["gate"] for p in stay["internal"]] == ["building-7", "path-3"]
+
+
+@needs_shared
+def test_a_courier_whose_validity_ended_passes_as_a_visitor(tmp_path, engine) -> None:
+    """The registry leaves the expired courier out of the gallery; the edge's decision rule then
+    sees an unknown face and gives it a visitor id, while the valid courier is named."""
+    from edge.config import DecisionConfig
+    from edge.decide import Judge
+    from edge.tracker import Sample, Track
+    from edge.visitors import VisitorGallery
+    from models.gallery import Gallery
+    from server.db import make_engine, migrate
+    from server.gallery import build_snapshot
+    from server.store import Store
+
+    db = make_engine(f"sqlite:///{tmp_path / 'gw.db'}")
+    migrate(db)
+    store = Store(db)
+    today = datetime.now(UTC).date()
+    couriers = {"c-kit": ("kit_harington", today + timedelta(days=30)),
+                "c-rose": ("rose_leslie", today - timedelta(days=1))}  # fmt: skip
+    for pid, (who, valid_until) in couriers.items():
+        store.upsert_person(PersonEntry(id=pid, name=who, role="courier", valid_until=valid_until))
+        e = engine.analyze(read_image(FACES / f"{who}/1.jpg"))[0].embedding
+        store.add_templates(pid, e[None, :], engine.model_id, [None])
+    m = build_snapshot(store, engine.model_id, engine.dim, tmp_path, "http://x", today)
+    gallery = Gallery.load(tmp_path / f"gallery-v{m.version}.npz")
+    visitors = VisitorGallery(engine.dim, engine.threshold, expiry_s=3600, max_visitors=10)
+    judge = Judge(DecisionConfig(), engine.threshold, 0.05, visitors)
+
+    def walk(who: str) -> Track:
+        img = read_image(FACES / f"{who}/2.jpg")
+        t = Track(id=1, box=np.zeros(4, np.float32), first_seen=0.0, last_seen=0.0,
+                  first_centre=np.zeros(2, np.float32), centre=np.zeros(2, np.float32))  # fmt: skip
+        for i, frame in enumerate((img, cv2.flip(img, 1), img)):
+            t.samples.append(Sample(engine.analyze(frame)[0].embedding, 0.9, float(i)))
+        return t
+
+    valid = judge.decide(walk("kit_harington"), gallery, now=0.0, final=True)
+    assert valid is not None and (valid.identity, valid.role) == ("c-kit", "courier")
+    expired = judge.decide(walk("rose_leslie"), gallery, now=0.0, final=True)
+    assert expired is not None and expired.identity_kind == "visitor"
+    assert expired.role == "visitor" and expired.identity != "c-rose"
+    db.dispose()
