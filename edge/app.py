@@ -234,10 +234,13 @@ class EdgeApp:
         gallery, orders = self.gallery_sync.gallery, self.searches.active()
         found = self.sighting.matches(track, orders, gallery)
         decision = self.sighting.tag(decision, orders, found)
+        repeats = self.passages.repeats.merged
         ev = self.passages.write(track, decision, direction, gallery.version, captured)
         if ev is not None:
             self.stats.queued(ev.seq, captured)
             self.link.kick()
+        if self.passages.repeats.merged > repeats:  # a broken-up track: its passage is out already
+            found = []
         for c in self.sighting.candidates(track, found, ev.event_id if ev else None):
             log.info("[%s] track %d: sighting candidate for search %s (%d/%d frames, best %.3f)",
                      self.name, track.id, c.search_id, c.frames_at_threshold,

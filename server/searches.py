@@ -218,7 +218,10 @@ class Searches:
             "frames_at_threshold": c.frames_at_threshold,
             "event_id": c.event_id,
         }
-        alert_id = self.store.add_alert(AlertRule.SIGHTING, who, c.candidate_id, evidence)
+        # One sighting alert per passage: a candidate and the passage that carries the search id
+        # share the episode (the event id), whichever arrives first raises it.
+        episode = c.event_id or c.candidate_id
+        alert_id = self.store.add_alert(AlertRule.SIGHTING, who, episode, evidence)
         if alert_id is not None:
             self.alert(Alert(alert_id=alert_id, rule=AlertRule.SIGHTING.value, person_id=who,
                              created=now_utc(), evidence=evidence))  # fmt: skip

@@ -284,3 +284,17 @@ def test_a_courier_whose_validity_ended_passes_as_a_visitor(tmp_path, engine) ->
     assert expired is not None and expired.identity_kind == "visitor"
     assert expired.role == "visitor" and expired.identity != "c-rose"
     db.dispose()
+
+
+@needs_shared
+def test_a_candidate_and_its_passage_raise_one_sighting_alert(
+    client, server, broker, engine
+) -> None:
+    pid = _elder(server)
+    sid = _raise(client, server, pid)
+    c = _candidate(server, sid, engine)
+    _send(server, broker, c)
+    seen = passage(server.cfg.site, 1, pid, "in", gate="east", search_id=sid)
+    _ingest(server, broker, [seen.model_copy(update={"event_id": c.event_id})])
+    sightings = [a for a in server.store.alerts() if a.rule == "sighting"]
+    assert [a.episode for a in sightings] == [c.event_id]
