@@ -35,7 +35,8 @@ def context_crop(
         raise ValueError(f"face box {box[:4].tolist()} lies outside the {w}x{h} frame")
     crop = image[top:bottom, left:right]
     scale = side_px / max(crop.shape[:2])
-    return cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    out = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return np.asarray(out, np.uint8)
 
 
 def evidence_picture(

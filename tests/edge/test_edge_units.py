@@ -158,3 +158,34 @@ def test_direction_for_a_camera_that_sees_both_ways(axis, in_when, start, end, e
     line = LineRule(axis=axis, in_when=in_when)
     assert passage_direction("both", line, t, (720, 1280, 3)) == expected
     assert passage_direction("in", None, t, (720, 1280, 3)) == "in"
+
+
+@needs_shared
+def test_a_candidate_needs_two_of_the_best_frames_and_carries_its_evidence(engine) -> None:
+    from contract.events import SearchOrder
+    from edge.sighting import SightingWatch, Where
+    from models.gallery import Gallery
+
+    gallery = Gallery(engine.model_id, engine.dim)
+    gallery.add_person(
+        "p-rose", "resident", engine.analyze(read_image(FACES / "rose_leslie/1.jpg"))[0].embedding
+    )
+    orders = {"s-1": SearchOrder(search_id="s-1", person_id="p-rose")}
+    watch = SightingWatch(Where("s", "g", "c", engine.model_id), 0.30)
+    rose, obama = (read_image(FACES / p) for p in ("rose_leslie/2.jpg", "obama/1.jpg"))
+    t = Track(id=3, box=np.zeros(4, np.float32), first_seen=0.0, last_seen=0.0,
+              first_centre=np.zeros(2, np.float32), centre=np.zeros(2, np.float32))  # fmt: skip
+    for i, img in enumerate((rose, obama, obama, obama)):  # one frame of rose among four
+        face = engine.analyze(img)[0]
+        t.box = face.box
+        t.samples.append(Sample(face.embedding, 0.9, float(i)))
+        watch.observe(t, face.embedding, orders, gallery, img, face.aligned)
+    assert watch.matches(t, orders, gallery) == [], "one frame is not a candidate"
+    face = engine.analyze(cv2.flip(rose, 1))[0]
+    t.samples.append(Sample(face.embedding, 0.95, 4.0))
+    [m] = watch.matches(t, orders, gallery)
+    assert (m.search_id, m.at_threshold, m.considered) == ("s-1", 2, 5)
+    [c] = watch.candidates(t, [m], event_id=None)
+    assert c.evidence is not None and c.frames_at_threshold == 2 and c.score == round(m.best, 4)
+    with pytest.raises(ValueError, match="more than one frame"):
+        SightingWatch(Where("s", "g", "c", engine.model_id), 0.30, min_frames=1)
