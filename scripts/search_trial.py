@@ -82,6 +82,7 @@ def run_edge(
     gallery: Path,
     orders: list[SearchOrder],
     timeout_s: float = 1800,
+    search_threshold: float = 0.30,
 ) -> TrialResult:
     """The edge over ``video`` with these retained search orders; its passages and candidates."""
     topics = Topics(site)
@@ -113,7 +114,7 @@ def run_edge(
         "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"edge-{site}"},
         "outbox": {"path": str(work / "outbox.sqlite"), "drain_timeout_s": 60},
         "status_interval_s": 1, "stats_interval_s": 30,
-        "visitors": {"share": False},
+        "visitors": {"share": False}, "search_threshold": search_threshold,
     }  # fmt: skip
     (work / "gate.yaml").write_text(yaml.safe_dump(cfg))
     log = work / "edge.log"
