@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from contract.events import Passage
 from server.store.alerts import AlertStore
 from server.store.base import Repository, now_utc
+from server.store.deadletters import DeadLetterStore, Refused
 from server.store.events import EventStore
 from server.store.gates import GateStore
 from server.store.records import as_utc
@@ -24,6 +25,7 @@ from server.store.users import UserStore, token_digest
 __all__ = [
     "GalleryEntry",
     "Ingested",
+    "Refused",
     "SightingHit",
     "Store",
     "as_utc",
@@ -41,7 +43,14 @@ class Ingested:
 
 
 class Store(
-    EventStore, GateStore, RegistryStore, SearchStore, AlertStore, UserStore, RetentionStore
+    EventStore,
+    GateStore,
+    RegistryStore,
+    SearchStore,
+    AlertStore,
+    UserStore,
+    RetentionStore,
+    DeadLetterStore,
 ):
     """Every repository over one engine."""
 
