@@ -61,6 +61,7 @@ class ServerBus:
         self.state = IngestState(cfg.ingest.stuck_after_s)
         self._buf: list[Pending] = []
         self._rejected: list[Rejected] = []
+        self._in_flight = 0  # taken by flush(), not yet stored and acknowledged
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -91,7 +92,7 @@ class ServerBus:
     def health(self) -> IngestHealth:
         """Connected, last message handled, backlog and failures of the subscriber."""
         with self._lock:
-            pending = len(self._buf) + len(self._rejected)
+            pending = len(self._buf) + len(self._rejected) + self._in_flight
         return self.state.health(pending)
 
     @property
@@ -171,6 +172,7 @@ class ServerBus:
             self.state.status_failed()
             log.exception("cannot store the status of %s/%s", st.gate, st.camera)
         else:
+            self.state.status_stored()
             self.on_status(st)
         finally:
             self._ack(msg.mid, msg.qos)
@@ -222,11 +224,15 @@ class ServerBus:
             with self._lock:
                 batch, self._buf = self._buf, []
                 rejected, self._rejected = self._rejected, []
+                self._in_flight = len(batch) + len(rejected)
             try:
                 self._set_aside(rejected)
                 self._commit(batch)
             except Stopping:  # unacknowledged: the broker delivers them again after a restart
                 log.warning("stopping with %d messages not stored", len(batch) + len(rejected))
+            finally:
+                with self._lock:
+                    self._in_flight = 0
 
     def _set_aside(self, rejected: list[Rejected]) -> None:
         if not rejected:

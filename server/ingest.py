@@ -85,16 +85,18 @@ class Stopping(Exception):
 
 def is_permanent(e: BaseException) -> bool:
     """True when the message itself is at fault, so every retry would fail the same way."""
-    if isinstance(e, sa_exc.IntegrityError | sa_exc.DataError):
-        return True
+    if isinstance(e, sa_exc.IntegrityError | sa_exc.DataError | OverflowError):
+        return True  # OverflowError: sqlite3 cannot bind an integer over 64 bits
     # A value the driver cannot even bind (raised before the database saw it).
     return isinstance(e, sa_exc.StatementError) and not isinstance(e, sa_exc.DBAPIError)
 
 
 def describe(e: BaseException) -> str:
-    """The error in one line: its class and the database's message."""
+    """The error in one line: SQLAlchemy's class, the driver's, and the database's message."""
     inner = getattr(e, "orig", None) or e
-    return f"{type(inner).__name__}: {str(inner).splitlines()[0] if str(inner) else ''}"
+    lines = str(inner).splitlines()
+    kind = type(e).__name__ if inner is e else f"{type(e).__name__} ({type(inner).__name__})"
+    return f"{kind}: {lines[0] if lines else ''}"
 
 
 class IngestState:
@@ -118,7 +120,11 @@ class IngestState:
 
     def status_failed(self) -> None:
         self.stats.status_errors += 1
-        self._status_failed_at = time.monotonic()
+        if self._status_failed_at is None:
+            self._status_failed_at = time.monotonic()
+
+    def status_stored(self) -> None:
+        self._status_failed_at = None
 
     def health(self, pending: int) -> IngestHealth:
         now = time.monotonic()
@@ -128,8 +134,9 @@ class IngestState:
             reasons.append("not connected to the broker")
         if failing_for > self.stuck_after_s:
             reasons.append(f"storing passages has failed for {failing_for:.0f} s")
-        if self._status_failed_at is not None and now - self._status_failed_at < self.stuck_after_s:
-            reasons.append(f"storing a gate status failed {now - self._status_failed_at:.0f} s ago")
+        if self._status_failed_at is not None:
+            since = now - self._status_failed_at
+            reasons.append(f"storing gate status has failed since {since:.0f} s")
         s = self.stats
         return IngestHealth(
             state="degraded" if reasons else "ok",

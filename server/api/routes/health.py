@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.deps import Server, Viewer
 from server.api.schemas import Health
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
 
 
@@ -49,6 +53,9 @@ def metrics(app: Server, _u: Viewer) -> str:
         f"gatewatch_ingest_last_message_timestamp_seconds {last}",
         f"gatewatch_ingest_degraded {int(h.state == 'degraded')}",
         f"gatewatch_mqtt_connected {int(app.bus.connected)}",
-        f"gatewatch_events_stored {app.store.count_events()}",
     ]
+    try:
+        lines.append(f"gatewatch_events_stored {app.store.count_events()}")
+    except SQLAlchemyError:  # the database is away: the ingest lines above still tell why
+        log.warning("metrics: cannot count the stored events", exc_info=True)
     return "\n".join(lines) + "\n"
