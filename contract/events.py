@@ -79,6 +79,17 @@ class Passage(_Payload):
         return self
 
 
+OutboxErrorCode = Literal["disk_full", "corrupt", "read_only", "io_error", "sqlite_error"]
+
+
+class OutboxTrouble(_Payload):
+    """The edge cannot use its outbox file: since when, why, how many passages wait in memory."""
+
+    code: OutboxErrorCode
+    since: AwareDatetime
+    waiting: int = Field(0, ge=0)
+
+
 class EdgeStatus(_Payload):
     """Retained on ``.../gates/<gate>/status``; the last will says ``offline``."""
 
@@ -93,6 +104,26 @@ class EdgeStatus(_Payload):
     outbox_depth: int | None = Field(None, ge=0, le=INT64_MAX)
     dropped_frames: int | None = Field(None, ge=0, le=INT64_MAX)
     refused_events: int | None = Field(None, ge=0, le=INT64_MAX)
+    outbox_error: OutboxTrouble | None = None
+    lost_events: int | None = Field(None, ge=0, le=INT64_MAX)
+    refused_publishes: int | None = Field(
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Publishes the broker refused (PUBACK reason code) since start",
+    )
+    match_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Score at or above which the edge names a gallery person."
+    )
+    match_threshold_why: str | None = Field(
+        None, max_length=300, description="Where the threshold comes from (target FPIR, size)."
+    )
+    gallery_templates: int | None = Field(
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Templates in the gallery in use: the N of the threshold.",
+    )
     ts: AwareDatetime | None = None
 
     _ts = field_validator("ts")(_utc_in_range)
@@ -121,15 +152,26 @@ class Ack(_Payload):
 
 
 class SearchOrder(_Payload):
-    """Retained on ``.../searches/<search_id>``: report any track matching this, at once."""
+    """Retained on ``.../searches/<search_id>``: report any track matching this, at once.
+
+    There is no priority: every active search is a missing person and every edge reports a
+    match at once. (Orders had a ``priority`` field that no edge read; one retained by an older
+    server still parses, the field dropped.)
+    """
 
     search_id: str = Field(pattern=ID_PATTERN)
     person_id: str | None = Field(None, pattern=ID_PATTERN)
     template: list[float] | None = Field(None, min_length=16, max_length=4096)
     model_id: str | None = None
-    priority: Literal["normal", "urgent"] = "urgent"
     threshold: float | None = Field(None, ge=-1, le=1)
     created: AwareDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_priority(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("priority") in ("normal", "urgent"):
+            data = {k: v for k, v in data.items() if k != "priority"}
+        return data
 
     @model_validator(mode="after")
     def _one_target(self) -> SearchOrder:
@@ -144,7 +186,10 @@ class Alert(_Payload):
     """Published on ``.../alerts``: an elder-watch or search alert. Person id only, no name."""
 
     alert_id: int = Field(ge=1)
-    rule: Literal["not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting"]
+    rule: Literal[
+        "not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting",
+        "visitor_inside_at_night",
+    ]  # fmt: skip
     person_id: str = Field(pattern=ID_PATTERN)
     created: AwareDatetime
     evidence: dict[str, str | float | int | None] = Field(default_factory=dict)

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from contract.config import FaceConfig
 from models.align import align_face
+from models.calibration import CalibrationCurve, OperatingPoint, load_curve, operating_point
 from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
-from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder
+from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder, l2_normalize
+from models.errors import ModelLoadError
 from models.imageio import BGRImage, check_image
 from models.packs import PackFiles, resolve_pack
 from models.quality import Quality, assess_quality
 
 F32 = npt.NDArray[np.float32]
+T = TypeVar("T")
 
-# Cosine-similarity thresholds per pack, from scripts/bench_accuracy.py (README: "Accuracy").
+# One-to-one cosine thresholds per pack (verification, visitors, duplicates; the floor of the
+# open-set threshold, which follows the gallery's size: models/calibration.py).
 # sface 0.36: above every impostor pair of ../shared/faces and faces_east_asian (740 pairs; the
 # FAR 1e-3 thresholds there are 0.31 and 0.27), no false identification in the open-set test,
 # and near OpenCV's LFW-calibrated 0.363. The ArcFace value is InsightFace's usual operating point
@@ -58,6 +64,55 @@ def embedding_space(model_id: str) -> str:
     return model_id.split("+", 1)[0]
 
 
+def _yunet(path: Path, cfg: FaceConfig) -> Detector:
+    return YuNetDetector(
+        path,
+        threads=cfg.threads,
+        score_threshold=cfg.det_score_threshold,
+        nms_iou=cfg.nms_iou,
+        max_faces=cfg.max_faces,
+        input_px=cfg.det_input_px,
+    )
+
+
+def _scrfd(path: Path, cfg: FaceConfig) -> Detector:
+    return SCRFDDetector(
+        path,
+        threads=cfg.threads,
+        score_threshold=cfg.det_score_threshold,
+        nms_iou=cfg.nms_iou,
+        max_faces=cfg.max_faces,
+        input_px=cfg.det_input_px,
+    )
+
+
+def _sface(path: Path, cfg: FaceConfig) -> Embedder:
+    return SFaceEmbedder(path, threads=cfg.threads)
+
+
+def _arcface(path: Path, cfg: FaceConfig) -> Embedder:
+    return ArcFaceEmbedder(path, threads=cfg.threads)
+
+
+# The extension points: a model kind (PackFiles.detector_kind / embedder_kind) -> its loader.
+# A new detector or embedder is one function and one line here.
+DETECTORS: dict[str, Callable[[Path, FaceConfig], Detector]] = {"yunet": _yunet, "scrfd": _scrfd}
+EMBEDDERS: dict[str, Callable[[Path, FaceConfig], Embedder]] = {
+    "sface": _sface,
+    "arcface": _arcface,
+}
+
+
+def _loader(
+    registry: dict[str, Callable[[Path, FaceConfig], T]], kind: str, what: str
+) -> Callable[[Path, FaceConfig], T]:
+    """The loader of ``kind``; ModelLoadError naming the known kinds if there is none."""
+    try:
+        return registry[kind]
+    except KeyError:
+        raise ModelLoadError(f"no {what} of kind {kind!r}; known: {', '.join(registry)}") from None
+
+
 class FaceEngine:
     """Detector, aligner, quality gate and embedder, loaded once from a FaceConfig."""
 
@@ -65,38 +120,44 @@ class FaceEngine:
         self.config = config or FaceConfig()
         cfg = self.config
         self.files = resolve_pack(cfg)
-        self.detector: Detector
-        if self.files.detector_kind == "yunet":
-            self.detector = YuNetDetector(
-                self.files.detector_path,
-                threads=cfg.threads,
-                score_threshold=cfg.det_score_threshold,
-                nms_iou=cfg.nms_iou,
-                max_faces=cfg.max_faces,
-            )
-        else:
-            self.detector = SCRFDDetector(
-                self.files.detector_path,
-                threads=cfg.threads,
-                score_threshold=cfg.det_score_threshold,
-                nms_iou=cfg.nms_iou,
-                max_faces=cfg.max_faces,
-            )
-        self.embedder: Embedder
-        if self.files.embedder_kind == "sface":
-            self.embedder = SFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
-        else:
-            self.embedder = ArcFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
+        self.detector: Detector = _loader(DETECTORS, self.files.detector_kind, "detector")(
+            self.files.detector_path, cfg
+        )
+        self.embedder: Embedder = _loader(EMBEDDERS, self.files.embedder_kind, "embedder")(
+            self.files.embedder_path, cfg
+        )
         self.model_id = make_model_id(self.files, self.embedder.dim)
         self.threshold = (
             cfg.match_threshold
             if cfg.match_threshold is not None
             else CALIBRATED_THRESHOLD[cfg.pack]
         )
+        self.calibration: CalibrationCurve | None = load_curve(
+            cfg.pack, "flip" if cfg.flip_tta else "none", cfg.pack_dir
+        )
 
     @property
     def dim(self) -> int:
         return self.embedder.dim
+
+    def operating_point(self, gallery_size: int, target_fpir: float) -> OperatingPoint:
+        """The threshold that names a gallery match: the configured one, or the pack's curve's for
+        ``gallery_size`` templates and the target share of strangers named."""
+        return operating_point(
+            self.calibration,
+            gallery_size=gallery_size,
+            target_fpir=target_fpir,
+            configured=self.config.match_threshold,
+            fixed=CALIBRATED_THRESHOLD[self.config.pack],
+        )
+
+    def _embed(self, crops: list[BGRImage]) -> F32:
+        if not self.config.flip_tta or not crops:
+            return self.embedder.embed(crops)
+        # The aligned crop's template is left-right symmetric: its mirror is an aligned face too.
+        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+        both = self.embedder.embed(crops + mirrored)
+        return l2_normalize(both[: len(crops)] + both[len(crops) :])
 
     def detect(self, image: BGRImage) -> Detections:
         """Faces in ``image``, largest first."""
@@ -114,7 +175,7 @@ class FaceEngine:
         wanted = [
             i for i, q in enumerate(qualities) if embed == "all" or (embed == "passing" and q.ok)
         ]
-        embs = self.embedder.embed([crops[i] for i in wanted])
+        embs = self._embed([crops[i] for i in wanted])
         by_index = {i: embs[j] for j, i in enumerate(wanted)}
         return [
             Face(
@@ -131,7 +192,7 @@ class FaceEngine:
 
     def embed_crops(self, crops: list[BGRImage]) -> F32:
         """Embeddings of already aligned 112x112 crops."""
-        return self.embedder.embed(crops)
+        return self._embed(crops)
 
     def similarity(self, a: F32, b: F32) -> float:
         """Cosine similarity of two unit embeddings."""

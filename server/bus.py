@@ -13,16 +13,15 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Literal
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
+from contract.mqtt import Subscription, make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
 from server.ingest import (
@@ -53,11 +52,13 @@ class ServerBus:
         on_new: Callable[[Ingested], None] = lambda ingested: None,
         on_status: Callable[[EdgeStatus], None] = lambda st: None,
         client_id: str | None = None,
+        extra: Sequence[Subscription] = (),
     ) -> None:
         self.cfg = cfg
         self.topics = Topics(cfg.site)
         self.store = store
         self.on_new, self.on_status = on_new, on_status
+        self.extra = list(extra)  # further topics and their handlers (the visitor reports)
         self.state = IngestState(cfg.ingest.stuck_after_s)
         self._buf: list[Pending] = []
         self._rejected: list[Rejected] = []
@@ -67,14 +68,7 @@ class ServerBus:
         self._stop = threading.Event()
         self._committer = Committer(store, self.state, self._stop, cfg.ingest.retry_max_s)
         cid = client_id or cfg.mqtt.client_id or f"gatewatch-server-{cfg.site}"
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5, manual_ack=True
-        )
-        if cfg.mqtt.username:
-            c.username_pw_set(cfg.mqtt.username, cfg.mqtt.password())
-        if cfg.mqtt.tls:
-            c.tls_set(ca_certs=str(cfg.mqtt.ca_file) if cfg.mqtt.ca_file else None)
-        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c = make_client(cfg.mqtt, cid, manual_ack=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -102,12 +96,7 @@ class ServerBus:
         return f"$share/{group}/{base}" if group else base
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.mqtt.session_expiry_s
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port,
-                                  keepalive=self.cfg.mqtt.keepalive_s, clean_start=False,
-                                  properties=props)  # fmt: skip
-        self.client.loop_start()
+        start_client(self.client, self.cfg.mqtt)
         self._flusher.start()
 
     def stop(self) -> None:
@@ -131,7 +120,13 @@ class ServerBus:
         self.state.connected = True
         log.info("ingest connected (session present: %s), subscribing %s", flags.session_present,
                  self.events_filter)  # fmt: skip
-        client.subscribe([(self.events_filter, 1), (self.topics.all_status(), 1)])
+        client.subscribe(
+            [
+                (self.events_filter, 1),
+                (self.topics.all_status(), 1),
+                *((s.topic_filter, 1) for s in self.extra),
+            ]
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.state.connected = False
@@ -141,7 +136,13 @@ class ServerBus:
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
         """Never raises: paho's network thread would die with it and ingest stop for good."""
         try:
-            if msg.topic.endswith("/status"):
+            handler = next(
+                (s.handle for s in self.extra if mqtt.topic_matches_sub(s.topic_filter, msg.topic)),
+                None,
+            )
+            if handler is not None:
+                self._handle_extra(client, msg, handler)
+            elif msg.topic.endswith("/status"):
                 self._on_status_message(msg)
             else:
                 self._on_passage(msg)
@@ -208,6 +209,21 @@ class ServerBus:
     def _ack(self, mid: int, qos: int) -> None:
         if qos:
             self.client.ack(mid, qos)
+
+    def _handle_extra(
+        self, client: mqtt.Client, msg: mqtt.MQTTMessage, handle: Callable[[mqtt.MQTTMessage], None]
+    ) -> None:
+        """A message of an added subscription; acknowledged either way (a bad one never parses)."""
+        try:
+            handle(msg)
+        except (ValidationError, ValueError) as e:
+            self.stats.malformed += 1
+            log.warning("malformed message on %s refused: %s", msg.topic, _first(e))
+        except Exception:  # the store is away or a handler bug: logged, paho's thread lives on
+            self.stats.callback_errors += 1
+            log.exception("message on %s could not be handled", msg.topic)
+        finally:
+            client.ack(msg.mid, msg.qos)
 
     def _flush_loop(self) -> None:
         wait = self.cfg.ingest.batch_wait_ms / 1000

@@ -6,9 +6,7 @@ import argparse
 import json
 import logging
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,8 @@ log = logging.getLogger(__name__)
 def cmd_server(args: argparse.Namespace) -> int:
     from server.config import load_server_config
 
+    if args.config is None:
+        args.server_parser.error("--config is required")
     cfg = load_server_config(args.config)
     if args.validate_config:
         print(f"{args.config}: ok (site {cfg.site}, database {cfg.db_url().split('://')[0]})")
@@ -38,22 +38,18 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    from contract.http import HttpError, JsonClient
+
     token = os.environ.get("GATEWATCH_TOKEN")
     if not token:
         raise ApiError("set GATEWATCH_TOKEN to your access token")
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+    client = JsonClient(args.url, token, timeout_s=30)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        detail = json.loads(e.read() or b"{}").get("detail", e.reason)
-        raise ApiError(f"{method} {path}: {e.code} {detail}") from e
-    except urllib.error.URLError as e:
-        raise ApiError(f"cannot reach {args.url}: {e.reason}") from e
+        return client.call(method, path, body)
+    except HttpError as e:
+        raise ApiError(str(e)) from e
+    finally:
+        client.close()
 
 
 def _out(args: argparse.Namespace, obj: Any, text: str) -> int:
@@ -108,9 +104,12 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="run the compound's server")
-    p.add_argument("--config", type=Path, required=True, help="server YAML (ServerConfig)")
+    p.add_argument("--config", type=Path, help="server YAML (ServerConfig); required to run")
     p.add_argument("--validate-config", action="store_true")
-    p.set_defaults(func=cmd_server)
+    p.set_defaults(func=cmd_server, server_parser=p)
+    from server.import_events import register as register_import
+
+    register_import(p.add_subparsers(dest="server_command", metavar="import-events"))
 
     def client(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", default=os.environ.get("GATEWATCH_URL", "http://127.0.0.1:8080"))

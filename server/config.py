@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from contract.config import FaceConfig
+from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 
@@ -50,6 +50,19 @@ class ElderWatchConfig(_Strict):
     scan_interval_s: float = Field(60, gt=0, description="How often the rules are checked.")
 
 
+class VisitorWatchConfig(_Strict):
+    """Visitors inside the compound: the night rule (an alert with the visitor id, no name)."""
+
+    inside_at_night_h: float = Field(
+        4, gt=0, description="Alert for a visitor inside longer than this during the night."
+    )
+    night_start_h: int = Field(22, ge=0, le=23, description="Night window start (local hour).")
+    night_end_h: int = Field(5, ge=0, le=23, description="Night window end (local hour).")
+    lookback_h: float = Field(
+        48, gt=0, description="Visitors whose last passage is older than this are not counted."
+    )
+
+
 class RetentionConfig(_Strict):
     visitor_days: float = Field(7, gt=0, description="Visitor events and visitor templates.")
     resident_days: float = Field(180, gt=0, description="Events of enrolled persons.")
@@ -76,6 +89,7 @@ class ServerConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elder: ElderWatchConfig = Field(default_factory=ElderWatchConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."
@@ -86,9 +100,5 @@ class ServerConfig(_Strict):
 
 
 def load_server_config(path: Path) -> ServerConfig:
-    from models.config import ConfigError, format_validation_error, load_yaml
-
-    try:
-        return ServerConfig.model_validate(load_yaml(path))
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path))) from e
+    """Load and validate; ConfigError lists every bad key with its path."""
+    return load_config(path, ServerConfig)

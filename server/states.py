@@ -33,6 +33,7 @@ class AlertRule(StrEnum):
     NO_PASSAGE_TODAY = "no_passage_today"
     OUT_AT_NIGHT = "out_at_night"
     SIGHTING = "sighting"
+    VISITOR_INSIDE_AT_NIGHT = "visitor_inside_at_night"
 
 
 class AuditAction(StrEnum):
@@ -53,3 +54,4 @@ class AuditAction(StrEnum):
     READ_SEARCH = "read_search"
     CLOSE_SEARCH = "close_search"
     WATCH_SEARCH = "watch_search"
+    VISITORS_INSIDE = "visitors_inside"

@@ -19,13 +19,14 @@ from server.api.routes import (
     templates,
     trajectories,
     users,
+    visitors,
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (health, users, persons, templates, gallery, board, events, trajectories, alerts,
-           searches, audit)  # fmt: skip
+           searches, visitors, audit)  # fmt: skip
 
 
 def create_api(app: ServerApp) -> FastAPI:

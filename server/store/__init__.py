@@ -21,6 +21,7 @@ from server.store.registry import GalleryEntry, RegistryStore
 from server.store.retention import RetentionStore
 from server.store.searches import SearchStore, SightingHit
 from server.store.users import UserStore, token_digest
+from server.store.visitors import VisitorStore
 
 __all__ = [
     "GalleryEntry",
@@ -50,6 +51,7 @@ class Store(
     AlertStore,
     UserStore,
     RetentionStore,
+    VisitorStore,
     DeadLetterStore,
 ):
     """Every repository over one engine."""

@@ -1,14 +1,14 @@
 """ingest hardening: 64-bit passage counters, gate clock skew, dead letters
 
 Revision ID: 0003_ingest_hardening
-Revises: 0002
+Revises: 0005_visitor_alias (rechained at the merge of main; was 0002)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_ingest_hardening"
-down_revision = "0002"
+down_revision = "0005_visitor_alias"
 branch_labels = None
 depends_on = None
 
