@@ -1,14 +1,14 @@
 """sightings: search candidates from the edges, their evidence pictures and officers' verdicts
 
 Revision ID: 0006_sightings
-Revises: 0005_visitor_alias
+Revises: 0003_ingest_hardening
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sightings"
-down_revision = "0005_visitor_alias"  # was 0002; chained after visitors landed on main
+down_revision = "0003_ingest_hardening"  # was 0002; rechained after visitors and ingest landed
 branch_labels = None
 depends_on = None
 
