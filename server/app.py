@@ -22,9 +22,11 @@ from server.db import make_engine, migrate
 from server.elder import ElderWatch
 from server.gallery import build_snapshot
 from server.live import Hub
+from server.photos import PhotoDecoder
 from server.searches import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
+from server.tokens import check_token_strength
 from server.trajectory import Trajectory, Whereabouts, locate, trace
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ class ServerApp:
             publish=self.bus.publish,
             alert=self._publish_alert,
             face=lambda: self.face,
+            photos=PhotoDecoder(cfg.http.max_photo_pixels),
         )
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
@@ -75,6 +78,8 @@ class ServerApp:
 
     def _bootstrap_admin(self) -> None:
         token = os.environ.get(self.cfg.admin_token_env)
+        if token:
+            check_token_strength(token, self.cfg.admin_token_env)
         if token and not self.store.has_users():
             self.store.add_user("admin", UserRole.ADMIN, token)
             log.info("first admin created from $%s", self.cfg.admin_token_env)
@@ -123,7 +128,7 @@ class ServerApp:
 
     def base_url(self) -> str:
         h = self.cfg.http
-        return h.public_url or f"http://{h.host}:{h.port}"
+        return h.public_url or f"{'https' if h.tls else 'http'}://{h.host}:{h.port}"
 
     def publish_gallery(self) -> GalleryManifest:
         """Build the next gallery snapshot and announce it (retained) to every edge."""

@@ -69,6 +69,9 @@ class SearchIn(_In):
 class UserIn(_In):
     name: str = Field(pattern=ID_PATTERN)
     role: UserRole
+    expires_days: float | None = Field(
+        None, gt=0, le=3650, description="Token lifetime; default the server's http.token_days."
+    )
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -82,7 +85,20 @@ class Health(_Out):
 class NewUser(_Out):
     name: str
     role: UserRole
-    token: str
+    token: str = Field(description="Shown once; only its digest is stored.")
+    expires: datetime | None = None
+
+
+class UserOut(_Out):
+    name: str
+    role: UserRole
+    created: datetime
+    disabled: bool
+    expires: datetime | None
+
+
+class UserRevoked(_Out):
+    revoked: str
 
 
 class PersonRemoved(_Out):

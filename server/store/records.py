@@ -154,6 +154,7 @@ class User(Record):
     role: UserRole
     created: UtcDatetime
     disabled: bool
+    expires: UtcDatetime | None = None
 
 
 class AuditRecord(Record):
