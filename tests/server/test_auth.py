@@ -1,4 +1,4 @@
-"""Issue 9 items 11 and 14: token expiry, revocation, brute-force brake, bootstrap strength, audit."""
+"""Issue 9 items 11 and 14: token expiry, revocation, brute-force brake, admin token, audit."""
 
 from __future__ import annotations
 
