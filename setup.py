@@ -39,6 +39,8 @@ setup(
             "httpx>=0.27",
             "hypothesis>=6",
             "selenium>=4.20",
+            "schemathesis>=4.30,<5",
+            "psutil>=5.9",
         ],
     },
     entry_points={"console_scripts": ["gatewatch=gatewatch.cli:main"]},
