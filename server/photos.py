@@ -52,17 +52,21 @@ class PhotoDecoder:
         """The format, after the header's dimensions and the file's end were checked."""
         from PIL import Image, UnidentifiedImageError
 
+        limit = f"the limit is {self.max_pixels / 1e6:.0f} megapixels"
         try:
             with Image.open(io.BytesIO(data)) as im:  # reads the header only
                 fmt, (w, h) = im.format or "?", im.size
+        except Image.DecompressionBombError as e:  # Pillow's own, far higher, limit
+            raise PhotoTooLarge(
+                f"the photo claims {e.args[0].split('(')[1].split(')')[0]}; {limit}"
+            ) from e
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise BadRequest("the upload is not an image (JPEG, PNG or WebP expected)") from e
         if fmt not in FORMATS:
             raise BadRequest(f"the upload is a {fmt} image; JPEG, PNG or WebP expected")
         if w * h > self.max_pixels:
             raise PhotoTooLarge(
-                f"the photo is {w}x{h} pixels ({w * h / 1e6:.1f} megapixels); "
-                f"the limit is {self.max_pixels / 1e6:.0f} megapixels"
+                f"the photo is {w}x{h} pixels ({w * h / 1e6:.1f} megapixels); {limit}"
             )
         if not _ends_cleanly(fmt, data):
             raise BadRequest(f"the {fmt} upload has bytes after the end of the image")
