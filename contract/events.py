@@ -85,6 +85,9 @@ class EdgeStatus(_Payload):
     outbox_depth: int | None = Field(None, ge=0)
     dropped_frames: int | None = Field(None, ge=0)
     refused_events: int | None = Field(None, ge=0)
+    refused_publishes: int | None = Field(
+        None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
+    )
     ts: AwareDatetime | None = None
 
 
@@ -103,15 +106,26 @@ class Ack(_Payload):
 
 
 class SearchOrder(_Payload):
-    """Retained on ``.../searches/<search_id>``: report any track matching this, at once."""
+    """Retained on ``.../searches/<search_id>``: report any track matching this, at once.
+
+    There is no priority: every active search is a missing person and every edge reports a
+    match at once. (Orders had a ``priority`` field that no edge read; one retained by an older
+    server still parses, the field dropped.)
+    """
 
     search_id: str = Field(pattern=ID_PATTERN)
     person_id: str | None = Field(None, pattern=ID_PATTERN)
     template: list[float] | None = Field(None, min_length=16, max_length=4096)
     model_id: str | None = None
-    priority: Literal["normal", "urgent"] = "urgent"
     threshold: float | None = Field(None, ge=-1, le=1)
     created: AwareDatetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_legacy_priority(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("priority") in ("normal", "urgent"):
+            data = {k: v for k, v in data.items() if k != "priority"}
+        return data
 
     @model_validator(mode="after")
     def _one_target(self) -> SearchOrder:

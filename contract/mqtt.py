@@ -1,11 +1,15 @@
-"""MQTT connection settings shared by every program."""
+"""MQTT connection settings shared by every program, and the one factory of paho clients."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class MqttConfig(BaseModel):
@@ -30,6 +34,76 @@ class MqttConfig(BaseModel):
         ge=0,
         description="How long the broker keeps the session (and queued QoS 1 messages) offline.",
     )
+    reconnect_min_s: float = Field(1.0, gt=0, description="First wait before reconnecting.")
+    reconnect_max_s: float = Field(
+        10.0, gt=0, description="Longest wait between reconnect attempts (the wait doubles)."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_ordered(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must not be smaller than reconnect_min_s")
+        return self
 
     def password(self) -> str | None:
         return os.environ.get(self.password_env) or None
+
+
+@dataclass(frozen=True)
+class Will:
+    """The message the broker publishes for a client that vanishes without disconnecting."""
+
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = True
+
+
+def make_client(
+    cfg: MqttConfig,
+    client_id: str,
+    *,
+    will: Will | None = None,
+    manual_ack: bool = False,
+    password: str | None = None,
+) -> mqtt.Client:
+    """A paho MQTT v5 client with the credentials, TLS, will and reconnect backoff of ``cfg``.
+
+    Not connected yet: set the callbacks, then call :func:`start_client`. ``password`` overrides the
+    environment variable named by ``cfg.password_env``.
+    """
+    if not client_id:
+        raise ValueError("an MQTT client needs a client id (a persistent session is keyed by it)")
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
+    if cfg.username:
+        c.username_pw_set(cfg.username, password if password is not None else cfg.password())
+    if cfg.tls:
+        c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
+    if will is not None:
+        c.will_set(will.topic, will.payload, qos=will.qos, retain=will.retain)
+    # paho takes seconds as numbers; fractions work (the tests reconnect within 0.2 s).
+    c.reconnect_delay_set(min_delay=cfg.reconnect_min_s, max_delay=cfg.reconnect_max_s)  # type: ignore[arg-type]
+    return c
+
+
+def start_client(client: mqtt.Client, cfg: MqttConfig, *, persistent: bool = True) -> None:
+    """Connect in the background and keep reconnecting (paho's network thread).
+
+    ``persistent``: clean start off and the session kept ``cfg.session_expiry_s`` by the broker,
+    so QoS 1 messages sent while this client is away wait for it. Otherwise a throw-away session.
+    """
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = cfg.session_expiry_s if persistent else 0
+    client.connect_async(
+        cfg.host,
+        cfg.port,
+        keepalive=cfg.keepalive_s,
+        clean_start=not persistent,
+        properties=props,
+    )
+    client.loop_start()

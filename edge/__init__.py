@@ -1,1 +1,1 @@
-"""gatewatch edge (built by a later issue)."""
+"""gatewatch edge: the gate process (one per camera): capture, detect, track, decide, publish."""

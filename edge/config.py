@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.config import FaceConfig
+from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 
@@ -161,10 +161,4 @@ class EdgeConfig(_Strict):
 
 def load_edge_config(path: Path) -> EdgeConfig:
     """Load and validate; ConfigError lists every bad key with its path."""
-    from models.config import ConfigError, format_validation_error, load_yaml
-
-    data = load_yaml(path)
-    try:
-        return EdgeConfig.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path))) from e
+    return load_config(path, EdgeConfig)

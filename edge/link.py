@@ -5,20 +5,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
-from contract.mqtt import MqttConfig
+from contract.mqtt import MqttConfig, Will, make_client, start_client
 from contract.topics import Topics
 from edge.outbox import Outbox, OutboxEvent
 
 log = logging.getLogger(__name__)
+
+# After the broker refuses an event (PUBACK reason code): first and largest wait before the
+# unacknowledged events are published again, and the least time between two warnings.
+REFUSED_RETRY_S = (1.0, 60.0)
+REFUSED_LOG_EVERY_S = 60.0
 
 
 class EdgeLink:
@@ -46,32 +50,24 @@ class EdgeLink:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.refused_publishes = 0
+        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: the status)
+        self._retry_s = REFUSED_RETRY_S[0]
+        self._hold_until = 0.0  # after a refused event, nothing goes out before this (monotonic)
+        self._resend = False  # after the hold, publish every unacknowledged event again
+        self._refusal_logged_at = -REFUSED_LOG_EVERY_S
         client_id = cfg.client_id or f"gatewatch-edge-{topics.site}-{gate}-{camera}"
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        if cfg.username:
-            c.username_pw_set(cfg.username, cfg.password())
-        if cfg.tls:
-            c.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file else None)
         offline = EdgeStatus(site=topics.site, gate=gate, camera=camera, state="offline")
-        c.will_set(topics.status(gate), offline.to_json(), qos=1, retain=True)
-        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c = make_client(cfg, client_id, will=Will(topics.status(gate), offline.to_json()))
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_publish = self._on_publish
         self.client = c
         self._pump_thread = threading.Thread(target=self._pump, name=f"publish-{gate}", daemon=True)
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.session_expiry_s
-        self.client.connect_async(
-            self.cfg.host,
-            self.cfg.port,
-            keepalive=self.cfg.keepalive_s,
-            clean_start=False,
-            properties=props,
-        )
-        self.client.loop_start()
+        start_client(self.client, self.cfg)
         self._pump_thread.start()
 
     def stop(self, status: EdgeStatus | None = None) -> None:
@@ -94,7 +90,10 @@ class EdgeLink:
 
     def publish_status(self, status: EdgeStatus) -> None:
         if self.connected:
-            self.client.publish(self.topics.status(self.gate), status.to_json(), qos=1, retain=True)
+            info = self.client.publish(
+                self.topics.status(self.gate), status.to_json(), qos=1, retain=True
+            )
+            self._track(info, None)
 
     # -- paho callbacks (paho's network thread) -------------------------------------------------
 
@@ -119,6 +118,7 @@ class EdgeLink:
         with self._lock:
             self.connected = True
             self._sent_seq = 0  # everything unacknowledged goes out again, in order
+            self._inflight.clear()
         self._wake.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
@@ -150,13 +150,58 @@ class EdgeLink:
             self.malformed += 1
             log.exception("[%s] message on %s could not be handled", self.gate, msg.topic)
 
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
+        """The broker's PUBACK. A refused event stays in the outbox: publishing holds back with
+        a growing wait, then every unacknowledged event goes out again in order."""
+        now = time.monotonic()
+        with self._lock:
+            seq = self._inflight.pop(mid, 0)  # 0: published before its mid was noted
+            if not reason_code.is_failure:
+                if seq is not None:
+                    self._retry_s = REFUSED_RETRY_S[0]
+                    self._refusal_logged_at = -REFUSED_LOG_EVERY_S
+                return
+            self.refused_publishes += 1
+            if seq is not None and now >= self._hold_until:
+                self._hold_until = now + self._retry_s
+                self._retry_s = min(2 * self._retry_s, REFUSED_RETRY_S[1])
+                self._resend = True
+            loud = now - self._refusal_logged_at >= REFUSED_LOG_EVERY_S
+            if loud:
+                self._refusal_logged_at = now
+            refused, retry_in = self.refused_publishes, max(0.0, self._hold_until - now)
+        what = "the status" if seq is None else f"event #{seq}" if seq else f"message {mid}"
+        (log.warning if loud else log.debug)(
+            "[%s] the broker refused %s: %s (reason code %d; %d refused so far); events stay "
+            "in the outbox and go out again in %.0f s. Check the broker user and its ACL.",
+            self.gate, what, reason_code.getName(), reason_code.value, refused, retry_in,
+        )  # fmt: skip
+
     # -- publishing ------------------------------------------------------------------------
+
+    def _track(self, info: mqtt.MQTTMessageInfo, seq: int | None) -> None:
+        """Note what a message id carries, for the PUBACK (unless that came already)."""
+        with self._lock:
+            self._inflight[info.mid] = seq
+            # Queued while disconnected (rc no_conn), it goes out on reconnect: nothing to ask.
+            if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published():
+                self._inflight.pop(info.mid, None)
+
+    def _may_publish(self) -> bool:
+        """False while holding back after a refusal; when the hold ends, start from the top."""
+        with self._lock:
+            if time.monotonic() < self._hold_until:
+                return False
+            if self._resend:
+                self._resend = False
+                self._sent_seq = 0
+            return True
 
     def _pump(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
-            while self.connected and not self._stop.is_set():
+            while self.connected and not self._stop.is_set() and self._may_publish():
                 with self._lock:
                     after = self._sent_seq
                 batch = self.outbox.pending(after_seq=after, limit=200)
@@ -170,8 +215,10 @@ class EdgeLink:
             info = self.client.publish(topic, ev.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return False
+            self._track(info, ev.seq)
             with self._lock:
-                if self._sent_seq != after:  # reconnected meanwhile: start over from the top
+                # Reconnected meanwhile (start over from the top) or an event was refused.
+                if self._sent_seq != after or self._resend:
                     return False
                 self._sent_seq = after = ev.seq
             self.published += 1

@@ -18,10 +18,9 @@ import numpy.typing as npt
 from contract.events import CameraState
 from edge.config import SourceConfig, SourceKind
 from edge.errors import SourceError
+from models.imageio import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass(frozen=True)

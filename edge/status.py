@@ -53,6 +53,7 @@ class StatusReporter(Worker):
             outbox_depth=self.outbox.depth(),
             dropped_frames=self.capture.dropped,
             refused_events=self.outbox.refused,
+            refused_publishes=self.link.refused_publishes,
             ts=datetime.now(UTC),
         )
 

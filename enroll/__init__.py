@@ -1,1 +1,1 @@
-"""gatewatch enroll (built by a later issue)."""
+"""gatewatch enroll: the reception desk's enrollment CLI, a client of the server's API."""

@@ -15,10 +15,10 @@ import numpy as np
 
 from contract.roles import ENROLLED_ROLES
 from enroll.client import Api, EnrollError
+from models.imageio import IMAGE_SUFFIXES
 
 CARE_FLAGS = ("lives_alone", "disabled", "pregnant", "serious_illness")
 LEGAL_BASES = ("consent", "contract", "legal_obligation", "vital_interest")
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 PERSON_FIELDS = (
     "name",
     "role",
@@ -142,11 +142,11 @@ def photos_for(folder: Path, pid: str) -> list[Path]:
     """DIR/<id>/*.jpg, or DIR/<id>.jpg and DIR/<id>_*.jpg."""
     sub = folder / pid
     if sub.is_dir():
-        return sorted(p for p in sub.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        return sorted(p for p in sub.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return sorted(
         p
         for p in folder.glob(f"{pid}*")
-        if p.suffix.lower() in PHOTO_SUFFIXES and (p.stem == pid or p.stem.startswith(pid + "_"))
+        if p.suffix.lower() in IMAGE_SUFFIXES and (p.stem == pid or p.stem.startswith(pid + "_"))
     )
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from enroll.client import Api, EnrollError
-from models.cli import Rejection, person_templates
 from models.engine import FaceEngine
+from models.enrollment import Rejection, person_templates
 from models.gallery import Gallery
 
 F32 = npt.NDArray[np.float32]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -33,13 +34,27 @@ def mosquitto_binary() -> str | None:
     )
 
 
+def mosquitto_install_command() -> str:
+    """The command that installs Mosquitto here (Debian/Ubuntu: apt-get, with sudo unless root)."""
+    if shutil.which("apt-get"):
+        sudo = "" if os.geteuid() == 0 else "sudo "
+        return f"{sudo}apt-get update && {sudo}apt-get install -y mosquitto"
+    return "install Mosquitto from your system's packages (https://mosquitto.org/download/)"
+
+
+class MosquittoMissing(RuntimeError):
+    """No Mosquitto binary on this machine; the message says how to install it."""
+
+
 class Broker:
     """Mosquitto with persistence, stoppable and restartable on the same port."""
 
     def __init__(self, workdir: Path, extra_conf: str = "") -> None:
         binary = mosquitto_binary()
         if binary is None:
-            raise RuntimeError("Mosquitto is not installed: apt-get install mosquitto")
+            raise MosquittoMissing(
+                f"Mosquitto is not installed; run: {mosquitto_install_command()}"
+            )
         self.binary = binary
         self.port = free_port()
         self.workdir = workdir
@@ -62,12 +77,13 @@ class Broker:
             stdout=open(self.log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        if not wait_port(self.port, 10):
+        # Generous: Mosquitto starts in milliseconds, but a loaded machine can stall it for seconds.
+        if not wait_port(self.port, 60):
             raise RuntimeError(f"mosquitto did not start: {self.log.read_text()[-2000:]}")
         return self
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=60)
         self.proc = None

@@ -37,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request at INFO: noise in the CLIs' and the demo's output unless -v.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    from contract.config import ConfigError
     from enroll.client import EnrollError
+    from gatewatch.demo import DemoError
     from models.cli import BadInput
-    from models.config import ConfigError
     from models.errors import GalleryError, ImageError, ModelError, ModelNotFound
     from server.cli import ApiError
 
@@ -53,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         ModelNotFound,
         ApiError,
         EnrollError,
+        DemoError,
     ) as e:
         print(f"gatewatch {args.command}: {e}", file=sys.stderr)
         return 2

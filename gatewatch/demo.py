@@ -20,8 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,42 +27,47 @@ from typing import Any
 
 import yaml
 
-from gatewatch.broker import Broker, free_port, wait_port
+from gatewatch.broker import (
+    Broker,
+    free_port,
+    mosquitto_binary,
+    mosquitto_install_command,
+    wait_port,
+)
+from gatewatch.cast import Cast, members
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_PHOTOS = REPO / "tests" / "data" / "faces"
 PASS_S, GAP_S, PAUSE_S = 2.0, 0.6, 16.0
 
-# Who is enrolled before the demo starts: id -> (name, role, birth date, photos, extra fields).
-ENROLLED = {
-    "p-elder": (
-        "Grandpa Wang",
-        "resident",
-        "1950-08-04",
-        ["obama/1.jpg", "obama/2.jpg"],
+
+@dataclass(frozen=True)
+class Person:
+    """Who a part of the cast is enrolled as."""
+
+    id: str
+    name: str
+    role: str
+    born: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# The enrolled parts (the visitor is never enrolled; the newcomer is enrolled between the phases).
+PEOPLE = {
+    "elder": Person(
+        "p-elder", "Wang Jun", "resident", "1950-08-04",
         {"care": "lives_alone", "building": "7", "unit": "701"},
     ),
-    "p-kit": ("Kit", "resident", "1986-12-26", ["kit_harington/1.jpg"], {"building": "3"}),
-    "c-amy": (
-        "Amy (FastPost)",
-        "courier",
-        None,
-        ["bbt_amy/1.jpg"],
+    "resident": Person("p-resident", "Li Ming", "resident", "1986-12-26", {"building": "3"}),
+    "courier": Person(
+        "c-courier", "Courier (FastPost)", "courier", None,
         {"company": "FastPost", "valid-until": f"{date.today().year + 1}-12-31"},
     ),
-    "w-biden": ("Watchlist entry", "watchlist", None, ["biden/1.jpg"], {}),
-}
-NEWCOMER = ("p-sheldon", "Sheldon", "resident", "1980-02-26", ["bbt_sheldon/1.jpg"])
-IN_PHASE1 = [
-    "obama/4.jpg",
-    "kit_harington/2.jpg",
-    "bbt_amy/2.jpg",
-    "biden/2.jpg",
-    "alex_lacamoire/1.jpg",
-    "bbt_sheldon/2.jpg",
-]
-IN_PHASE2 = ["bbt_sheldon/2.jpg"]
-OUT_PHASE2 = ["obama/4.jpg", "bbt_sheldon/2.jpg"]
+    "watchlist": Person("w-entry", "Watchlist entry", "watchlist"),
+    "newcomer": Person("p-newcomer", "Zhao Ping", "resident", "1980-02-26"),
+}  # fmt: skip
+ENROLLED_FIRST = ("elder", "resident", "courier", "watchlist")
+IN_PHASE1 = ("elder", "resident", "courier", "watchlist", "visitor", "newcomer")
+IN_PHASE2 = ("newcomer",)
+OUT_PHASE2 = ("elder", "newcomer")
 
 
 class DemoError(Exception):
@@ -74,12 +77,13 @@ class DemoError(Exception):
 @dataclass
 class Demo:
     work: Path
-    photos: Path
+    photos: Path | None  # FOLDER/<person>/*.jpg; None: the faces installed packages ship
     check: bool
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    cast: Cast = field(init=False)  # chosen when the run starts
 
     def __post_init__(self) -> None:
         self.broker: Broker | None = None
@@ -122,13 +126,15 @@ class Demo:
             self.broker.stop()
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {token or self.admin}")
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read() or b"null")
+        from contract.http import HttpError, JsonClient
+
+        client = JsonClient(self.url, token or self.admin, timeout_s=60)
+        try:
+            return client.call(method, path, body)
+        except HttpError as e:
+            raise DemoError(f"the demo's server refused a call: {e}") from e
+        finally:
+            client.close()
 
     # -- steps -----------------------------------------------------------------------------
 
@@ -158,24 +164,38 @@ class Demo:
         self.officer = self.api("POST", "/api/users", {"name": "officer", "role": "officer"})[
             "token"
         ]
+        self.admin_token_file = self.work / "admin-token"
+        self.admin_token_file.touch(mode=0o600)
+        self.admin_token_file.write_text(self.admin + "\n")
 
-    def enroll(
-        self,
-        pid: str,
-        name: str,
-        role: str,
-        born: str | None,
-        photos: list[str],
-        extra: dict[str, str],
-    ) -> str:
-        args = ["enroll", "add", "--url", self.url, "--id", pid, "--name", name, "--role", role]
-        if born:
-            args += ["--birth-date", born]
-        for k, v in extra.items():
+    def choose_cast(self) -> None:
+        from gatewatch.cast import CastError, default_cast, folder_cast
+        from models.engine import FaceEngine
+
+        engine = FaceEngine()
+        try:
+            if self.photos is None:
+                self.cast = default_cast(engine, self.work)
+            else:
+                self.cast = folder_cast(engine, self.photos)
+        except CastError as e:
+            raise DemoError(str(e)) from e
+
+    def walks(self, parts: tuple[str, ...]) -> list[str]:
+        """The walk photos (under the cast folder) of these parts, in order."""
+        return [getattr(self.cast, part).walk for part in parts]
+
+    def enroll(self, part: str) -> str:
+        who = PEOPLE[part]
+        args = ["enroll", "add", "--url", self.url, "--id", who.id, "--name", who.name]
+        args += ["--role", who.role]
+        if who.born:
+            args += ["--birth-date", who.born]
+        for k, v in who.extra.items():
             args += [f"--{k}", v]
-        r = self.gatewatch(*args, *[str(self.photos / p) for p in photos])
+        r = self.gatewatch(*args, *[str(p) for p in getattr(self.cast, part).enroll])
         if r.returncode != 0:
-            raise DemoError(f"enrolling {pid} failed: {r.stderr.strip()}")
+            raise DemoError(f"enrolling {who.id} failed: {r.stderr.strip()}")
         return r.stdout.strip()
 
     def make_videos(self) -> None:
@@ -183,8 +203,8 @@ class Demo:
 
         phase1_s = len(IN_PHASE1) * (PASS_S + GAP_S)
         make_video(
-            self.photos,
-            IN_PHASE1 + IN_PHASE2,
+            self.cast.folder,
+            self.walks(IN_PHASE1 + IN_PHASE2),
             self.work / "in-gate.mp4",
             pass_s=PASS_S,
             gap_s=GAP_S,
@@ -192,8 +212,8 @@ class Demo:
             pause_s=PAUSE_S,
         )
         make_video(
-            self.photos,
-            OUT_PHASE2,
+            self.cast.folder,
+            self.walks(OUT_PHASE2),
             self.work / "out-gate.mp4",
             pass_s=PASS_S,
             gap_s=GAP_S,
@@ -227,11 +247,10 @@ class Demo:
             )
 
     def watch_mqtt(self) -> None:
-        import paho.mqtt.client as mqtt
+        from contract.mqtt import MqttConfig, make_client, start_client
 
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="demo-watch-" + secrets.token_hex(3)
-        )
+        cfg = MqttConfig(port=self.mqtt_port)
+        c = make_client(cfg, "demo-watch-" + secrets.token_hex(3))
 
         def on_connect(client, userdata, flags, rc, props) -> None:  # noqa: ANN001
             client.subscribe(
@@ -255,9 +274,10 @@ class Demo:
                     )
 
         c.on_connect, c.on_message = on_connect, on_message
-        c.connect("127.0.0.1", self.mqtt_port)
-        c.loop_start()
+        start_client(c, cfg, persistent=False)
         self.watcher = c
+        if not self.wait_for(c.is_connected, 10, "the broker"):
+            raise DemoError(f"cannot connect to the demo's broker; see {self.work / 'broker'}")
 
     def wait_for(self, pred, timeout_s: float, what: str) -> bool:  # noqa: ANN001
         deadline = time.monotonic() + timeout_s
@@ -273,12 +293,22 @@ class Demo:
 
     def run(self) -> dict[str, Any]:
         print(f"gatewatch demo in {self.work}")
+        self.choose_cast()  # first: a folder that cannot cast the demo fails before anything starts
         self.start_broker()
         print(f"broker: mosquitto on 127.0.0.1:{self.mqtt_port}")
         self.start_server()
         print(f"server: {self.url} (SQLite in {self.work / 'server'})")
-        for pid, (name, role, born, photos, extra) in ENROLLED.items():
-            print(f"enroll: {self.enroll(pid, name, role, born, photos, extra)}")
+        print(
+            f"admin token: in {self.admin_token_file}; to enroll someone yourself while the demo "
+            f"runs:\n  gatewatch enroll add --url {self.url} --token-file {self.admin_token_file} "
+            "--id p-you --name You --role resident PHOTO.jpg"
+        )
+        print(self.cast.note)
+        for part, member in members(self.cast):
+            shown = PEOPLE[part].id if part in PEOPLE else "(never enrolled)"
+            print(f"  {part:<9} {shown:<16} played by {member.source}")
+        for part in ENROLLED_FIRST:
+            print(f"enroll: {self.enroll(part)}")
         self.make_videos()
         self.watch_mqtt()
         self.start_edges()
@@ -288,7 +318,7 @@ class Demo:
             90,
             "phase 1",
         )
-        print(f"\nenroll the newcomer: {self.enroll(*NEWCOMER, {})}")
+        print(f"\nenroll the newcomer: {self.enroll('newcomer')}")
         search = self.api(
             "POST",
             "/api/searches",
@@ -303,7 +333,7 @@ class Demo:
         self.wait_for(
             lambda: (
                 any(p["search_id"] for p in self.passages)
-                and sum(p["identity"] == NEWCOMER[0] for p in self.passages) >= 2
+                and sum(p["identity"] == PEOPLE["newcomer"].id for p in self.passages) >= 2
             ),
             90,
             "phase 2",
@@ -330,15 +360,8 @@ class Demo:
         named = [
             (p["gate"], p["identity"], p["role"]) for p in ps if p["identity_kind"] == "person"
         ]
-        expected = [
-            ("in-gate", "p-elder", "resident"),
-            ("in-gate", "p-kit", "resident"),
-            ("in-gate", "c-amy", "courier"),
-            ("in-gate", "w-biden", "watchlist"),
-            ("in-gate", "p-sheldon", "resident"),
-            ("out-gate", "p-elder", "resident"),
-            ("out-gate", "p-sheldon", "resident"),
-        ]
+        expected = [("in-gate", PEOPLE[p].id, PEOPLE[p].role) for p in IN_PHASE1 if p in PEOPLE]
+        expected += [("out-gate", PEOPLE[p].id, PEOPLE[p].role) for p in OUT_PHASE2]
         problems = [f"missing passage {e}" for e in expected if e not in named]
         visitors_in = [p for p in ps if p["gate"] == "in-gate" and p["identity_kind"] == "visitor"]
         if len(visitors_in) != 2:
@@ -368,23 +391,36 @@ class Demo:
         return out
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops the demo as Ctrl-C does: through stop_all, ending every process it started."""
+    raise KeyboardInterrupt
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    photos = args.photos
-    if not (photos / "obama" / "1.jpg").is_file():
+    if mosquitto_binary() is None:
         raise DemoError(
-            f"sample photos not found in {photos}: run from a checkout of the "
-            "repository, or pass --photos DIR laid out like tests/data/faces"
+            "the demo runs a real MQTT 5 broker and Mosquitto is not installed; run:\n  "
+            + mosquitto_install_command()
         )
+    photos = args.photos.resolve() if args.photos else None
+    if photos is not None and not photos.is_dir():
+        print(
+            f"gatewatch demo: --photos {args.photos}: no such folder (FOLDER/<person>/*.jpg)",
+            file=sys.stderr,
+        )
+        return 2
     work = args.data_dir or Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    demo = Demo(work.resolve(), photos.resolve(), args.check)
+    demo = Demo(work.resolve(), photos, args.check)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = demo.run()
         if args.json:
             (work / "summary.json").write_text(json.dumps(summary, indent=1))
         if not args.check:
             print(
-                f"\ndashboard: {demo.url}/  (viewer/officer token: {demo.officer})\nCtrl-C to stop."
+                f"\ndashboard: {demo.url}/  (viewer/officer token: {demo.officer})\n"
+                f"admin token in {demo.admin_token_file}\nCtrl-C (or kill {os.getpid()}) to stop."
             )
             try:
                 while True:
@@ -392,7 +428,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 pass
         return 1 if (args.check and summary["problems"]) else 0
+    except DemoError as e:
+        print(f"gatewatch demo: {e}", file=sys.stderr)
+        return 2
     finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         demo.stop_all()
 
 
@@ -401,7 +443,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--check", action="store_true", help="run to the end and fail on anything missing"
     )
-    p.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="sample photos folder")
+    p.add_argument(
+        "--photos",
+        type=Path,
+        help="FOLDER/<person>/*.jpg for the cast (default: the faces installed packages ship)",
+    )
     p.add_argument("--data-dir", type=Path, help="keep everything here (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also write summary.json in the data dir")
     p.set_defaults(func=cmd_demo)

@@ -11,7 +11,6 @@ import csv
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,10 @@ from contract.config import FaceConfig
 from contract.roles import ENROLLED_ROLES
 from models.config import load_face_config
 from models.engine import Face, FaceEngine
+from models.enrollment import Rejection, person_templates
 from models.errors import ImageError
 from models.gallery import Gallery
-from models.imageio import read_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
+from models.imageio import IMAGE_SUFFIXES, read_image
 
 
 class BadInput(Exception):
@@ -212,13 +210,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
 # -- gallery build --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rejection:
-    person_id: str
-    photo: str
-    reason: str
-
-
 def _read_roles(folder: Path) -> dict[str, str]:
     path = folder / "roles.csv"
     if not path.is_file():
@@ -234,56 +225,6 @@ def _read_roles(folder: Path) -> dict[str, str]:
                 )
             roles[pid] = role
     return roles
-
-
-def person_templates(
-    engine: FaceEngine, person_id: str, photos: list[Path], largest: bool = False
-) -> tuple[list[np.ndarray], list[Rejection]]:
-    """Templates from a person's photos: one good face each (or the largest, if ``largest``),
-    consistent with each other."""
-    embs: list[tuple[Path, np.ndarray]] = []
-    rejected = []
-    for photo in photos:
-        try:
-            faces = engine.analyze(read_image(photo), embed="passing")
-        except ImageError as e:
-            rejected.append(Rejection(person_id, str(photo), f"unreadable: {e}"))
-            continue
-        if not faces:
-            rejected.append(Rejection(person_id, str(photo), "no face found"))
-        elif len(faces) > 1 and not largest:
-            rejected.append(
-                Rejection(person_id, str(photo), f"{len(faces)} faces; use a photo of one person")
-            )
-        elif not (faces := sorted(faces, key=lambda f: -f.area))[0].quality.ok:
-            rejected.append(
-                Rejection(
-                    person_id, str(photo), "low quality: " + "; ".join(faces[0].quality.reasons)
-                )
-            )
-        else:
-            assert faces[0].embedding is not None
-            embs.append((photo, faces[0].embedding))
-    if len(embs) >= 2:
-        mat = np.stack([emb for _, emb in embs])
-        keep = []
-        for i, (photo, emb) in enumerate(embs):
-            others = np.delete(mat, i, axis=0).mean(axis=0)
-            others /= max(float(np.linalg.norm(others)), 1e-6)
-            s = float(emb @ others)
-            if s >= engine.threshold:
-                keep.append(emb)
-            else:
-                rejected.append(
-                    Rejection(
-                        person_id,
-                        str(photo),
-                        f"does not match the person's other photos (score {s:.2f} < "
-                        f"{engine.threshold:.2f})",
-                    )
-                )
-        return keep, rejected
-    return [emb for _, emb in embs], rejected
 
 
 def cmd_gallery_build(args: argparse.Namespace) -> int:

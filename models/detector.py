@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from models.errors import ModelLoadError
 from models.imageio import BGRImage
 from models.runtime import make_session
 
@@ -81,12 +82,17 @@ class YuNetDetector:
         score_threshold: float = 0.6,
         nms_iou: float = 0.3,
         max_faces: int = 32,
+        input_px: int = 640,
     ) -> None:
         self.session = make_session(path, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         _, _, h, w = inp.shape
         self.input_hw = (int(h), int(w))
+        if self.input_hw != (input_px, input_px):
+            raise ModelLoadError(
+                f"{path}: YuNet's graph takes {w}x{h} only, not det_input_px {input_px}"
+            )
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_faces = max_faces
@@ -168,9 +174,12 @@ class SCRFDDetector:
             -1, det_thresh=score_threshold, nms_thresh=nms_iou, input_size=(input_px, input_px)
         )
         self.max_faces = max_faces
+        if tuple(self.model.input_size) != (input_px, input_px):  # a graph with a fixed input
+            raise ModelLoadError(
+                f"{path}: this SCRFD graph takes {self.model.input_size} only, not det_input_px "
+                f"{input_px}; leave det_input_px out or use a graph with a dynamic input"
+            )
         if not self.model.use_kps:
-            from models.errors import ModelLoadError
-
             raise ModelLoadError(
                 f"{path}: this SCRFD model has no 5-point landmarks (use a *_bnkps/*_kps model)"
             )

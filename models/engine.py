@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -12,11 +14,13 @@ from contract.config import FaceConfig
 from models.align import align_face
 from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
 from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder
+from models.errors import ModelLoadError
 from models.imageio import BGRImage, check_image
 from models.packs import PackFiles, resolve_pack
 from models.quality import Quality, assess_quality
 
 F32 = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 # Cosine-similarity thresholds per pack, from scripts/bench_accuracy.py (README: "Accuracy").
 # sface 0.36: above every impostor pair of ../shared/faces and faces_east_asian (740 pairs; the
@@ -58,6 +62,55 @@ def embedding_space(model_id: str) -> str:
     return model_id.split("+", 1)[0]
 
 
+def _yunet(path: Path, cfg: FaceConfig) -> Detector:
+    return YuNetDetector(
+        path,
+        threads=cfg.threads,
+        score_threshold=cfg.det_score_threshold,
+        nms_iou=cfg.nms_iou,
+        max_faces=cfg.max_faces,
+        input_px=cfg.det_input_px,
+    )
+
+
+def _scrfd(path: Path, cfg: FaceConfig) -> Detector:
+    return SCRFDDetector(
+        path,
+        threads=cfg.threads,
+        score_threshold=cfg.det_score_threshold,
+        nms_iou=cfg.nms_iou,
+        max_faces=cfg.max_faces,
+        input_px=cfg.det_input_px,
+    )
+
+
+def _sface(path: Path, cfg: FaceConfig) -> Embedder:
+    return SFaceEmbedder(path, threads=cfg.threads)
+
+
+def _arcface(path: Path, cfg: FaceConfig) -> Embedder:
+    return ArcFaceEmbedder(path, threads=cfg.threads)
+
+
+# The extension points: a model kind (PackFiles.detector_kind / embedder_kind) -> its loader.
+# A new detector or embedder is one function and one line here.
+DETECTORS: dict[str, Callable[[Path, FaceConfig], Detector]] = {"yunet": _yunet, "scrfd": _scrfd}
+EMBEDDERS: dict[str, Callable[[Path, FaceConfig], Embedder]] = {
+    "sface": _sface,
+    "arcface": _arcface,
+}
+
+
+def _loader(
+    registry: dict[str, Callable[[Path, FaceConfig], T]], kind: str, what: str
+) -> Callable[[Path, FaceConfig], T]:
+    """The loader of ``kind``; ModelLoadError naming the known kinds if there is none."""
+    try:
+        return registry[kind]
+    except KeyError:
+        raise ModelLoadError(f"no {what} of kind {kind!r}; known: {', '.join(registry)}") from None
+
+
 class FaceEngine:
     """Detector, aligner, quality gate and embedder, loaded once from a FaceConfig."""
 
@@ -65,28 +118,12 @@ class FaceEngine:
         self.config = config or FaceConfig()
         cfg = self.config
         self.files = resolve_pack(cfg)
-        self.detector: Detector
-        if self.files.detector_kind == "yunet":
-            self.detector = YuNetDetector(
-                self.files.detector_path,
-                threads=cfg.threads,
-                score_threshold=cfg.det_score_threshold,
-                nms_iou=cfg.nms_iou,
-                max_faces=cfg.max_faces,
-            )
-        else:
-            self.detector = SCRFDDetector(
-                self.files.detector_path,
-                threads=cfg.threads,
-                score_threshold=cfg.det_score_threshold,
-                nms_iou=cfg.nms_iou,
-                max_faces=cfg.max_faces,
-            )
-        self.embedder: Embedder
-        if self.files.embedder_kind == "sface":
-            self.embedder = SFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
-        else:
-            self.embedder = ArcFaceEmbedder(self.files.embedder_path, threads=cfg.threads)
+        self.detector: Detector = _loader(DETECTORS, self.files.detector_kind, "detector")(
+            self.files.detector_path, cfg
+        )
+        self.embedder: Embedder = _loader(EMBEDDERS, self.files.embedder_kind, "embedder")(
+            self.files.embedder_path, cfg
+        )
         self.model_id = make_model_id(self.files, self.embedder.dim)
         self.threshold = (
             cfg.match_threshold

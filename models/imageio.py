@@ -11,6 +11,11 @@ import numpy.typing as npt
 from models.errors import ImageError
 
 BGRImage = npt.NDArray[np.uint8]
+# File suffixes taken for photos wherever a folder is scanned (face CLI, enroll import, an edge's
+# folder source): what read_image's OpenCV decodes.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
+)
 
 
 def read_image(path: str | Path) -> BGRImage:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Edge throughput and capture-to-publish latency on 720p gate video, against a plain YuNet loop.
 
-Usage: python scripts/bench_edge.py [--faces tests/data/faces] [--walking ../shared/video/...]
+Usage: python scripts/bench_edge.py [--faces ../shared/faces] [--walking ../shared/video/...]
 
 For 1 and 2 threads, on generated 720p gate videos with one and two faces per frame and on the
 real walking footage scaled to 720p (3-5 faces): frames processed per second by the whole edge
@@ -120,7 +120,7 @@ def peer(video: Path, threads: int, model: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--faces", type=Path, default=ROOT / "tests/data/faces")
+    ap.add_argument("--faces", type=Path, default=ROOT.parent / "shared/faces")
     ap.add_argument("--walking", type=Path,
                     default=ROOT.parent / "shared/video/walking_toward_camera.mp4")  # fmt: skip
     ap.add_argument("--persons", type=int, default=33_000)
@@ -131,10 +131,11 @@ def main() -> int:
         print(json.dumps(one_run(Path(video), int(threads), int(port), Path(gallery), Path(work))))
         return 0
 
+    from gatewatch.broker import Broker
     from models.engine import FaceEngine
     from models.gallery import Gallery
     from models.imageio import read_image
-    from tests.mqtt_helpers import AckingStore, Broker
+    from scripts.standins import AckingStore
 
     work = Path(tempfile.mkdtemp(prefix="bench_edge_"))
     vids = make_inputs(args.faces, args.walking, work)

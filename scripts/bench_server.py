@@ -30,8 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.mqtt_helpers import Broker, connect  # noqa: E402
-from tests.server.conftest import passage, server_config  # noqa: E402
+from gatewatch.broker import Broker  # noqa: E402
+from scripts.standins import connect, passage, server_config  # noqa: E402
 
 
 def bench_ingest(url: str | None, n: int, batch: int, broker: Broker, work: Path) -> dict:

@@ -1,1 +1,1 @@
-"""gatewatch server (built by a later issue)."""
+"""gatewatch server: the compound's system of record: ingest, store, elder watch, searches, API."""

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
+from contract.mqtt import make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
 from server.store import Ingested, Store
@@ -64,14 +63,7 @@ class ServerBus:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         cid = client_id or cfg.mqtt.client_id or f"gatewatch-server-{cfg.site}"
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5, manual_ack=True
-        )
-        if cfg.mqtt.username:
-            c.username_pw_set(cfg.mqtt.username, cfg.mqtt.password())
-        if cfg.mqtt.tls:
-            c.tls_set(ca_certs=str(cfg.mqtt.ca_file) if cfg.mqtt.ca_file else None)
-        c.reconnect_delay_set(min_delay=1, max_delay=10)
+        c = make_client(cfg.mqtt, cid, manual_ack=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -85,12 +77,7 @@ class ServerBus:
         return f"$share/{group}/{base}" if group else base
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.mqtt.session_expiry_s
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port,
-                                  keepalive=self.cfg.mqtt.keepalive_s, clean_start=False,
-                                  properties=props)  # fmt: skip
-        self.client.loop_start()
+        start_client(self.client, self.cfg.mqtt)
         self._flusher.start()
 
     def stop(self) -> None:

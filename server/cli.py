@@ -6,9 +6,7 @@ import argparse
 import json
 import logging
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +30,7 @@ def cmd_server(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
-    from models.config import ConfigError
+    from contract.config import ConfigError
     from server.api import create_api
     from server.app import ServerApp
     from server.tokens import WeakToken
@@ -58,22 +56,18 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    from contract.http import HttpError, JsonClient
+
     token = os.environ.get("GATEWATCH_TOKEN")
     if not token:
         raise ApiError("set GATEWATCH_TOKEN to your access token")
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(args.url.rstrip("/") + path, data=data, method=method)
-    req.add_header("Authorization", f"Bearer {token}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+    client = JsonClient(args.url, token, timeout_s=30)
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.loads(r.read() or b"null")
-    except urllib.error.HTTPError as e:
-        detail = json.loads(e.read() or b"{}").get("detail", e.reason)
-        raise ApiError(f"{method} {path}: {e.code} {detail}") from e
-    except urllib.error.URLError as e:
-        raise ApiError(f"cannot reach {args.url}: {e.reason}") from e
+        return client.call(method, path, body)
+    except HttpError as e:
+        raise ApiError(str(e)) from e
+    finally:
+        client.close()
 
 
 def _out(args: argparse.Namespace, obj: Any, text: str) -> int:

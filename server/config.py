@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from contract.config import FaceConfig
+from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 
@@ -102,9 +102,5 @@ class ServerConfig(_Strict):
 
 
 def load_server_config(path: Path) -> ServerConfig:
-    from models.config import ConfigError, format_validation_error, load_yaml
-
-    try:
-        return ServerConfig.model_validate(load_yaml(path))
-    except ValidationError as e:
-        raise ConfigError(format_validation_error(e, str(path))) from e
+    """Load and validate; ConfigError lists every bad key with its path."""
+    return load_config(path, ServerConfig)

@@ -1,90 +1,15 @@
-"""Test helpers for real MQTT: a Mosquitto broker on a free port, and an acknowledging store."""
+"""Test helpers for real MQTT: a Mosquitto broker on a free port, and an acknowledging store.
+
+They live in gatewatch/broker.py and scripts/standins.py, which the benchmarks share.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
-from contract.events import Ack, EdgeStatus, Passage
-from contract.topics import Topics
 from gatewatch.broker import Broker, free_port, mosquitto_binary  # noqa: F401  (re-exported)
-
-
-def connect(
-    port: int, client_id: str, clean: bool = True, user: str | None = None, password: str = ""
-) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if user:
-        c.username_pw_set(user, password)
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 0 if clean else 3600
-    c.reconnect_delay_set(min_delay=0.2, max_delay=1)
-    c.connect_async("127.0.0.1", port, clean_start=clean, properties=props)
-    c.loop_start()
-    deadline = time.monotonic() + 10
-    while not c.is_connected() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return c
-
-
-class AckingStore:
-    """Stands in for the server's ingest: stores passages by event id, acknowledges each commit."""
-
-    def __init__(self, port: int, site: str, ack: bool = True, ack_delay_s: float = 0.0) -> None:
-        self.topics = Topics(site)
-        self.ack = ack
-        self.ack_delay_s = ack_delay_s
-        self.events: dict[str, Passage] = {}
-        self.arrivals: list[Passage] = []  # every delivery, duplicates included
-        self.status: dict[str, EdgeStatus] = {}
-        self.status_log: list[EdgeStatus] = []
-        self.acked: dict[str, int] = {}
-        self.lock = threading.Lock()
-        self.client = connect(port, f"store-{site}", clean=False)
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        # on_connect may already have run before the callback was set.
-        self.client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
-
-    def _on_connect(self, client, userdata, flags, rc, props) -> None:  # noqa: ANN001
-        client.subscribe([(self.topics.all_events(), 1), (self.topics.all_status(), 1)])
-
-    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
-        gate = self.topics.gate_of(msg.topic)
-        if msg.topic.endswith("/status"):
-            st = EdgeStatus.model_validate_json(msg.payload)
-            with self.lock:
-                self.status[gate] = st
-                self.status_log.append(st)
-            return
-        p = Passage.model_validate_json(msg.payload)
-        with self.lock:
-            self.arrivals.append(p)
-            self.events.setdefault(p.event_id, p)
-        if self.ack:
-            if self.ack_delay_s:
-                time.sleep(self.ack_delay_s)
-            with self.lock:
-                self.acked[p.event_id] = self.acked.get(p.event_id, 0) + 1
-            client.publish(self.topics.acks(gate), Ack(event_ids=[p.event_id]).to_json(), qos=1)
-
-    def passages(self) -> list[Passage]:
-        with self.lock:
-            return sorted(self.events.values(), key=lambda p: p.seq)
-
-    def wait_for(self, predicate, timeout_s: float = 60.0, what: str = "condition") -> None:  # noqa: ANN001
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            with self.lock:
-                if predicate(self):
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
+from scripts.standins import (  # noqa: F401  (re-exported)
+    BROKER_ANSWER_S,
+    AckingStore,
+    connect,
+    subscribe,
+    wait_until,
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,16 @@ ALLOWED = {
     "enroll": {"models", "contract"},
     "server": {"models", "contract"},
 }
+# Outside libraries a package may use, where the table limits them: the contract is pydantic,
+# plus the clients of its wires that edge, server and enroll share without importing each other:
+# PyYAML (the one config loader), paho-mqtt (the one MQTT client factory) and httpx (the one
+# client of the HTTP API).
+THIRD_PARTY = {"contract": {"pydantic", "yaml", "paho", "httpx"}}
 
 
-def imported_packages(path: Path) -> set[str]:
+def top_level_imports(path: Path) -> set[str]:
+    """Top-level names of every absolute import in ``path`` (also ``import_module("x")``)."""
+
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
     for node in ast.walk(tree):
@@ -33,7 +41,17 @@ def imported_packages(path: Path) -> set[str]:
             and isinstance(node.args[0], ast.Constant)
         ):
             found.add(str(node.args[0].value).split(".")[0])
-    return found & PROJECT
+    return found
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The project's packages ``path`` imports."""
+    return top_level_imports(path) & PROJECT
+
+
+def outside_libraries(path: Path) -> set[str]:
+    """What ``path`` imports that is neither the project nor the standard library."""
+    return top_level_imports(path) - PROJECT - set(sys.stdlib_module_names) - {"__future__"}
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -51,3 +69,19 @@ def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     f = tmp_path / "x.py"
     f.write_text("import server.api\nfrom edge import loop\nimport numpy\n")
     assert imported_packages(f) == {"server", "edge"}
+
+
+@pytest.mark.parametrize("package", sorted(THIRD_PARTY))
+def test_package_uses_only_the_libraries_the_design_allows(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    bad = {
+        str(f.relative_to(ROOT)): sorted(outside_libraries(f) - THIRD_PARTY[package]) for f in files
+    }
+    assert {f: b for f, b in bad.items() if b} == {}
+
+
+def test_the_checker_sees_an_outside_library(tmp_path: Path) -> None:
+    f = tmp_path / "x.py"
+    f.write_text("import os\nimport numpy as np\nfrom paho.mqtt import client\nimport contract\n")
+    assert outside_libraries(f) == {"numpy", "paho"}
+    assert outside_libraries(f) - THIRD_PARTY["contract"] == {"numpy"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import FACES
+from tests.conftest import FACES, require_shared
 from tests.mqtt_helpers import AckingStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +22,7 @@ def gate_video(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path) -
     photo, 8.8 s later)."""
     from gatewatch.gatevideo import make_video
 
+    require_shared()
     out = tmp_path_factory.mktemp("video") / "gate.mp4"
     make_video(
         FACES,
@@ -33,7 +34,8 @@ def gate_video(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path) -
 
 
 def build_gallery(engine, path: Path, people: dict[str, tuple[str, list[str]]]) -> Path:
-    """people: id -> (role, photos relative to tests/data/faces)."""
+    """people: id -> (role, photos relative to ../shared/faces)."""
+    require_shared()
     from models.gallery import Gallery
     from models.imageio import read_image
 
@@ -69,7 +71,7 @@ def write_config(tmp: Path, site: str, port: int, source: dict, gallery: Path, *
         "source": source,
         "gallery_path": str(gallery),
         "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"edge-{site}"},
-        "outbox": {"path": str(tmp / "outbox.sqlite"), "drain_timeout_s": 10},
+        "outbox": {"path": str(tmp / "outbox.sqlite"), "drain_timeout_s": 60},
         "status_interval_s": 0.5,
         "stats_interval_s": 5,
         **extra,

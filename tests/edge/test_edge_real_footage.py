@@ -39,7 +39,7 @@ def test_validate_config_names_every_bad_key(tmp_path: Path) -> None:
     )
     r = subprocess.run(
         [sys.executable, "-m", "gatewatch", "edge", "--config", str(cfg), "--validate-config"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True, text=True, cwd=ROOT, timeout=180,
     )  # fmt: skip
     assert r.returncode == 2
     for key in ("gate:", "direction:", "source.speed:", "face.threads:"):
@@ -51,6 +51,6 @@ def test_validate_config_names_every_bad_key(tmp_path: Path) -> None:
     )
     r = subprocess.run(
         [sys.executable, "-m", "gatewatch", "edge", "--config", str(good), "--validate-config"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True, text=True, cwd=ROOT, timeout=180,
     )  # fmt: skip
     assert r.returncode == 0 and "ok" in r.stdout

@@ -11,11 +11,12 @@ from contract.topics import Topics
 from edge.config import load_edge_config
 from edge.visitors import VisitorGallery
 from models.imageio import read_image
-from tests.conftest import FACES
+from tests.conftest import FACES, needs_shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@needs_shared
 def test_visitor_ids_follow_a_face_and_expire(engine) -> None:
     def emb(p: str) -> np.ndarray:
         return engine.analyze(read_image(FACES / p))[0].embedding
@@ -104,6 +105,7 @@ def test_snapshot_fetch_over_http_sends_the_token_and_checks_the_hash(tmp_path: 
         server.shutdown()
 
 
+@needs_shared
 def test_a_template_search_matches_the_same_face_only(engine) -> None:
     from contract.events import SearchOrder
     from edge.config import DecisionConfig

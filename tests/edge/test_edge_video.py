@@ -20,6 +20,11 @@ def test_one_event_per_passage_with_ids_roles_and_visitors(
     edge = start_edge(cfg, tmp_path / "edge.log")
     assert edge.wait(timeout=180) == 0, (tmp_path / "edge.log").read_text()[-3000:]
     log = (tmp_path / "edge.log").read_text()
+    # The store takes deliveries in its own thread: wait for what the edge published before it
+    # stopped (its last word, the retained "offline", comes after every passage).
+    store.wait_for(lambda s: "g1" in s.status and s.status["g1"].state == "offline", 120,
+                   "the edge's offline status")  # fmt: skip
+    store.wait_for(lambda s: len(s.events) >= 6, 120, "six passages")
     events = store.passages()
     got = [(p.identity if p.identity_kind == "person" else p.identity_kind, p.role) for p in events]
     assert len(events) == 6, (got, log[-3000:])

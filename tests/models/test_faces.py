@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from pathlib import Path
 
@@ -11,12 +12,13 @@ import pytest
 
 from models.errors import ImageError
 from models.imageio import check_image, read_image
-from tests.conftest import FACES, SCENES, SHARED, person_of, photos
+from tests.conftest import FACES, SCENES, SHARED, needs_shared, person_of, photos
 
 ALL = photos()
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.name}")
+@needs_shared
 def test_a_portrait_yields_a_face_with_five_landmarks_inside_the_box(engine, path: Path) -> None:
     faces = engine.analyze(read_image(path))
     assert faces, f"{path}: no face"
@@ -34,6 +36,7 @@ def test_a_portrait_yields_a_face_with_five_landmarks_inside_the_box(engine, pat
 
 
 @pytest.mark.parametrize("scene,count", [("2.jpg", 2), ("6.jpg", 6)])
+@needs_shared
 def test_a_group_photo_finds_every_face(engine, scene: str, count: int) -> None:
     dets = engine.detect(read_image(SCENES / scene))
     assert len(dets) == count
@@ -52,6 +55,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+@needs_shared
 def test_boxes_agree_with_opencvs_own_yunet(engine) -> None:
     """Same model through cv2.FaceDetectorYN: every face found by both, boxes overlapping."""
     img = read_image(SCENES / "6.jpg")
@@ -74,7 +78,8 @@ def embeddings(engine) -> dict[Path, np.ndarray]:
     return {p: engine.analyze(read_image(p))[0].embedding for p in ALL}
 
 
-def test_same_person_scores_above_the_threshold_on_every_committed_pair(engine, embeddings) -> None:
+@needs_shared
+def test_same_person_scores_above_the_threshold_on_every_core_pair(engine, embeddings) -> None:
     low = {
         f"{a.parent.name}/{a.name}~{b.name}": round(float(embeddings[a] @ embeddings[b]), 3)
         for a, b in GENUINE
@@ -84,9 +89,8 @@ def test_same_person_scores_above_the_threshold_on_every_committed_pair(engine, 
     assert low == {}
 
 
-def test_different_people_score_below_the_threshold_on_every_committed_pair(
-    engine, embeddings
-) -> None:
+@needs_shared
+def test_different_people_score_below_the_threshold_on_every_core_pair(engine, embeddings) -> None:
     high = {
         f"{a.parent.name}/{a.name}~{b.parent.name}/{b.name}": round(
             float(embeddings[a] @ embeddings[b]), 3
@@ -98,6 +102,7 @@ def test_different_people_score_below_the_threshold_on_every_committed_pair(
     assert high == {}
 
 
+@needs_shared
 def test_sface_input_convention(engine, embeddings) -> None:
     """SFace wants RGB (as OpenCV's FaceRecognizerSF feeds it): RGB separates people better."""
     colour = [p for p in ALL if not p.parent.name.startswith("bbt_")]
@@ -124,6 +129,7 @@ def test_embedder_guards_a_zero_norm() -> None:
     assert np.isfinite(out).all()
 
 
+@needs_shared
 def test_blur_and_size_lower_quality_with_reasons(engine) -> None:
     img = read_image(FACES / "obama/1.jpg")
     sharp = engine.analyze(img)[0].quality
@@ -178,6 +184,10 @@ SCRFD = SHARED / "models" / "scrfd" / "scrfd_500m_bnkps.onnx"
 
 
 @pytest.mark.skipif(not SCRFD.is_file(), reason="../shared/models/scrfd not on this machine")
+@pytest.mark.skipif(
+    importlib.util.find_spec("insightface") is None,
+    reason="insightface not installed (a dependency: pip install -e .)",
+)
 def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     from contract.config import FaceConfig
     from models.engine import FaceEngine
@@ -190,3 +200,38 @@ def test_scrfd_detector_through_insightface(gatewatch_home) -> None:
     a = eng.analyze(read_image(FACES / "obama/1.jpg"))[0].embedding
     b = eng.analyze(read_image(FACES / "obama/2.jpg"))[0].embedding
     assert float(a @ b) > eng.threshold
+
+
+def test_every_model_kind_a_pack_names_has_a_loader(gatewatch_home) -> None:
+    from contract.config import FaceConfig
+    from models.detector import YuNetDetector
+    from models.embedder import SFaceEmbedder
+    from models.engine import DETECTORS, EMBEDDERS, FaceEngine, _loader
+    from models.errors import ModelLoadError
+
+    eng = FaceEngine(FaceConfig())
+    assert isinstance(eng.detector, YuNetDetector) and isinstance(eng.embedder, SFaceEmbedder)
+    assert {"yunet", "scrfd"} == set(DETECTORS) and {"sface", "arcface"} == set(EMBEDDERS)
+    with pytest.raises(ModelLoadError, match="no detector of kind 'retina'; known: yunet, scrfd"):
+        _loader(DETECTORS, "retina", "detector")
+
+
+@pytest.mark.parametrize(
+    ("face", "ok"),
+    [
+        ({"det_input_px": 640}, True),
+        ({"det_input_px": 480}, False),  # YuNet's graph is fixed
+        ({"detector": "yunet", "det_input_px": 320}, False),
+        ({"detector": "scrfd", "detector_file": "/x/scrfd.onnx", "det_input_px": 320}, True),
+    ],
+)
+def test_det_input_px_is_refused_where_the_detector_cannot_use_it(face: dict, ok: bool) -> None:
+    from pydantic import ValidationError
+
+    from contract.config import FaceConfig
+
+    if ok:
+        assert FaceConfig.model_validate(face).det_input_px == face["det_input_px"]
+    else:
+        with pytest.raises(ValidationError, match="YuNet's graph takes 640 only"):
+            FaceConfig.model_validate(face)

@@ -12,7 +12,7 @@ import pytest
 from models.errors import GalleryError
 from models.gallery import Gallery
 from models.imageio import read_image
-from tests.conftest import FACES
+from tests.conftest import FACES, require_shared
 
 
 def _augment(img: np.ndarray) -> list[np.ndarray]:
@@ -30,6 +30,7 @@ def _augment(img: np.ndarray) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def enrolled(engine) -> dict[str, np.ndarray]:
     """Per person: templates from their first photo and its variations."""
+    require_shared()
     out = {}
     for person in ("obama", "biden", "kit_harington", "rose_leslie", "bbt_amy", "bbt_sheldon"):
         img = read_image(FACES / person / "1.jpg")
@@ -39,6 +40,7 @@ def enrolled(engine) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def probes(engine) -> dict[str, np.ndarray]:
+    require_shared()
     out = {}
     for person in ("obama", "biden", "kit_harington", "rose_leslie", "bbt_amy", "bbt_sheldon"):
         out[person] = engine.analyze(read_image(FACES / person / "2.jpg"))[0].embedding

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contract.events import Passage
+from scripts.standins import passage, server_config  # noqa: F401  (re-exported)
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -53,62 +51,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def passage(
-    site: str,
-    seq: int,
-    identity: str | None = None,
-    direction: str = "in",
-    ts: datetime | None = None,
-    gate: str = "g1",
-    kind: str | None = None,
-    role: str | None = None,
-    search_id: str | None = None,
-) -> Passage:
-    kind = kind or (
-        "person"
-        if identity and not identity.startswith("v-")
-        else "visitor"
-        if identity
-        else "none"
-    )
-    return Passage(
-        event_id=uuid.uuid4().hex,
-        seq=seq,
-        site=site,
-        gate=gate,
-        camera="c1",
-        direction=direction,
-        ts=ts or datetime.now(UTC),
-        track_id=seq,
-        identity=identity,
-        identity_kind=kind,
-        role=role or ("resident" if kind == "person" else "visitor"),
-        role_source="gallery" if kind == "person" else "visitor-gallery",
-        score=0.7,
-        margin=0.3,
-        quality=0.8,
-        frames_used=3,
-        gallery_version=1,
-        model_id="sface:test",
-        search_id=search_id,
-    )
+def start_subscribed(app):  # noqa: ANN001, ANN201
+    """Start a ServerApp and return once the broker has acknowledged its ingest subscriptions:
+    start() connects in the background, and a passage published before the SUBACK reaches no one."""
+    import threading
 
+    from tests.mqtt_helpers import BROKER_ANSWER_S
 
-def server_config(tmp: Path, site: str, port: int, db_url: str | None = None, **kw):
-    from server.config import ServerConfig
-
-    return ServerConfig.model_validate(
-        {
-            "site": site,
-            "data_dir": str(tmp / "data"),
-            "database_url": db_url,
-            "mqtt": {"host": "127.0.0.1", "port": port, "client_id": f"server-{site}"},
-            "ingest": {"batch_max": 100, "batch_wait_ms": 20, **kw.pop("ingest", {})},
-            "elder": {"scan_interval_s": 3600, **kw.pop("elder", {})},
-            "retention": {"purge_interval_s": 3600},
-            **kw,
-        }
-    )
+    subscribed = threading.Event()
+    app.bus.client.on_subscribe = lambda client, userdata, mid, rcs, props: subscribed.set()
+    app.start()
+    if not subscribed.wait(BROKER_ANSWER_S):
+        raise AssertionError(f"the server did not subscribe within {BROKER_ANSWER_S:g} s")
+    return app
 
 
 @pytest.fixture()
@@ -117,7 +72,7 @@ def server(tmp_path: Path, broker, db_url: str):
     from server.app import ServerApp
 
     site = "s" + secrets.token_hex(3)
-    app = ServerApp(server_config(tmp_path, site, broker.port, db_url)).start()
+    app = start_subscribed(ServerApp(server_config(tmp_path, site, broker.port, db_url)))
     app.tokens = {r: app.store.add_user(f"{r}1", r) for r in ("admin", "officer", "viewer", "edge")}
     yield app
     app.stop()
@@ -149,7 +104,9 @@ def http_url(server):
         uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
     )
     threading.Thread(target=http.run, daemon=True).start()
+    deadline = time.monotonic() + 60
     while not http.started:
+        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     http.should_exit = True

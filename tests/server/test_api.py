@@ -6,7 +6,6 @@ import hashlib
 import json
 import secrets
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,10 +13,9 @@ import pytest
 from contract.gallery import GalleryManifest
 from models.imageio import read_image
 from server.store.records import PersonEntry
-from tests.conftest import FACES
-from tests.mqtt_helpers import connect
+from tests.conftest import FACES, needs_shared
+from tests.mqtt_helpers import connect, subscribe, wait_until
 from tests.server.conftest import auth, passage
-from tests.server.test_ingest import wait_until
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
@@ -54,7 +52,7 @@ def _ingest(server, broker, passages) -> None:  # noqa: ANN001
         pub.publish(server.topics.events(p.gate), p.to_json(), qos=1)
     want = len(passages)
     wait_until(
-        lambda: server.bus.stats.inserted + server.bus.stats.duplicates >= want, 30, "ingest"
+        lambda: server.bus.stats.inserted + server.bus.stats.duplicates >= want, 120, "ingest"
     )
     pub.loop_stop()
     pub.disconnect()
@@ -119,8 +117,8 @@ def test_search_round_trip(client, server, broker) -> None:
     got: list[bytes] = []
     sub = connect(broker.port, "edge-like-" + secrets.token_hex(3))
     sub.on_message = lambda c, u, m: got.append(m.payload)
-    sub.subscribe(server.topics.search(sid), qos=1)
-    wait_until(lambda: got, 10, "the retained search order")
+    subscribe(sub, server.topics.search(sid))
+    wait_until(lambda: got, 120, "the retained search order")
     assert json.loads(got[0])["person_id"] == "p-wang"
     # The officer's live stream gets the sighting an edge reports.
     lines: list[str] = []
@@ -136,10 +134,11 @@ def test_search_round_trip(client, server, broker) -> None:
 
     reader = threading.Thread(target=read_stream, daemon=True)
     reader.start()
-    wait_until(lambda: lines, 10, "the stream to open")
+    wait_until(lambda: lines, 120, "the stream to open")
     seen = passage(site, 2, "p-wang", "in", gate="east", search_id=sid)
     _ingest(server, broker, [seen])
-    reader.join(timeout=10)
+    wait_until(lambda: any(x.startswith("data:") for x in lines), 120, "the sighting streamed")
+    reader.join(timeout=120)
     data = json.loads(next(x for x in lines if x.startswith("data:"))[5:])
     assert data["event_id"] == seen.event_id and data["gate"] == "east"
     assert [
@@ -153,12 +152,16 @@ def test_search_round_trip(client, server, broker) -> None:
         client.post(f"/api/searches/{sid}/close", headers=auth(server, "officer")).json()["state"]
         == "closed"
     )
-    wait_until(lambda: got and got[-1] == b"", 10, "the order cleared")
+    wait_until(lambda: got and got[-1] == b"", 120, "the order cleared")
     got.clear()
     late = connect(broker.port, "late-edge-" + secrets.token_hex(3))
-    late.on_message = lambda c, u, m: got.append(m.payload)
-    late.subscribe(server.topics.search(sid), qos=1)
-    time.sleep(0.5)
+    # A retained order would come right after the SUBACK; a marker published afterwards on the same
+    # connection comes after it: once the marker is back, nothing retained is still on its way.
+    marker, markers = f"test/marker-{secrets.token_hex(4)}", []
+    late.on_message = lambda c, u, m: (markers if m.topic == marker else got).append(m.payload)
+    subscribe(late, [(server.topics.search(sid), 1), (marker, 1)])
+    late.publish(marker, b"marker", qos=1)
+    wait_until(lambda: markers, 120, "the marker")
     assert got == [], "no retained order left for an edge that connects later"
     for c in (sub, late):
         c.loop_stop()
@@ -182,6 +185,7 @@ def test_a_search_for_someone_not_seen_says_so(client, server) -> None:
     assert r.status_code == 404
 
 
+@needs_shared
 def test_a_photo_search_computes_the_template(client, server) -> None:
     photo = (FACES / "rose_leslie/1.jpg").read_bytes()
     r = client.post(
@@ -202,13 +206,14 @@ def test_a_photo_search_computes_the_template(client, server) -> None:
     assert r.status_code == 400 and "not an image" in r.json()["detail"]
 
 
+@needs_shared
 def test_gallery_follows_the_registry(client, server, broker, engine) -> None:
     manifests: list[GalleryManifest] = []
     sub = connect(broker.port, "gal-" + secrets.token_hex(3))
     sub.on_message = lambda c, u, m: manifests.append(
         GalleryManifest.model_validate_json(m.payload)
     )
-    sub.subscribe(server.topics.gallery(), qos=1)
+    subscribe(sub, server.topics.gallery())  # each manifest, not only the last retained one
     admin = auth(server, "admin")
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     people = {
@@ -235,7 +240,7 @@ def test_gallery_follows_the_registry(client, server, broker, engine) -> None:
             json={"model_id": engine.model_id, "embeddings": [emb.tolist()]},
         )
         assert r.status_code == 201, r.text
-    wait_until(lambda: len(manifests) >= 3, 10, "a manifest per change")
+    wait_until(lambda: len(manifests) >= 3, 120, "a manifest per change")
     m = manifests[-1]
     assert m.persons == 2, "the courier whose validity ended is not in the gallery"
     r = client.get(f"/api/gallery/{m.version}", headers=auth(server, "edge"))
@@ -244,7 +249,7 @@ def test_gallery_follows_the_registry(client, server, broker, engine) -> None:
         client.get(f"/api/gallery/{m.version}", headers=auth(server, "viewer")).status_code == 403
     )
     assert client.delete("/api/persons/p-kit", headers=admin).status_code == 200
-    wait_until(lambda: manifests[-1].version > m.version, 10, "a manifest after the removal")
+    wait_until(lambda: manifests[-1].version > m.version, 120, "a manifest after the removal")
     from models.gallery import Gallery
 
     g = Gallery.from_bytes(

@@ -19,19 +19,10 @@ from hypothesis import strategies as st
 
 from contract.events import Ack
 from contract.topics import Topics
-from tests.mqtt_helpers import connect
-from tests.server.conftest import passage, server_config
+from tests.mqtt_helpers import connect, subscribe, wait_until
+from tests.server.conftest import passage, server_config, start_subscribed
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_until(pred, timeout_s: float = 30, what: str = "condition") -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class AckWatcher:
@@ -41,8 +32,7 @@ class AckWatcher:
         self.c.on_message = lambda c, u, m: self.ids.extend(
             Ack.model_validate_json(m.payload).event_ids
         )
-        self.c.subscribe(topics.acks(gate), qos=1)
-        time.sleep(0.2)
+        subscribe(self.c, topics.acks(gate))
 
     def close(self) -> None:
         self.c.loop_stop()
@@ -56,9 +46,9 @@ def test_duplicates_are_stored_once_and_everything_is_acknowledged(server, broke
     events = [passage(server.cfg.site, i + 1, identity=f"p{i % 7}") for i in range(50)]
     for p in events + events[:10] + events[:3]:  # redelivered, as an edge does after reconnects
         pub.publish(topics.events("g1"), p.to_json(), qos=1)
-    wait_until(lambda: server.bus.stats.received == 63, 30, "63 deliveries")
-    wait_until(lambda: server.store.count_events() == 50, 30, "50 stored")
-    wait_until(lambda: len(acks.ids) >= 63, 30, "acks for every delivery")
+    wait_until(lambda: server.bus.stats.received == 63, 120, "63 deliveries")
+    wait_until(lambda: server.store.count_events() == 50, 120, "50 stored")
+    wait_until(lambda: len(acks.ids) >= 63, 120, "acks for every delivery")
     assert server.bus.stats.duplicates == 13
     assert set(acks.ids) == {p.event_id for p in events}
     pub.loop_stop()
@@ -107,8 +97,8 @@ def test_malformed_payloads_never_stop_ingest(server, broker) -> None:
     publish_one()
     good = passage(server.cfg.site, 2, identity="p-still-fine")
     pub.publish(topics.events("g1"), good.to_json(), qos=1)
-    wait_until(lambda: server.bus.stats.received >= len(sent) + 1, 60, "every payload received")
-    wait_until(lambda: server.store.last_passage("p-still-fine") is not None, 30, "the good one")
+    wait_until(lambda: server.bus.stats.received >= len(sent) + 1, 120, "every payload received")
+    wait_until(lambda: server.store.last_passage("p-still-fine") is not None, 120, "the good one")
     assert len(sent) >= 200
     # Some mutations are still valid passages (same event id: stored once, then duplicates).
     st_ = server.bus.stats
@@ -125,16 +115,16 @@ def test_two_workers_on_a_shared_subscription_store_each_event_once(
 
     site = "shared" + secrets.token_hex(2)
     cfg = server_config(tmp_path, site, broker.port, db_url, ingest={"shared_group": "workers"})
-    a = ServerApp(cfg, bus_client_id=f"{site}-w1").start()
-    b = ServerApp(cfg, bus_client_id=f"{site}-w2").start()
+    # Both subscribed (SUBACK) before the first publish, or the broker gives one worker all.
+    a = start_subscribed(ServerApp(cfg, bus_client_id=f"{site}-w1"))
+    b = start_subscribed(ServerApp(cfg, bus_client_id=f"{site}-w2"))
     try:
-        wait_until(lambda: a.bus.connected and b.bus.connected, 10, "both workers connected")
-        time.sleep(0.3)
+        wait_until(lambda: a.bus.connected and b.bus.connected, 120, "both workers connected")
         pub = connect(broker.port, "pub-" + secrets.token_hex(3))
         events = [passage(site, i + 1, identity=f"p{i}") for i in range(300)]
         for p in events:
             pub.publish(Topics(site).events("g1"), p.to_json(), qos=1)
-        wait_until(lambda: a.store.count_events() == 300, 60, "300 stored")
+        wait_until(lambda: a.store.count_events() == 300, 120, "300 stored")
         time.sleep(0.5)
         assert a.store.count_events() == 300
         assert a.bus.stats.inserted + b.bus.stats.inserted == 300
@@ -171,32 +161,52 @@ def test_server_killed_during_ingest_loses_nothing(tmp_path: Path, broker) -> No
     srv = start()
     pub = connect(broker.port, "pub-" + secrets.token_hex(3))
     events = [passage(site, i + 1, identity=f"p{i % 20}") for i in range(1500)]
+    import sqlalchemy as sa
+
     from server.db import make_engine
     from server.store import Store
 
     db = Store(make_engine(f"sqlite:///{tmp_path / 'data' / 'gatewatch.db'}"))
-    wait_until(lambda: (tmp_path / "data" / "gatewatch.db").exists(), 30, "the database")
-    time.sleep(1.0)  # the server's session exists on the broker
+    wait_until(lambda: (tmp_path / "data" / "gatewatch.db").exists(), 120, "the database")
+
+    def stored() -> int:
+        try:
+            return db.count_events()
+        except sa.exc.OperationalError:  # the server is still creating its tables
+            return 0
+
+    # The first passage alone: once it is stored, the server's session and subscription exist
+    # on the broker (a fixed pause here failed on a loaded machine).
+    topic = Topics(site).events("g1")
+    deadline = time.monotonic() + 120
+    while stored() == 0:  # resent until stored: ingest is idempotent by event id
+        assert time.monotonic() < deadline, "the server never stored the first passage"
+        pub.publish(topic, events[0].to_json(), qos=1)
+        time.sleep(1.0)
+    killed = threading.Event()
 
     def publish_all() -> None:
-        for p in events:
-            pub.publish(Topics(site).events("g1"), p.to_json(), qos=1)
+        for i, p in enumerate(events[1:], start=1):
+            if i == 1000:  # the rest only once the server is dead, however fast ingest ran
+                killed.wait(300)
+            pub.publish(topic, p.to_json(), qos=1)
             time.sleep(0.002)
 
     t = threading.Thread(target=publish_all)
     t.start()
-    wait_until(lambda: db.count_events() >= 200, 60, "ingest under way")
+    wait_until(lambda: db.count_events() >= 200, 120, "ingest under way")
     os.kill(srv.pid, signal.SIGKILL)
     srv.wait()
     killed_at = db.count_events()
+    killed.set()
     t.join()
     srv = start()  # the persistent session hands over what arrived meanwhile
     try:
-        wait_until(lambda: db.count_events() == 1500, 90, "all 1500 stored after the restart")
+        wait_until(lambda: db.count_events() == 1500, 300, "all 1500 stored after the restart")
         time.sleep(1.0)
         assert db.count_events() == 1500
         assert killed_at < 1500
     finally:
         srv.send_signal(signal.SIGTERM)
-        srv.wait(timeout=30)
+        srv.wait(timeout=60)
         pub.loop_stop()

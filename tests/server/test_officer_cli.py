@@ -27,7 +27,7 @@ def cli(url: str, token: str | None, *args: str) -> subprocess.CompletedProcess:
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=60,
+        timeout=180,
     )
 
 

@@ -1,0 +1,1 @@
+from tests.server.conftest import db_url, http_url, server  # noqa: F401
