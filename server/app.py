@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 class ServerApp:
     def __init__(self, cfg: ServerConfig, bus_client_id: str | None = None) -> None:
         self.cfg = cfg
+        if token := os.environ.get(cfg.admin_token_env):  # before any database work
+            check_token_strength(token, cfg.admin_token_env)
         self.topics = Topics(cfg.site)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(cfg.db_url())
@@ -78,8 +80,6 @@ class ServerApp:
 
     def _bootstrap_admin(self) -> None:
         token = os.environ.get(self.cfg.admin_token_env)
-        if token:
-            check_token_strength(token, self.cfg.admin_token_env)
         if token and not self.store.has_users():
             self.store.add_user("admin", UserRole.ADMIN, token)
             log.info("first admin created from $%s", self.cfg.admin_token_env)
