@@ -101,7 +101,7 @@ class Authenticator:
             detail: dict = {"client": client, "path": path, "ban_started": starts_ban}
             self.store.audit(ANONYMOUS, AuditAction.AUTH_DENIED, path, None, detail)
             what = "token" if cred.token else "session"
-            raise Denied(401, f"unknown, expired or revoked {what}")
+            raise Denied(401, f"unknown or disabled {what} (revoked or expired)")
         return Caller(name=user.name, role=user.role)
 
     def _user(self, cred: Credential) -> User | None:
