@@ -11,7 +11,7 @@ import zlib
 import psutil
 from PIL import Image
 
-from tests.conftest import FACES
+from tests.conftest import FACES, needs_shared
 from tests.server.conftest import auth
 
 PHOTO = FACES / "rose_leslie/1.jpg"
@@ -55,18 +55,21 @@ def test_just_over_40_megapixels_is_refused(client, server) -> None:
     )
 
 
+@needs_shared
 def test_face_photo_with_50mb_of_trailing_junk_is_refused(client, server) -> None:
     r = _upload(client, server, PHOTO.read_bytes() + b"\0junk" * (10 << 20), "rose.jpg")
     assert r.status_code == 413, r.text
     assert "bytes, this route's limit" in r.json()["detail"]
 
 
+@needs_shared
 def test_face_photo_with_a_little_trailing_junk_is_refused(client, server) -> None:
     r = _upload(client, server, PHOTO.read_bytes() + b"trailing bytes", "rose.jpg")
     assert r.status_code == 400
     assert r.json() == {"detail": "the JPEG upload has bytes after the end of the image"}
 
 
+@needs_shared
 def test_a_real_face_as_png_raises_a_search(client, server) -> None:
     buf = io.BytesIO()
     Image.open(PHOTO).save(buf, "PNG")
@@ -76,6 +79,7 @@ def test_a_real_face_as_png_raises_a_search(client, server) -> None:
     assert s.model_id == server.face.model_id and len(s.template) == 128 * 4
 
 
+@needs_shared
 def test_decodes_wait_for_a_free_slot(client, server) -> None:
     done: list[int] = []
     photo = PHOTO.read_bytes()
