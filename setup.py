@@ -7,6 +7,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["gatewatch", "contract", "models", "edge", "enroll", "server"]),
     package_data={
+        "models": ["data/*.json"],
         "server": ["static/*.html", "migrations/*.mako", "migrations/versions/*.py"],
     },
     install_requires=[

@@ -71,6 +71,17 @@ class Passage(_Payload):
         return self
 
 
+OutboxErrorCode = Literal["disk_full", "corrupt", "read_only", "io_error", "sqlite_error"]
+
+
+class OutboxTrouble(_Payload):
+    """The edge cannot use its outbox file: since when, why, how many passages wait in memory."""
+
+    code: OutboxErrorCode
+    since: AwareDatetime
+    waiting: int = Field(0, ge=0)
+
+
 class EdgeStatus(_Payload):
     """Retained on ``.../gates/<gate>/status``; the last will says ``offline``."""
 
@@ -85,8 +96,19 @@ class EdgeStatus(_Payload):
     outbox_depth: int | None = Field(None, ge=0)
     dropped_frames: int | None = Field(None, ge=0)
     refused_events: int | None = Field(None, ge=0)
+    outbox_error: OutboxTrouble | None = None
+    lost_events: int | None = Field(None, ge=0)
     refused_publishes: int | None = Field(
         None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
+    )
+    match_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Score at or above which the edge names a gallery person."
+    )
+    match_threshold_why: str | None = Field(
+        None, max_length=300, description="Where the threshold comes from (target FPIR, size)."
+    )
+    gallery_templates: int | None = Field(
+        None, ge=0, description="Templates in the gallery in use: the N of the threshold."
     )
     ts: AwareDatetime | None = None
 
@@ -140,7 +162,10 @@ class Alert(_Payload):
     """Published on ``.../alerts``: an elder-watch or search alert. Person id only, no name."""
 
     alert_id: int = Field(ge=1)
-    rule: Literal["not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting"]
+    rule: Literal[
+        "not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting",
+        "visitor_inside_at_night",
+    ]  # fmt: skip
     person_id: str = Field(pattern=ID_PATTERN)
     created: AwareDatetime
     evidence: dict[str, str | float | int | None] = Field(default_factory=dict)

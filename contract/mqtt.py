@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,30 @@ class Will:
     payload: bytes
     qos: int = 1
     retain: bool = True
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A topic filter a program adds to a client, and its handler (called on paho's thread)."""
+
+    topic_filter: str
+    handle: Callable[[mqtt.MQTTMessage], None]
+
+
+def expiring(expiry_s: float) -> Properties:
+    """PUBLISH properties with an MQTT 5 message expiry interval (whole seconds, at least 1)."""
+    if expiry_s <= 0:
+        raise ValueError(f"a message expiry must be positive, not {expiry_s}")
+    props = Properties(PacketTypes.PUBLISH)
+    props.MessageExpiryInterval = min(max(1, math.ceil(expiry_s)), 2**32 - 1)
+    return props
+
+
+def remaining_expiry_s(msg: mqtt.MQTTMessage) -> float | None:
+    """The seconds a received message has left before it expires (None: it does not expire)."""
+    props = msg.properties
+    value = getattr(props, "MessageExpiryInterval", None) if props is not None else None
+    return None if value is None else float(value)
 
 
 def make_client(

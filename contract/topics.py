@@ -59,6 +59,26 @@ class Topics:
     def alerts(self) -> str:
         return f"{self.root}/alerts"
 
+    def visitor(self, visitor_id: str) -> str:
+        """A visitor's template, shared by the site's edges only (never read by the server)."""
+        return f"{self.root}/visitors/{check_id('visitor_id', visitor_id)}"
+
+    def all_visitors(self) -> str:
+        return f"{self.root}/visitors/+"
+
+    def sightings(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/sightings"
+
+    def all_sightings(self) -> str:
+        return f"{self.root}/gates/+/sightings"
+
+    def visitor_aliases(self, gate: str) -> str:
+        """Edge -> server: two visitor ids found to be one visitor."""
+        return f"{self.root}/gates/{check_id('gate', gate)}/visitor-aliases"
+
+    def all_visitor_aliases(self) -> str:
+        return f"{self.root}/gates/+/visitor-aliases"
+
     def gate_of(self, topic: str) -> str | None:
         """The gate id in a ``.../gates/<gate>/...`` topic of this site, else None."""
         parts = topic.split("/")
@@ -67,7 +87,14 @@ class Topics:
         return None
 
     def search_id_of(self, topic: str) -> str | None:
+        return self._leaf(topic, "searches")
+
+    def visitor_id_of(self, topic: str) -> str | None:
+        return self._leaf(topic, "visitors")
+
+    def _leaf(self, topic: str, kind: str) -> str | None:
+        """The id in a ``gatewatch/<site>/<kind>/<id>`` topic of this site, else None."""
         parts = topic.split("/")
-        if len(parts) == 4 and parts[:3] == [ROOT, self.site, "searches"] and _ID.match(parts[3]):
+        if len(parts) == 4 and parts[:3] == [ROOT, self.site, kind] and _ID.match(parts[3]):
             return parts[3]
         return None

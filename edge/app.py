@@ -15,20 +15,22 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import Direction
+from contract.events import Direction, SearchOrder
 from contract.topics import Topics
 from edge.config import EdgeConfig
-from edge.decide import Judge
+from edge.decide import Judge, ThresholdRule
 from edge.decision import Decision
+from edge.errors import OutboxError
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
-from edge.outbox import Outbox
+from edge.outbox import open_outbox
 from edge.passages import PassageWriter, passage_direction
 from edge.searches import SearchRegistry
 from edge.source import Capture, Frame
 from edge.stats import EdgeStats, StageTimer
 from edge.status import StatusReporter
 from edge.tracker import Match, Sample, Track, Tracker
+from edge.visitor_share import VisitorShare
 from edge.visitors import VisitorGallery
 from models.align import align_face
 from models.detector import Detections
@@ -52,7 +54,9 @@ def _visitor_gallery(cfg: EdgeConfig, engine: FaceEngine) -> VisitorGallery | No
     if not cfg.visitors.enabled:
         return None
     v = cfg.visitors
-    return VisitorGallery(engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors)
+    return VisitorGallery(
+        engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors, gate=cfg.gate
+    )
 
 
 class EdgeApp:
@@ -64,22 +68,34 @@ class EdgeApp:
         self.stop_event = threading.Event()
         self._hard_stop = False  # a second signal: do not wait for acks before exiting
         self._shape: tuple[int, ...] = (720, 1280, 3)  # of the last frame, for direction
-        self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
+        self.outbox = open_outbox(cfg.outbox.path, cfg.outbox.max_events)  # OutboxCorrupt
         self.engine = engine or FaceEngine(cfg.face)
         model_id = self.engine.model_id
         self.gallery_sync = GallerySync(
             cfg.gallery_path, model_id, self.engine.dim, cfg.gallery_token(), self.name
         )
+        visitors = _visitor_gallery(cfg, self.engine)
+        self.thresholds = ThresholdRule(self.engine, cfg.decision.target_fpir, self.name)
+        self.thresholds.follow(self.gallery_sync.gallery)  # logged and reported from the start
         self.judge = Judge(
             cfg.decision,
             self.engine.threshold,
             cfg.face.margin_threshold,
             cfg.search_threshold,
-            _visitor_gallery(cfg, self.engine),
+            visitors,
+            rule=self.thresholds,
         )
+        self.visitor_share = (
+            VisitorShare(visitors, Topics(cfg.site), cfg.gate, model_id, cfg.search_threshold,
+                         self.name)
+            if visitors is not None and cfg.visitors.share
+            else None
+        )  # fmt: skip
         self.tracker = Tracker(cfg.decision.iou_match, cfg.decision.max_missed_frames)
         self.searches = SearchRegistry(model_id, self.name)
-        self.passages = PassageWriter(cfg, model_id, self.outbox, self.name)
+        self.passages = PassageWriter(
+            cfg, model_id, self.outbox, self.name, cfg.outbox.max_unstored
+        )
         self.stats = EdgeStats()
         self.link = EdgeLink(
             cfg.mqtt,
@@ -88,13 +104,24 @@ class EdgeApp:
             cfg.camera,
             self.outbox,
             on_gallery=self.gallery_sync.submit,
-            on_search=self.searches.update,
+            on_search=self._on_search,
             on_published=self.stats.published,
+            extra=self.visitor_share.subscriptions() if self.visitor_share else (),
         )
+        if self.visitor_share is not None:
+            self.visitor_share.publish = self.link.publish
         self.capture = Capture(cfg.source, self.name)
         self.reporter = StatusReporter(
-            cfg, self.name, self.link, self.capture, self.gallery_sync, self.outbox, self.stats
-        )
+            cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats,
+            thresholds=self.thresholds,
+        )  # fmt: skip
+
+    def _on_search(self, search_id: str, order: SearchOrder | None) -> None:
+        """A search order (paho's thread): in force from the next frame; a template search also
+        looks back over the live visitors."""
+        self.searches.update(search_id, order)
+        if order is not None and self.visitor_share and search_id in self.searches.active():
+            self.visitor_share.look_back(search_id, order)
 
     # -- the frame loop --------------------------------------------------------------------
 
@@ -197,9 +224,20 @@ class EdgeApp:
     def emit(self, track: Track, decision: Decision, direction: Direction, captured: float) -> None:
         """The track's passage into the outbox (unless it repeats one), and on to the broker."""
         track.decided = True
-        ev = self.passages.write(track, decision, direction, self.gallery_sync.gallery.version)
+        ev = self.passages.write(
+            track, decision, direction, self.gallery_sync.gallery.version, captured
+        )
         if ev is not None:
             self.stats.queued(ev.seq, captured)
+            self.link.kick()
+
+    def store_unstored(self, force: bool = False) -> None:
+        """Passages that wait in memory for the outbox file into it, when their retry is due."""
+        stored = self.passages.retry(time.monotonic(), force)
+        for s in stored:
+            if s.captured is not None:
+                self.stats.queued(s.event.seq, s.captured)
+        if stored:
             self.link.kick()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -222,6 +260,7 @@ class EdgeApp:
         last = 0.0
         last_frame_at = time.monotonic()
         while not self.stop_event.is_set():
+            self.store_unstored()
             frame = self.capture.get(timeout_s=0.5)
             now = time.monotonic()
             if frame is None:
@@ -247,6 +286,7 @@ class EdgeApp:
         for t in self.tracker.flush():
             self.finish(t, self._shape, time.monotonic())
         self.capture.stop()
+        self.store_unstored(force=True)
         self._drain()
         self.stop_event.set()
         self.reporter.stop()
@@ -257,13 +297,26 @@ class EdgeApp:
     def _drain(self) -> None:
         """Give the server a moment to acknowledge what is still in the outbox."""
         deadline = time.monotonic() + self.cfg.outbox.drain_timeout_s
-        while self.outbox.depth() and time.monotonic() < deadline and not self._hard_stop:
+        while (self._left() or self.passages.unstored) and time.monotonic() < deadline:
+            if self._hard_stop:
+                break
+            self.store_unstored()
             self.link.kick()
             time.sleep(0.1)
-        left = self.outbox.depth()
+        left = self._left()
         if left:
             log.warning("[%s] %d events not yet acknowledged stay in the outbox %s for the next "
                         "start", self.name, left, self.cfg.outbox.path)  # fmt: skip
+        if self.passages.unstored:
+            log.error("[%s] %d PASSAGES LOST: the outbox %s still cannot store them at exit",
+                      self.name, len(self.passages.unstored), self.cfg.outbox.path)  # fmt: skip
+
+    def _left(self) -> int:
+        """Events in the outbox (1 when it cannot even count them: keep waiting)."""
+        try:
+            return self.outbox.depth()
+        except OutboxError:
+            return 1
 
     def stop(self, hard: bool = False) -> None:
         """Stop after the current frame; ``hard``: do not wait for acknowledgements."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
+from models.calibration import DEFAULT_TARGET_FPIR
 
 SourceKind = Literal["file", "url", "device", "folder"]
 
@@ -65,6 +66,14 @@ class LineRule(_Strict):
 class DecisionConfig(_Strict):
     """When a track becomes a passage event."""
 
+    target_fpir: float = Field(
+        DEFAULT_TARGET_FPIR,
+        gt=0,
+        lt=1,
+        description="Share of strangers that may be named as someone. With the pack's calibration "
+        "curve it sets the naming threshold for the gallery's size (a gallery that grows raises "
+        "it); face.match_threshold, if set, overrides it.",
+    )
     min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
     top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")
     embeds_per_s: float = Field(6.0, gt=0, description="Most embeddings per track per second.")
@@ -85,10 +94,21 @@ class DecisionConfig(_Strict):
 
 
 class VisitorConfig(_Strict):
-    """Pseudonymous ids for faces not in the gallery (kept in memory only)."""
+    """Pseudonymous ids for faces not in the gallery (kept in memory, shared by the site's edges
+    through the broker's retained messages until they expire)."""
 
     enabled: bool = True
-    expiry_s: float = Field(24 * 3600, gt=0, description="A visitor id is forgotten after this.")
+    expiry_s: float = Field(
+        24 * 3600,
+        ge=1,
+        description="A visitor id is forgotten this long after it was last seen; also the MQTT "
+        "message expiry of its shared template.",
+    )
+    share: bool = Field(
+        True,
+        description="Share visitor ids with the site's edges (.../visitors/<id>, retained, "
+        "expiring): one id from gate to gate and across restarts.",
+    )
     threshold: float | None = Field(
         None, ge=-1, le=1, description="Same-visitor threshold; default: the face threshold."
     )
@@ -106,6 +126,12 @@ class OutboxConfig(_Strict):
     )
     drain_timeout_s: float = Field(
         30.0, ge=0, description="At the end of a finite source, wait this long for acks."
+    )
+    max_unstored: int = Field(
+        1000,
+        ge=1,
+        description="Passages kept in memory, retried with backoff, while the outbox file "
+        "fails (a full disk); beyond this they are lost, counted and logged.",
     )
 
 

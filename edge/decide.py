@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -13,9 +14,36 @@ from edge.config import DecisionConfig
 from edge.decision import Decision, as_role
 from edge.tracker import Track
 from edge.visitors import VisitorGallery
+from models.calibration import OperatingPoint
+from models.engine import FaceEngine
 from models.gallery import Gallery
 
+log = logging.getLogger(__name__)
+
 F32 = npt.NDArray[np.float32]
+
+
+class ThresholdRule:
+    """The naming threshold for the gallery in use: from the pack's calibration curve for the
+    gallery's size and the target FPIR (or the configured match_threshold), recomputed and logged
+    with its reason whenever the gallery changes."""
+
+    def __init__(self, engine: FaceEngine, target_fpir: float, name: str) -> None:
+        self.engine = engine
+        self.target_fpir = target_fpir
+        self.name = name
+        self.current: OperatingPoint | None = None
+        self._key: tuple[int, int, int] | None = None
+
+    def follow(self, gallery: Gallery) -> OperatingPoint:
+        """The operating point for ``gallery`` (cheap when it has not changed)."""
+        key = (id(gallery), gallery.version, gallery.template_count)
+        if self.current is None or key != self._key:
+            self.current = self.engine.operating_point(gallery.template_count, self.target_fpir)
+            self._key = key
+            log.info("[%s] gallery v%d, %d persons: %s", self.name, gallery.version, len(gallery),
+                     self.current.why())  # fmt: skip
+        return self.current
 
 
 @dataclass(frozen=True)
@@ -47,9 +75,11 @@ class Judge:
         margin_threshold: float,
         search_threshold: float,
         visitors: VisitorGallery | None,
+        rule: ThresholdRule | None = None,
     ) -> None:
         self.cfg = cfg
-        self.threshold = threshold
+        self.threshold = threshold  # used when no rule follows the gallery
+        self.rule = rule
         self.margin_threshold = margin_threshold
         self.search_threshold = search_threshold
         self.visitors = visitors
@@ -86,7 +116,8 @@ class Judge:
         n = len(track.samples)
         if n >= self.cfg.min_frames or (final and n):
             v = self.vote(track, gallery)
-            if v.person_id and v.score >= self.threshold and v.margin >= self.margin_threshold:
+            threshold = self.rule.follow(gallery).threshold if self.rule else self.threshold
+            if v.person_id and v.score >= threshold and v.margin >= self.margin_threshold:
                 return Decision(
                     identity=v.person_id,
                     identity_kind="person",

@@ -6,15 +6,16 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
-from contract.mqtt import MqttConfig, Will, make_client, start_client
+from contract.mqtt import MqttConfig, Subscription, Will, expiring, make_client, start_client
 from contract.topics import Topics
+from edge.errors import OutboxError
 from edge.outbox import Outbox, OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -38,20 +39,23 @@ class EdgeLink:
         on_gallery: Callable[[GalleryManifest], None],
         on_search: Callable[[str, SearchOrder | None], None],
         on_published: Callable[[int], None] = lambda seq: None,
+        extra: Sequence[Subscription] = (),
     ) -> None:
         self.cfg, self.topics, self.gate, self.camera = cfg, topics, gate, camera
         self.outbox = outbox
         self.on_gallery, self.on_search, self.on_published = on_gallery, on_search, on_published
+        self.extra = list(extra)  # further topics and their handlers (the shared visitors)
         self.connected = False
         self.malformed = 0
         self.acked = 0
         self.published = 0
         self._sent_seq = 0
+        self._acks_to_retry: list[str] = []  # acks the outbox file could not delete yet
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.refused_publishes = 0
-        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: the status)
+        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: not an event)
         self._retry_s = REFUSED_RETRY_S[0]
         self._hold_until = 0.0  # after a refused event, nothing goes out before this (monotonic)
         self._resend = False  # after the hold, publish every unacknowledged event again
@@ -88,6 +92,14 @@ class EdgeLink:
         """New events are in the outbox."""
         self._wake.set()
 
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, expiry_s: float | None = None
+    ) -> None:
+        """A message outside the outbox (QoS 1; paho queues it while the broker is away)."""
+        props = expiring(expiry_s) if expiry_s is not None else None
+        info = self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
+        self._track(info, None)
+
     def publish_status(self, status: EdgeStatus) -> None:
         if self.connected:
             info = self.client.publish(
@@ -113,6 +125,7 @@ class EdgeLink:
                 (self.topics.acks(self.gate), 1),
                 (self.topics.gallery(), 1),
                 (self.topics.all_searches(), 1),
+                *((s.topic_filter, 1) for s in self.extra),
             ]
         )
         with self._lock:
@@ -134,7 +147,7 @@ class EdgeLink:
         try:
             if msg.topic == self.topics.acks(self.gate):
                 ack = Ack.model_validate_json(msg.payload)
-                self.acked += self.outbox.ack(ack.event_ids)
+                self._ack(ack.event_ids)
             elif msg.topic == self.topics.gallery():
                 if msg.payload:
                     self.on_gallery(GalleryManifest.model_validate_json(msg.payload))
@@ -143,12 +156,24 @@ class EdgeLink:
                 if order is not None and order.search_id != search_id:
                     raise ValueError(f"search id {order.search_id} does not match the topic")
                 self.on_search(search_id, order)
+            else:
+                for s in self.extra:
+                    if mqtt.topic_matches_sub(s.topic_filter, msg.topic):
+                        s.handle(msg)
         except (ValidationError, ValueError) as e:
             self.malformed += 1
             log.warning("[%s] malformed message on %s refused: %s", self.gate, msg.topic, e)
         except Exception:  # a handler bug must not kill paho's network thread
             self.malformed += 1
             log.exception("[%s] message on %s could not be handled", self.gate, msg.topic)
+
+    def _ack(self, event_ids: list[str]) -> None:
+        """Delete acknowledged events; kept for the publisher to retry if the file fails."""
+        try:
+            self.acked += self.outbox.ack(event_ids)
+        except OutboxError:  # logged by the outbox's health
+            with self._lock:
+                self._acks_to_retry.extend(event_ids)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
         """The broker's PUBACK. A refused event stays in the outbox: publishing holds back with
@@ -170,7 +195,13 @@ class EdgeLink:
             if loud:
                 self._refusal_logged_at = now
             refused, retry_in = self.refused_publishes, max(0.0, self._hold_until - now)
-        what = "the status" if seq is None else f"event #{seq}" if seq else f"message {mid}"
+        what = (
+            "a status or visitor message"
+            if seq is None
+            else f"event #{seq}"
+            if seq
+            else f"message {mid}"
+        )
         (log.warning if loud else log.debug)(
             "[%s] the broker refused %s: %s (reason code %d; %d refused so far); events stay "
             "in the outbox and go out again in %.0f s. Check the broker user and its ACL.",
@@ -201,10 +232,18 @@ class EdgeLink:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
+            with self._lock:
+                retry, self._acks_to_retry = self._acks_to_retry, []
+            if retry:
+                self._ack(retry)
             while self.connected and not self._stop.is_set() and self._may_publish():
                 with self._lock:
                     after = self._sent_seq
-                batch = self.outbox.pending(after_seq=after, limit=200)
+                try:
+                    batch = self.outbox.pending(after_seq=after, limit=200)
+                except OutboxError:  # logged by the outbox's health; try again in a while
+                    self._stop.wait(5.0)
+                    break
                 if not batch or not self._send(batch, after):
                     break
 

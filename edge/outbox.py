@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shlex
 import sqlite3
 import threading
 import time
@@ -12,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import OutboxError, OutboxFull
+from edge.errors import OutboxCorrupt, OutboxError, OutboxFull, outbox_error_code
+from edge.outbox_health import OutboxHealth
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class Outbox:
         self.path = path
         self.max_events = max_events
         self.refused = 0
+        self.health = OutboxHealth(str(path))
         self._lock = threading.Lock()
         with self._sqlite("open"):
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -56,11 +60,21 @@ class Outbox:
         try:
             yield
         except sqlite3.Error as e:
-            raise OutboxError(
+            err = OutboxError(
                 f"outbox {self.path}: {action} failed ({e}); if the disk is full, free space; "
                 "if the file is corrupt, move it aside to keep its events for inspection, and "
-                "start again"
-            ) from e
+                "start again",
+                outbox_error_code(e),
+            )
+            self.health.failed(action, err)
+            raise err from e
+        self.health.succeeded(action)
+
+    def quick_check(self) -> list[str]:
+        """SQLite's quick_check: [] when the file is sound, else up to 5 problems."""
+        with self._lock, self._sqlite("checking integrity"):
+            found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        return [] if found == ["ok"] else found
 
     def add(self, make_payload: Callable[[int, str], bytes]) -> OutboxEvent:
         """Allocate the next sequence number and an event id, store the payload; OutboxFull if
@@ -86,7 +100,9 @@ class Outbox:
                 self._db.execute("UPDATE meta SET value=? WHERE key='last_seq'", (seq,))
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite rolls back by itself on some errors
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
                 raise
             return OutboxEvent(seq, event_id, payload)
 
@@ -122,3 +138,40 @@ class Outbox:
     def close(self) -> None:
         with self._lock, self._sqlite("closing"):
             self._db.close()
+
+
+def open_outbox(path: Path, max_events: int) -> Outbox:
+    """The outbox at start: OutboxCorrupt, with the commands to set it aside and save its
+    events, if the file is no database or fails the quick check."""
+    box: Outbox | None = None
+    try:
+        box = Outbox(path, max_events)
+        problems = box.quick_check()
+    except OutboxError as e:
+        if e.code != "corrupt":
+            raise
+        problems = [str(e.__cause__)]
+    if not problems:
+        assert box is not None
+        return box
+    if box is not None:  # closed first: the message lists the files as they are left
+        with contextlib.suppress(OutboxError):
+            box.close()
+    raise OutboxCorrupt(corrupt_message(path, "; ".join(problems)))
+
+
+def corrupt_message(path: Path, problem: str) -> str:
+    """What an operator reads when the outbox is corrupt: the exact commands to run."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    files = [path, *(p for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists())]
+    moves = " && ".join(
+        f"mv {shlex.quote(str(f))} {shlex.quote(str(aside) + str(f)[len(str(path)) :])}"
+        for f in files
+    )
+    source = f"--outbox {shlex.quote(str(aside))}"
+    return (
+        f"outbox {path} is corrupt ({problem}); the edge will not start on it. Move it aside "
+        f"(a new one is made at the next start):\n  {moves}\nthen save its unsent events as "
+        f"JSON lines and give them to the server:\n  gatewatch edge outbox export {source} "
+        f"events.jsonl\n  gatewatch server import-events --config server.yaml events.jsonl"
+    )

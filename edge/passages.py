@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
 from contract.events import Direction, Passage
 from edge.config import EdgeConfig, LineRule
 from edge.decision import Decision
-from edge.errors import OutboxFull
+from edge.errors import OutboxError, OutboxFull
 from edge.outbox import Outbox, OutboxEvent
 from edge.tracker import Track
 
@@ -71,16 +74,50 @@ class RepeatWindow:
         self._last = {k: t for k, t in self._last.items() if t >= horizon}
 
 
-class PassageWriter:
-    """Builds the ``Passage`` for a decision and commits it to the outbox, once per passage."""
+@dataclass(frozen=True)
+class DecidedPassage:
+    """A passage decided at ``ts`` that is to be committed to the outbox."""
 
-    def __init__(self, cfg: EdgeConfig, model_id: str, outbox: Outbox, name: str) -> None:
+    track: Track
+    decision: Decision
+    direction: Direction
+    gallery_version: int
+    ts: datetime
+    captured: float | None  # time.monotonic() of its frame, for the latency statistics
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A passage committed to the outbox after waiting in memory."""
+
+    event: OutboxEvent
+    captured: float | None
+
+
+class PassageWriter:
+    """Builds the ``Passage`` for a decision and commits it to the outbox, once per passage.
+
+    While the outbox file fails (a full disk), decided passages wait in a bounded queue, in
+    order, and ``retry`` commits them with backoff; what overflows the queue is lost, counted
+    and logged with its details.
+    """
+
+    MAX_BACKOFF_S = 60.0
+
+    def __init__(
+        self, cfg: EdgeConfig, model_id: str, outbox: Outbox, name: str, max_unstored: int = 1000
+    ) -> None:
         self.cfg = cfg
         self.model_id = model_id
         self.outbox = outbox
         self.name = name
         self.repeats = RepeatWindow(cfg.decision.repeat_window_s)
         self.written = 0
+        self.lost = 0
+        self.max_unstored = max_unstored
+        self.unstored: deque[DecidedPassage] = deque()
+        self._backoff_s = 1.0
+        self._retry_at = 0.0
 
     def passage(
         self,
@@ -90,8 +127,10 @@ class PassageWriter:
         gallery_version: int,
         seq: int,
         event_id: str,
+        ts: datetime | None = None,
     ) -> Passage:
-        """The wire payload; scores clipped to the contract's ranges."""
+        """The wire payload (``ts``: when it was decided, default now); scores clipped to the
+        contract's ranges."""
         quality = max((s.quality for s in track.samples), default=track.best_quality)
         return Passage(
             event_id=event_id,
@@ -100,7 +139,7 @@ class PassageWriter:
             gate=self.cfg.gate,
             camera=self.cfg.camera,
             direction=direction,
-            ts=datetime.now(UTC),
+            ts=ts or datetime.now(UTC),
             track_id=track.id,
             identity=decision.identity,
             identity_kind=decision.identity_kind,
@@ -116,24 +155,77 @@ class PassageWriter:
         )
 
     def write(
-        self, track: Track, decision: Decision, direction: Direction, gallery_version: int
+        self,
+        track: Track,
+        decision: Decision,
+        direction: Direction,
+        gallery_version: int,
+        captured: float | None = None,
     ) -> OutboxEvent | None:
-        """The committed event, or None for a repeat or when the outbox is full (logged)."""
+        """The committed event, or None for a repeat, when the outbox is full (logged), or when
+        the outbox file fails (the passage waits in memory for ``retry``)."""
         if self.repeats.is_repeat(decision, track.last_seen):
             log.debug("[%s] track %d is %s again: same passage", self.name, track.id,
                       decision.identity)  # fmt: skip
             return None
+        decided = DecidedPassage(
+            track, decision, direction, gallery_version, datetime.now(UTC), captured
+        )
+        if self.unstored:  # earlier passages wait: keep the order
+            self._wait(decided)
+            return None
         try:
-            ev = self.outbox.add(
-                lambda seq, event_id: self.passage(
-                    track, decision, direction, gallery_version, seq, event_id
-                ).to_json()
-            )
+            return self._store(decided)
         except OutboxFull as e:
             log.error("[%s] %s", self.name, e)
-            return None
+        except OutboxError:  # logged by the outbox's health, once a minute
+            self._wait(decided)
+        return None
+
+    def retry(self, now: float, force: bool = False) -> list[StoredPassage]:
+        """Commit the waiting passages, oldest first, when their backoff is over (``now``:
+        time.monotonic()) or ``force``; stops at the first failure."""
+        stored: list[StoredPassage] = []
+        if not self.unstored or (now < self._retry_at and not force):
+            return stored
+        while self.unstored:
+            decided = self.unstored[0]
+            try:
+                ev = self._store(decided)
+            except OutboxFull as e:
+                log.error("[%s] %s", self.name, e)
+            except OutboxError:
+                self._backoff_s = min(self._backoff_s * 2, self.MAX_BACKOFF_S)
+                self._retry_at = now + self._backoff_s
+                return stored
+            else:
+                stored.append(StoredPassage(ev, decided.captured))
+            self.unstored.popleft()
+        self._backoff_s = 1.0
+        log.warning("[%s] outbox writable again: %d waiting passages stored", self.name,
+                    len(stored))  # fmt: skip
+        return stored
+
+    def _store(self, d: DecidedPassage) -> OutboxEvent:
+        ev = self.outbox.add(
+            lambda seq, event_id: self.passage(
+                d.track, d.decision, d.direction, d.gallery_version, seq, event_id, d.ts
+            ).to_json()
+        )
         self.written += 1
-        log.info("[%s] passage #%d track %d %s %s %s%s", self.name, ev.seq, track.id, direction,
-                 decision.role, decision.identity or "-",
-                 f" search {decision.search_id}" if decision.search_id else "")  # fmt: skip
+        log.info("[%s] passage #%d track %d %s %s %s%s", self.name, ev.seq, d.track.id,
+                 d.direction, d.decision.role, d.decision.identity or "-",
+                 f" search {d.decision.search_id}" if d.decision.search_id else "")  # fmt: skip
         return ev
+
+    def _wait(self, d: DecidedPassage) -> None:
+        if len(self.unstored) < self.max_unstored:
+            if not self.unstored:
+                self._retry_at = time.monotonic() + self._backoff_s
+            self.unstored.append(d)
+            return
+        self.lost += 1
+        log.error("[%s] PASSAGE LOST: the outbox cannot store and %d passages already wait in "
+                  "memory; lost #%d: %s track %d %s %s %s at %s", self.name, len(self.unstored),
+                  self.lost, self.cfg.gate, d.track.id, d.direction, d.decision.role,
+                  d.decision.identity or "-", d.ts.isoformat())  # fmt: skip

@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from contract.events import EdgeStatus
+from contract.events import EdgeStatus, OutboxTrouble
 from edge.config import EdgeConfig
+from edge.decide import ThresholdRule
+from edge.errors import OutboxError
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
-from edge.outbox import Outbox
+from edge.passages import PassageWriter
 from edge.source import Capture
 from edge.stats import EdgeStats
 from edge.worker import Worker
@@ -30,17 +32,21 @@ class StatusReporter(Worker):
         link: EdgeLink,
         capture: Capture,
         gallery: GallerySync,
-        outbox: Outbox,
+        passages: PassageWriter,
         stats: EdgeStats,
+        thresholds: ThresholdRule | None = None,
     ) -> None:
         super().__init__("status")
+        self.thresholds = thresholds
         self.cfg, self.name = cfg, name
-        self.link, self.capture, self.gallery, self.outbox, self.stats = (
-            link, capture, gallery, outbox, stats,
+        self.link, self.capture, self.gallery, self.passages, self.stats = (
+            link, capture, gallery, passages, stats,
         )  # fmt: skip
+        self.outbox = passages.outbox
 
     def status(self, state: Literal["online", "offline"] = "online") -> EdgeStatus:
         """The status as of now."""
+        point = self.thresholds.current if self.thresholds else None
         return EdgeStatus(
             site=self.cfg.site,
             gate=self.cfg.gate,
@@ -50,12 +56,30 @@ class StatusReporter(Worker):
             fps=round(self.stats.fps(), 2),
             latency_ms=self.stats.latency_ms(),
             gallery_version=self.gallery.gallery.version,
-            outbox_depth=self.outbox.depth(),
+            outbox_depth=self._depth(),
             dropped_frames=self.capture.dropped,
             refused_events=self.outbox.refused,
+            outbox_error=self._trouble(),
+            lost_events=self.passages.lost,
             refused_publishes=self.link.refused_publishes,
+            match_threshold=point.threshold if point else None,
+            match_threshold_why=point.why() if point else None,
+            gallery_templates=point.gallery_size if point else None,
             ts=datetime.now(UTC),
         )
+
+    def _depth(self) -> int | None:
+        try:
+            return self.outbox.depth()
+        except OutboxError:  # logged by the outbox's health
+            return None
+
+    def _trouble(self) -> OutboxTrouble | None:
+        failing = self.outbox.health.trouble()
+        if failing is None:
+            return None
+        waiting = len(self.passages.unstored)
+        return OutboxTrouble(code=failing.code, since=failing.since, waiting=waiting)
 
     def _run(self) -> None:
         next_stats = time.monotonic() + self.cfg.stats_interval_s
@@ -64,7 +88,7 @@ class StatusReporter(Worker):
             self.link.publish_status(st)
             if time.monotonic() >= next_stats:
                 next_stats += self.cfg.stats_interval_s
-                log.info("[%s] stats: fps %.1f, camera %s, dropped %d, events %d, outbox %d, "
+                log.info("[%s] stats: fps %.1f, camera %s, dropped %d, events %d, outbox %s, "
                          "refused %d, malformed msgs %d, latency %s", self.name, st.fps or 0,
                          st.camera_state, st.dropped_frames, self.stats.events, st.outbox_depth,
                          st.refused_events, self.link.malformed, st.latency_ms)  # fmt: skip

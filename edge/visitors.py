@@ -1,16 +1,27 @@
 """Pseudonymous visitor ids: the same unknown face gets the same id until it expires.
 
-Held in memory only, so visitor templates are never written to disk (a restart forgets them).
+Held in memory only (never written to disk by the edge). The site's edges share the ids they
+mint (edge/visitor_share.py): a visitor heard from another edge joins this gallery with the time
+it has left, so an id follows its visitor from gate to gate and survives an edge restart.
+Written by the frame loop (match or mint) and by paho's thread (heard, forgotten): one lock.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import faiss
 import numpy as np
 import numpy.typing as npt
+
+from contract.visitors import VisitorTemplate
+
+log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 
@@ -19,53 +30,187 @@ F32 = npt.NDArray[np.float32]
 class Visitor:
     id: str
     template: F32
-    last_seen: float
-    expires: float
+    first_seen: datetime  # UTC wall clock, as shared with the other edges
+    last_seen: float  # monotonic
+    expires: float  # monotonic
+    minted_by: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A visitor the frame loop just matched (``minted`` False) or minted here."""
+
+    visitor_id: str
+    template: F32
+    first_seen: datetime
+    minted_by: str
+    minted: bool
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Two ids found to be one visitor: ``alias`` gives way to the older ``visitor_id``."""
+
+    alias: str
+    visitor_id: str
+
+
+@dataclass(frozen=True)
+class VisitorHit:
+    """A visitor whose template scores ``score`` against a query."""
+
+    visitor_id: str
+    score: float
+
+
+def _unit(template: npt.ArrayLike) -> F32:
+    q = np.asarray(template, np.float32).reshape(1, -1)
+    return q / max(float(np.linalg.norm(q)), 1e-6)
 
 
 class VisitorGallery:
-    """Unknown faces seen recently, searchable by cosine similarity."""
+    """Unknown faces seen recently (here or at the site's other edges), searchable by cosine."""
 
-    def __init__(self, dim: int, threshold: float, expiry_s: float, max_visitors: int) -> None:
+    def __init__(
+        self,
+        dim: int,
+        threshold: float,
+        expiry_s: float,
+        max_visitors: int,
+        *,
+        gate: str = "edge",
+    ) -> None:
         self.dim = dim
         self.threshold = threshold
         self.expiry_s = expiry_s
         self.max_visitors = max_visitors
+        self.gate = gate
+        self.on_seen: Callable[[Seen], None] | None = None  # set by whoever shares the ids
         self._visitors: dict[int, Visitor] = {}
+        self._keys: dict[str, int] = {}  # visitor id -> index key
+        self._aliases: dict[str, float] = {}  # ids merged into another -> until when (monotonic)
         self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
         self._next = 1
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._visitors)
 
+    def __contains__(self, visitor_id: str) -> bool:
+        return visitor_id in self._keys
+
     def expire(self, now: float) -> int:
         """Forget visitors whose time is up; returns how many."""
+        with self._lock:
+            return self._expire(now)
+
+    def _expire(self, now: float) -> int:
         gone = [k for k, v in self._visitors.items() if v.expires <= now]
         if gone:
-            self._index.remove_ids(np.asarray(gone, dtype=np.int64))
-            for k in gone:
-                del self._visitors[k]
+            self._drop(gone)
+        self._aliases = {a: t for a, t in self._aliases.items() if t > now}
         return len(gone)
+
+    def _drop(self, keys: list[int]) -> None:
+        self._index.remove_ids(np.asarray(keys, dtype=np.int64))
+        for k in keys:
+            del self._keys[self._visitors.pop(k).id]
+
+    def _nearest(self, q: F32) -> tuple[int, float] | None:
+        if not self._index.ntotal:
+            return None
+        scores, ids = self._index.search(q, 1)
+        return (int(ids[0, 0]), float(scores[0, 0])) if ids[0, 0] >= 0 else None
+
+    def _add(self, v: Visitor) -> None:
+        if len(self._visitors) >= self.max_visitors:
+            oldest = min(self._visitors, key=lambda k: self._visitors[k].last_seen)
+            self._drop([oldest])
+        key = self._next
+        self._next += 1
+        self._visitors[key] = v
+        self._keys[v.id] = key
+        self._index.add_with_ids(v.template.reshape(1, -1), np.asarray([key], dtype=np.int64))
 
     def match_or_add(self, template: F32, now: float) -> tuple[str, float | None]:
         """The visitor id for this face (new if none is close enough) and the match score."""
-        self.expire(now)
-        q = np.asarray(template, np.float32).reshape(1, -1)
-        q = q / max(float(np.linalg.norm(q)), 1e-6)
-        if self._index.ntotal:
-            scores, ids = self._index.search(q, 1)
-            if ids[0, 0] >= 0 and scores[0, 0] >= self.threshold:
-                v = self._visitors[int(ids[0, 0])]
-                v.last_seen = now
-                v.expires = now + self.expiry_s
-                return v.id, float(scores[0, 0])
-        if len(self._visitors) >= self.max_visitors:
-            oldest = min(self._visitors, key=lambda k: self._visitors[k].last_seen)
-            self._index.remove_ids(np.asarray([oldest], dtype=np.int64))
-            del self._visitors[oldest]
-        key = self._next
-        self._next += 1
-        vid = "v-" + secrets.token_hex(6)
-        self._visitors[key] = Visitor(vid, q[0].copy(), now, now + self.expiry_s)
-        self._index.add_with_ids(q, np.asarray([key], dtype=np.int64))
-        return vid, None
+        q = _unit(template)
+        with self._lock:
+            self._expire(now)
+            near = self._nearest(q)
+            if near is not None and near[1] >= self.threshold:
+                v = self._visitors[near[0]]
+                v.last_seen, v.expires = now, now + self.expiry_s
+                seen, score = self._seen(v, minted=False), near[1]
+            else:
+                v = Visitor(
+                    "v-" + secrets.token_hex(6), q[0].copy(), datetime.now(UTC), now,
+                    now + self.expiry_s, self.gate,
+                )  # fmt: skip
+                self._add(v)
+                seen, score = self._seen(v, minted=True), None
+        if self.on_seen is not None:
+            self.on_seen(seen)
+        return seen.visitor_id, score
+
+    @staticmethod
+    def _seen(v: Visitor, minted: bool) -> Seen:
+        return Seen(v.id, v.template.copy(), v.first_seen, v.minted_by, minted)
+
+    def heard(self, t: VisitorTemplate, left_s: float | None, now: float) -> Merged | None:
+        """A visitor shared by an edge of the site joins (or refreshes) this gallery for the
+        ``left_s`` seconds its message has left. If it is a visitor known here under another id,
+        the older id wins (first seen, then the id's text) and the merge is returned."""
+        q = _unit(t.template)
+        if q.shape[1] != self.dim:
+            raise ValueError(f"visitor {t.visitor_id}: template of {q.shape[1]} values, "
+                             f"this edge's model makes {self.dim}")  # fmt: skip
+        expires = now + min(left_s if left_s is not None else self.expiry_s, self.expiry_s)
+        with self._lock:
+            self._expire(now)
+            if t.visitor_id in self._aliases:
+                return None  # an id already merged into an older one
+            key = self._keys.get(t.visitor_id)
+            if key is not None:
+                v = self._visitors[key]
+                v.expires = max(v.expires, expires)
+                return None
+            near = self._nearest(q)
+            if near is None or near[1] < self.threshold:
+                self._add(Visitor(t.visitor_id, q[0].copy(), t.first_seen, now, expires,
+                                  t.minted_by))  # fmt: skip
+                return None
+            local = self._visitors[near[0]]
+            if (local.first_seen, local.id) <= (t.first_seen, t.visitor_id):
+                self._aliases[t.visitor_id] = expires
+                return Merged(alias=t.visitor_id, visitor_id=local.id)
+            self._aliases[local.id] = max(local.expires, expires)
+            merged = Merged(alias=local.id, visitor_id=t.visitor_id)
+            self._drop([near[0]])
+            self._add(Visitor(t.visitor_id, q[0].copy(), t.first_seen, local.last_seen,
+                              max(local.expires, expires), t.minted_by))  # fmt: skip
+            return merged
+
+    def forget(self, visitor_id: str) -> bool:
+        """Drop a visitor whose shared template was withdrawn; True if it was here."""
+        with self._lock:
+            key = self._keys.get(visitor_id)
+            if key is None:
+                return False
+            self._drop([key])
+            return True
+
+    def matches(self, template: npt.ArrayLike, threshold: float, k: int = 5) -> list[VisitorHit]:
+        """Live visitors scoring at least ``threshold`` against ``template``, best first."""
+        q = _unit(template)
+        if q.shape[1] != self.dim:
+            return []
+        with self._lock:
+            if not self._index.ntotal:
+                return []
+            scores, ids = self._index.search(q, min(k, self._index.ntotal))
+            return [
+                VisitorHit(self._visitors[int(i)].id, float(s))
+                for s, i in zip(scores[0], ids[0], strict=True)
+                if i >= 0 and s >= threshold
+            ]

@@ -97,6 +97,13 @@ def _report_rejections(rejected: list) -> None:  # noqa: ANN001
         print(f"rejected {r.photo}: {r.reason}", file=sys.stderr)
 
 
+def _report_nearest(enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN001
+    """How close the nearest other enrolled person is; a look-alike warning when too close."""
+    near = enroller.nearest_other(pid, embs)
+    if near is not None:
+        print(near.describe(pid), file=sys.stderr if near.look_alike else sys.stdout)
+
+
 def _new_person(args: argparse.Namespace):  # noqa: ANN202
     """The person's record and an enroller, after checking the id is not taken."""
     api = _api(args)
@@ -111,6 +118,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     _report_rejections(rejected)
     out = enroller.send(person, embs)
     print(f"enrolled {args.id} ({out['added']} templates); gallery v{out['gallery']['version']}")
+    _report_nearest(enroller, args.id, embs)
     return 0
 
 
@@ -129,6 +137,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     _report_rejections(rejected)
     out = enroller.send(person, embs, replace=True)
     print(f"updated {args.id} ({out['added']} templates); gallery v{out['gallery']['version']}")
+    _report_nearest(enroller, args.id, embs)
     return 0
 
 
@@ -186,6 +195,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                 report += [{"id": pid, "photo": r.photo, "reason": r.reason} for r in rejected]
                 enroller.send(person, embs, publish=False)
                 enrolled += 1
+                near = enroller.nearest_other(pid, embs)
+                if near is not None and near.look_alike:
+                    print(f"\n{near.describe(pid)}", file=sys.stderr)
             except EnrollError as e:
                 report.append({"id": pid, "photo": "", "reason": str(e)})
         rate = n / max(time.monotonic() - t0, 1e-6)
@@ -240,11 +252,13 @@ def cmd_capture(args: argparse.Namespace) -> int:
             "stand alone, face the camera, and try again"
         )
     best = sorted(good, key=lambda x: -x[0])[: args.frames]
-    out = enroller.send(person, np.stack([e for _, e in best]).astype(np.float32))
+    embs = np.stack([e for _, e in best]).astype(np.float32)
+    out = enroller.send(person, embs)
     print(
         f"enrolled {args.id} from {len(best)} of {frames} frames; "
         f"gallery v{out['gallery']['version']}"
     )
+    _report_nearest(enroller, args.id, embs)
     return 0
 
 

@@ -67,7 +67,7 @@ PEOPLE = {
 ENROLLED_FIRST = ("elder", "resident", "courier", "watchlist")
 IN_PHASE1 = ("elder", "resident", "courier", "watchlist", "visitor", "newcomer")
 IN_PHASE2 = ("newcomer",)
-OUT_PHASE2 = ("elder", "newcomer")
+OUT_PHASE2 = ("elder", "newcomer", "visitor")  # the visitor leaves under the id the in-gate gave
 
 
 class DemoError(Exception):
@@ -343,6 +343,11 @@ class Demo:
             60,
             "the alerts",
         )
+        self.wait_for(
+            lambda: any(p["gate"] == "out-gate" and p["role"] == "visitor" for p in self.passages),
+            60,
+            "the visitor leaving",
+        )
         traj = self.api("GET", "/api/trajectory/p-elder?since=1h&reason=demo", token=self.officer)
         print("\ntrajectory of p-elder:")
         for p in traj["passages"]:
@@ -361,11 +366,14 @@ class Demo:
             (p["gate"], p["identity"], p["role"]) for p in ps if p["identity_kind"] == "person"
         ]
         expected = [("in-gate", PEOPLE[p].id, PEOPLE[p].role) for p in IN_PHASE1 if p in PEOPLE]
-        expected += [("out-gate", PEOPLE[p].id, PEOPLE[p].role) for p in OUT_PHASE2]
+        expected += [("out-gate", PEOPLE[p].id, PEOPLE[p].role) for p in OUT_PHASE2 if p in PEOPLE]
         problems = [f"missing passage {e}" for e in expected if e not in named]
         visitors_in = [p for p in ps if p["gate"] == "in-gate" and p["identity_kind"] == "visitor"]
         if len(visitors_in) != 2:
             problems.append(f"expected 2 visitor passages at the in-gate, got {len(visitors_in)}")
+        left = [p["identity"] for p in ps if p["gate"] == "out-gate" and p["role"] == "visitor"]
+        if len(left) != 1 or left[0] not in {p["identity"] for p in visitors_in}:
+            problems.append(f"the visitor should leave under its in-gate id, left as {left}")
         if not any(p["search_id"] == search_id and p["identity"] == "p-elder" for p in ps):
             problems.append("no sighting of p-elder for the search")
         for rule in ("sighting", "out_not_back"):

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from contract.config import FaceConfig
 from contract.roles import ENROLLED_ROLES
+from models.calibration import DEFAULT_TARGET_FPIR
 from models.config import load_face_config
 from models.engine import Face, FaceEngine
 from models.enrollment import Rejection, person_templates
@@ -280,6 +281,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
     engine = _engine(args)
     gallery = Gallery.load(args.gallery, expected_model_id=engine.model_id)
     margin_min = engine.config.margin_threshold
+    # Open set: the threshold follows the gallery's size (models/calibration.py).
+    point = engine.operating_point(gallery.template_count, args.target_fpir)
+    if not args.json:
+        print(f"operating point: {point.why()}")
 
     def decide(p: str, faces: list[Face]) -> dict:
         embs = [f.embedding for f in faces if f.embedding is not None]
@@ -288,7 +293,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         out = []
         for f, hit in zip(faces, hits, strict=True):
             best = hit.best
-            known = best is not None and best.score >= engine.threshold and hit.margin >= margin_min
+            known = best is not None and best.score >= point.threshold and hit.margin >= margin_min
             out.append(
                 {
                     "box": _round(f.box, 1),
@@ -297,6 +302,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                     "score": round(best.score, 4) if best else None,
                     "margin": round(hit.margin, 4),
                     "decision": "known" if known else "unknown",
+                    "threshold": point.threshold,
                     "quality": f.quality.score,
                 }
             )
@@ -362,5 +368,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("identify", help="who is in these photos, per the gallery")
     p.add_argument("images", nargs="+")
     p.add_argument("--gallery", required=True, type=Path)
+    p.add_argument(
+        "--target-fpir",
+        type=float,
+        default=DEFAULT_TARGET_FPIR,
+        help="share of strangers that may be named; the threshold follows the gallery's size "
+        f"(default {DEFAULT_TARGET_FPIR}; --threshold overrides)",
+    )
     common(p)
     p.set_defaults(func=cmd_identify)

@@ -12,8 +12,9 @@ import numpy.typing as npt
 
 from contract.config import FaceConfig
 from models.align import align_face
+from models.calibration import CalibrationCurve, OperatingPoint, load_curve, operating_point
 from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
-from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder
+from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder, l2_normalize
 from models.errors import ModelLoadError
 from models.imageio import BGRImage, check_image
 from models.packs import PackFiles, resolve_pack
@@ -22,7 +23,8 @@ from models.quality import Quality, assess_quality
 F32 = npt.NDArray[np.float32]
 T = TypeVar("T")
 
-# Cosine-similarity thresholds per pack, from scripts/bench_accuracy.py (README: "Accuracy").
+# One-to-one cosine thresholds per pack (verification, visitors, duplicates; the floor of the
+# open-set threshold, which follows the gallery's size: models/calibration.py).
 # sface 0.36: above every impostor pair of ../shared/faces and faces_east_asian (740 pairs; the
 # FAR 1e-3 thresholds there are 0.31 and 0.27), no false identification in the open-set test,
 # and near OpenCV's LFW-calibrated 0.363. The ArcFace value is InsightFace's usual operating point
@@ -130,10 +132,32 @@ class FaceEngine:
             if cfg.match_threshold is not None
             else CALIBRATED_THRESHOLD[cfg.pack]
         )
+        self.calibration: CalibrationCurve | None = load_curve(
+            cfg.pack, "flip" if cfg.flip_tta else "none", cfg.pack_dir
+        )
 
     @property
     def dim(self) -> int:
         return self.embedder.dim
+
+    def operating_point(self, gallery_size: int, target_fpir: float) -> OperatingPoint:
+        """The threshold that names a gallery match: the configured one, or the pack's curve's for
+        ``gallery_size`` templates and the target share of strangers named."""
+        return operating_point(
+            self.calibration,
+            gallery_size=gallery_size,
+            target_fpir=target_fpir,
+            configured=self.config.match_threshold,
+            fixed=CALIBRATED_THRESHOLD[self.config.pack],
+        )
+
+    def _embed(self, crops: list[BGRImage]) -> F32:
+        if not self.config.flip_tta or not crops:
+            return self.embedder.embed(crops)
+        # The aligned crop's template is left-right symmetric: its mirror is an aligned face too.
+        mirrored = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+        both = self.embedder.embed(crops + mirrored)
+        return l2_normalize(both[: len(crops)] + both[len(crops) :])
 
     def detect(self, image: BGRImage) -> Detections:
         """Faces in ``image``, largest first."""
@@ -151,7 +175,7 @@ class FaceEngine:
         wanted = [
             i for i, q in enumerate(qualities) if embed == "all" or (embed == "passing" and q.ok)
         ]
-        embs = self.embedder.embed([crops[i] for i in wanted])
+        embs = self._embed([crops[i] for i in wanted])
         by_index = {i: embs[j] for j, i in enumerate(wanted)}
         return [
             Face(
@@ -168,7 +192,7 @@ class FaceEngine:
 
     def embed_crops(self, crops: list[BGRImage]) -> F32:
         """Embeddings of already aligned 112x112 crops."""
-        return self.embedder.embed(crops)
+        return self._embed(crops)
 
     def similarity(self, a: F32, b: F32) -> float:
         """Cosine similarity of two unit embeddings."""

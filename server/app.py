@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
@@ -28,6 +28,7 @@ from server.states import UserRole
 from server.store import Ingested, Store, now_utc
 from server.tokens import check_token_strength
 from server.trajectory import Trajectory, Whereabouts, locate, trace
+from server.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
 
 if TYPE_CHECKING:
     from models.engine import FaceEngine
@@ -46,10 +47,17 @@ class ServerApp:
         migrate(self.engine)
         self.store = Store(self.engine)
         self.hub = Hub()
+        self.tz = timezone(timedelta(hours=cfg.elder.utc_offset_h))  # the compound's local time
+        self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
         self._face: FaceEngine | None = None
         self._face_lock = threading.Lock()
         self.bus = ServerBus(
-            cfg, self.store, on_new=self._on_new, on_status=self._on_status, client_id=bus_client_id
+            cfg,
+            self.store,
+            on_new=self._on_new,
+            on_status=self._on_status,
+            client_id=bus_client_id,
+            extra=self.visitor_reports.subscriptions(),
         )
         self.watch = ElderWatch(cfg.elder, self.store, publish=self._publish_alert)
         self.searches = Searches(
@@ -60,7 +68,9 @@ class ServerApp:
             alert=self._publish_alert,
             face=lambda: self.face,
             photos=PhotoDecoder(cfg.http.max_photo_pixels),
+            tz=self.tz,
         )
+        self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
         self._bootstrap_admin()
@@ -93,6 +103,7 @@ class ServerApp:
                 if now >= next_scan:
                     next_scan = now + self.cfg.elder.scan_interval_s
                     self.watch.scan(now_utc())
+                    self.visitor_watch.scan(now_utc())
                 if now >= next_purge:
                     next_purge = now + self.cfg.retention.purge_interval_s
                     self.purge(now_utc())
@@ -153,6 +164,10 @@ class ServerApp:
 
     def whereabouts(self, identity: str) -> Whereabouts:
         return locate(self.store, identity, now_utc())
+
+    def visitors_inside(self) -> list[VisitorInside]:
+        """Visitors in without a later out, longest inside first."""
+        return visitors_inside(self.store, now_utc(), self.cfg.visitors.lookback_h)
 
     # -- retention -------------------------------------------------------------------------
 

@@ -11,14 +11,14 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
-from contract.mqtt import make_client, start_client
+from contract.mqtt import Subscription, make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
 from server.store import Ingested, Store
@@ -51,11 +51,13 @@ class ServerBus:
         on_new: Callable[[Ingested], None] = lambda ingested: None,
         on_status: Callable[[EdgeStatus], None] = lambda st: None,
         client_id: str | None = None,
+        extra: Sequence[Subscription] = (),
     ) -> None:
         self.cfg = cfg
         self.topics = Topics(cfg.site)
         self.store = store
         self.on_new, self.on_status = on_new, on_status
+        self.extra = list(extra)  # further topics and their handlers (the visitor reports)
         self.stats = IngestStats()
         self.connected = False
         self._buf: list[_Pending] = []
@@ -101,7 +103,13 @@ class ServerBus:
         self.connected = True
         log.info("ingest connected (session present: %s), subscribing %s", flags.session_present,
                  self.events_filter)  # fmt: skip
-        client.subscribe([(self.events_filter, 1), (self.topics.all_status(), 1)])
+        client.subscribe(
+            [
+                (self.events_filter, 1),
+                (self.topics.all_status(), 1),
+                *((s.topic_filter, 1) for s in self.extra),
+            ]
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         self.connected = False
@@ -109,6 +117,13 @@ class ServerBus:
             log.warning("ingest lost the broker (%s); the session keeps what arrives", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        handler = next(
+            (s.handle for s in self.extra if mqtt.topic_matches_sub(s.topic_filter, msg.topic)),
+            None,
+        )
+        if handler is not None:
+            self._handle_extra(client, msg, handler)
+            return
         if msg.topic.endswith("/status"):
             try:
                 if msg.payload:
@@ -136,6 +151,20 @@ class ServerBus:
             full = len(self._buf) >= self.cfg.ingest.batch_max
         if full:
             self.flush()
+
+    def _handle_extra(
+        self, client: mqtt.Client, msg: mqtt.MQTTMessage, handle: Callable[[mqtt.MQTTMessage], None]
+    ) -> None:
+        """A message of an added subscription; acknowledged either way (a bad one never parses)."""
+        try:
+            handle(msg)
+        except (ValidationError, ValueError) as e:
+            self.stats.malformed += 1
+            log.warning("malformed message on %s refused: %s", msg.topic, _first(e))
+        except Exception:  # the store is away or a handler bug: logged, paho's thread lives on
+            log.exception("message on %s could not be handled", msg.topic)
+        finally:
+            client.ack(msg.mid, msg.qos)
 
     def _flush_loop(self) -> None:
         wait = self.cfg.ingest.batch_wait_ms / 1000

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 def cmd_server(args: argparse.Namespace) -> int:
     from server.config import load_server_config
 
+    if args.config is None:
+        args.server_parser.error("--config is required")
     cfg = load_server_config(args.config)
     if args.validate_config:
         print(f"{args.config}: ok (site {cfg.site}, database {cfg.db_url().split('://')[0]})")
@@ -157,9 +159,12 @@ def _register_users(sub: argparse._SubParsersAction, client: Any) -> None:  # no
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="run the compound's server")
-    p.add_argument("--config", type=Path, required=True, help="server YAML (ServerConfig)")
+    p.add_argument("--config", type=Path, help="server YAML (ServerConfig); required to run")
     p.add_argument("--validate-config", action="store_true")
-    p.set_defaults(func=cmd_server)
+    p.set_defaults(func=cmd_server, server_parser=p)
+    from server.import_events import register as register_import
+
+    register_import(p.add_subparsers(dest="server_command", metavar="import-events"))
 
     def client(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", default=os.environ.get("GATEWATCH_URL", "http://127.0.0.1:8080"))

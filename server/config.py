@@ -41,6 +41,19 @@ class ElderWatchConfig(_Strict):
     scan_interval_s: float = Field(60, gt=0, description="How often the rules are checked.")
 
 
+class VisitorWatchConfig(_Strict):
+    """Visitors inside the compound: the night rule (an alert with the visitor id, no name)."""
+
+    inside_at_night_h: float = Field(
+        4, gt=0, description="Alert for a visitor inside longer than this during the night."
+    )
+    night_start_h: int = Field(22, ge=0, le=23, description="Night window start (local hour).")
+    night_end_h: int = Field(5, ge=0, le=23, description="Night window end (local hour).")
+    lookback_h: float = Field(
+        48, gt=0, description="Visitors whose last passage is older than this are not counted."
+    )
+
+
 class RetentionConfig(_Strict):
     visitor_days: float = Field(7, gt=0, description="Visitor events and visitor templates.")
     resident_days: float = Field(180, gt=0, description="Events of enrolled persons.")
@@ -92,6 +105,7 @@ class ServerConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elder: ElderWatchConfig = Field(default_factory=ElderWatchConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."

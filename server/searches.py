@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +25,7 @@ from server.states import AlertRule
 from server.store import SightingHit, Store, now_utc
 from server.store.records import Evidence, Search, Sighting
 from server.trajectory import Trajectory, trace
+from server.visitors import VisitorLookBack, look_back
 
 if TYPE_CHECKING:
     from models.engine import FaceEngine
@@ -42,6 +43,7 @@ class SearchReport:
     sightings: list[Sighting]
     trajectory: Trajectory | None
     at: datetime
+    visitors: list[VisitorLookBack] = field(default_factory=list)  # look back (template search)
 
 
 class Searches:
@@ -56,6 +58,7 @@ class Searches:
         alert: Callable[[Alert], None],
         face: Callable[[], FaceEngine],
         photos: PhotoDecoder,
+        tz: timezone = UTC,
     ) -> None:
         self.photos = photos
         self.store = store
@@ -64,6 +67,7 @@ class Searches:
         self.publish = publish
         self.alert = alert
         self.face = face
+        self.tz = tz  # the compound's local time, for the look-back summaries
 
     def raise_search(
         self, user: str, reason: str, person_id: str | None = None, photo: bytes | None = None
@@ -120,7 +124,9 @@ class Searches:
             if s.person_id
             else None
         )
-        return SearchReport(s, self.store.sightings(sid), traj, now)
+        since = now - timedelta(hours=TRAJECTORY_H)
+        visitors = look_back(self.store, sid, since, self.tz) if s.person_id is None else []
+        return SearchReport(s, self.store.sightings(sid), traj, now, visitors)
 
     def close(self, sid: str, user: str) -> SearchReport:
         """Close the search and clear its retained order."""

@@ -33,6 +33,7 @@ class AlertRule(StrEnum):
     NO_PASSAGE_TODAY = "no_passage_today"
     OUT_AT_NIGHT = "out_at_night"
     SIGHTING = "sighting"
+    VISITOR_INSIDE_AT_NIGHT = "visitor_inside_at_night"
 
 
 class AuditAction(StrEnum):
@@ -65,3 +66,4 @@ class AuditAction(StrEnum):
     LIST_USERS = "list_users"
     REVOKE_USER = "revoke_user"
     ROTATE_TOKEN = "rotate_token"
+    VISITORS_INSIDE = "visitors_inside"

@@ -24,6 +24,7 @@ from server.api.routes import (
     templates,
     trajectories,
     users,
+    visitors,
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
@@ -31,7 +32,7 @@ from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (health, session, users, persons, templates, gallery, board, events, trajectories,
-           alerts, searches, audit)  # fmt: skip
+           alerts, searches, visitors, audit)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

@@ -25,6 +25,7 @@ from server.store.records import (
     Sighting,
 )
 from server.trajectory import Trajectory, Whereabouts
+from server.visitors import Confidence, VisitorInside
 
 __all__ = [
     "AlertRecord",
@@ -193,6 +194,7 @@ class SearchAnswer(_Out):
     believed_inside: bool | None = None
     seen_last_48h: bool | None = None
     note: str | None = None
+    visitors: list[VisitorLookBackOut] | None = None  # photo search: matched live visitors
 
     @classmethod
     def of(cls, r: SearchReport) -> SearchAnswer:
@@ -215,4 +217,33 @@ class SearchAnswer(_Out):
             }
             if not traj.passages:
                 fields["note"] = "not seen by any camera of the compound in the last 48 h"
+        else:
+            fields["visitors"] = [VisitorLookBackOut(**asdict(v)) for v in r.visitors]
         return cls.model_validate(fields)
+
+
+class VisitorLookBackOut(_Out):
+    """A live visitor the edges matched to a photo search, with its passages in the last 48 h."""
+
+    visitor_id: str
+    score: float
+    confidence: Confidence
+    gates: list[str]
+    passages: list[PassageRow]
+    inside: bool
+    summary: str
+
+
+class VisitorInsideOut(_Out):
+    """A visitor in without a later out."""
+
+    visitor_id: str
+    since: datetime
+    gate: str
+    camera: str
+    hours: float
+
+    @classmethod
+    def of(cls, v: VisitorInside) -> VisitorInsideOut:
+        return cls(visitor_id=v.visitor_id, since=v.since, gate=v.gate, camera=v.camera,
+                   hours=v.hours)  # fmt: skip

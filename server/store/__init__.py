@@ -20,6 +20,7 @@ from server.store.registry import GalleryEntry, RegistryStore
 from server.store.retention import RetentionStore
 from server.store.searches import SearchStore, SightingHit
 from server.store.users import UserStore, token_digest
+from server.store.visitors import VisitorStore
 
 __all__ = [
     "GalleryEntry",
@@ -41,7 +42,14 @@ class Ingested:
 
 
 class Store(
-    EventStore, GateStore, RegistryStore, SearchStore, AlertStore, UserStore, RetentionStore
+    EventStore,
+    GateStore,
+    RegistryStore,
+    SearchStore,
+    AlertStore,
+    UserStore,
+    RetentionStore,
+    VisitorStore,
 ):
     """Every repository over one engine."""
 

@@ -11,6 +11,7 @@ from contract.events import Passage
 from server import tables as t
 from server.store.base import Repository, now_utc
 from server.store.records import Event, PassageRow, Visitor
+from server.store.visitors import alias_group
 
 PASSAGE_COLS = tuple(t.events.c[name] for name in PassageRow.model_fields)
 # The passage's fields that are columns (site and schema version are not stored).
@@ -81,11 +82,13 @@ class EventStore(Repository):
     def passages(
         self, identity: str, since: datetime, until: datetime | None = None
     ) -> list[PassageRow]:
-        """The identity's passages in [since, until), oldest first (index: identity, ts)."""
-        cond = [t.events.c.identity == identity, t.events.c.ts >= since]
+        """The identity's passages in [since, until), oldest first (index: identity, ts); a
+        visitor's include those of the ids merged with it."""
+        cond = [t.events.c.ts >= since]
         if until is not None:
             cond.append(t.events.c.ts < until)
         with self.engine.connect() as conn:
+            cond.append(t.events.c.identity.in_(alias_group(conn, identity)))
             return PassageRow.all(
                 conn.execute(
                     select(*PASSAGE_COLS).where(and_(*cond)).order_by(t.events.c.ts, t.events.c.id)
@@ -96,7 +99,7 @@ class EventStore(Repository):
         with self.engine.connect() as conn:
             r = conn.execute(
                 select(*PASSAGE_COLS)
-                .where(t.events.c.identity == identity)
+                .where(t.events.c.identity.in_(alias_group(conn, identity)))
                 .order_by(t.events.c.ts.desc(), t.events.c.id.desc())
                 .limit(1)
             ).first()

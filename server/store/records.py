@@ -201,3 +201,14 @@ class Sighting(Record):
     camera: str
     identity: str | None
     score: float | None
+
+
+class VisitorMatchRow(Record):
+    """A live visitor a template search matched at one gate (look back)."""
+
+    search_id: str
+    visitor_id: str
+    gate: str
+    score: float
+    threshold: float
+    ts: UtcDatetime

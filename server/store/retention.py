@@ -31,6 +31,8 @@ class RetentionStore(Repository):
             vt = conn.execute(
                 delete(t.visitors).where(t.visitors.c.last_seen < visitor_cut)
             ).rowcount
+            conn.execute(delete(t.visitor_alias).where(t.visitor_alias.c.created < visitor_cut))
+            conn.execute(delete(t.visitor_matches).where(t.visitor_matches.c.ts < visitor_cut))
             a = conn.execute(
                 delete(t.audit).where(t.audit.c.ts < now - timedelta(days=audit_days))
             ).rowcount

@@ -1,14 +1,14 @@
 """auth hardening: token expiry on users, browser sessions (cookie) by digest
 
 Revision ID: 0004_auth_hardening
-Revises: 0002
+Revises: 0005_visitor_alias
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_auth_hardening"
-down_revision = "0002"
+down_revision = "0005_visitor_alias"
 branch_labels = None
 depends_on = None
 
