@@ -16,6 +16,7 @@ from server.api.auth import Caller
 from server.app import ServerApp
 from server.states import AuditAction, UserRole
 from server.store import Store, now_utc
+from server.store.records import TEXT_PATTERN
 
 
 def get_server(request: Request) -> ServerApp:
@@ -63,7 +64,9 @@ Admin = Annotated[Caller, Depends(require(UserRole.ADMIN))]
 Officer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER))]
 Viewer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER, UserRole.VIEWER))]
 EdgeOrAdmin = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.EDGE))]
-Reason = Annotated[str, Query(min_length=3, max_length=500, description="why (audited)")]
+Reason = Annotated[
+    str, Query(min_length=3, max_length=500, pattern=TEXT_PATTERN, description="why (audited)")
+]
 MAX_SINCE_DAYS = 3650
 MAX_INT = 2**31 - 1  # the database's integer columns
 Id = Annotated[str, Path(pattern=ID_PATTERN, description="an id: 1-64 of A-Z a-z 0-9 _ . -")]

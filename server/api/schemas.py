@@ -12,6 +12,7 @@ from contract.topics import ID_PATTERN
 from server.searches import SearchReport
 from server.states import AlertState, SearchState, UserRole
 from server.store.records import (
+    TEXT_PATTERN,
     AlertRecord,
     AuditRecord,
     Event,
@@ -55,7 +56,7 @@ class _Out(BaseModel):
 
 
 class TemplatesIn(_In):
-    model_id: str
+    model_id: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
     embeddings: list[list[float]] = Field(min_length=1, max_length=50)
     qualities: list[float] | None = None
     replace: bool = False
@@ -64,7 +65,7 @@ class TemplatesIn(_In):
 
 class SearchIn(_In):
     person_id: str = Field(pattern=ID_PATTERN)
-    reason: str = Field(min_length=3, max_length=500)
+    reason: str = Field(min_length=3, max_length=500, pattern=TEXT_PATTERN)
 
 
 class UserIn(_In):

@@ -35,12 +35,25 @@ LONG = "a" * 10_000
         ("get", "/api/trajectory/p1?reason=check&since=nanh", 400, "since="),
         ("get", "/api/events?reason=check&since=-5d", 400, "since="),
         ("get", f"/api/events?reason=check&gate={LONG}", 422, "pattern"),
+        ("get", "/api/visitors/inside?reason=ab%00c", 422, "pattern"),
     ],
 )
 def test_bad_input_is_a_4xx_with_a_message(client, server, method, path, status, detail) -> None:
     r = getattr(client, method)(path, headers=auth(server, "admin"))
     assert r.status_code == status, r.text
     assert detail in r.text
+
+
+def test_text_with_a_nul_byte_is_422_not_a_database_error(client, server) -> None:
+    body = {"id": "p1", "name": "Li\u0000Wei", "role": "resident"}
+    r = client.put("/api/persons/p1", json=body, headers=auth(server, "admin"))
+    assert r.status_code == 422 and "pattern" in r.text
+    r = client.post(
+        "/api/searches",
+        json={"person_id": "p1", "reason": "lost\u0000"},
+        headers=auth(server, "officer"),
+    )
+    assert r.status_code == 422 and "pattern" in r.text
 
 
 EXAMPLES = 10  # per operation and mode: ~30 operations x 2 modes x 10, a few hundred per database

@@ -11,6 +11,7 @@ from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
 from server.api.schemas import Search, SearchAnswer, SearchIn
 from server.api.stream import sse
 from server.states import AuditAction, SearchState
+from server.store.records import TEXT_PATTERN
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
 
@@ -33,7 +34,7 @@ def raise_search(
 def raise_photo_search(
     app: Server,
     user: Officer,
-    reason: Annotated[str, Form(min_length=3)],
+    reason: Annotated[str, Form(min_length=3, max_length=500, pattern=TEXT_PATTERN)],
     photo: Annotated[UploadFile, File()],
     audit: Annotated[AuditEntry, audited(AuditAction.RAISE_SEARCH)],
 ) -> SearchAnswer:
