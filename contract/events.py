@@ -21,6 +21,9 @@ IdentityKind = Literal["person", "visitor", "none"]
 CameraState = Literal["starting", "ok", "camera_lost"]
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+INT64_MAX = 2**63 - 1  # what a 64-bit (BigInteger) column holds
+INT32_MAX = 2**31 - 1  # what a 32-bit (Integer) column holds
+MODEL_ID_PATTERN = r"^[\x20-\x7e]{1,200}$"  # printable ASCII: no NUL, fits String(200)
 
 
 class _Payload(BaseModel):
@@ -32,24 +35,29 @@ class _Payload(BaseModel):
         return self.model_dump_json().encode()
 
 
-def _utc_in_range(v: datetime) -> datetime:
-    v = v.astimezone(UTC)
-    if not EARLIEST <= v < LATEST:
+def _utc_in_range(v: datetime | None) -> datetime | None:
+    if v is None:
+        return None
+    try:
+        utc = v.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+08:00 has no UTC datetime
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
         raise ValueError(f"time {v.isoformat()} is outside {EARLIEST.year}..{LATEST.year}")
-    return v
+    return utc
 
 
 class Passage(_Payload):
     """One person passing one camera: one event per track, never one per frame."""
 
     event_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
-    seq: int = Field(ge=1, description="Per-edge sequence number, gapless, from 1")
+    seq: int = Field(ge=1, le=INT64_MAX, description="Per-edge sequence number, gapless, from 1")
     site: str = Field(pattern=ID_PATTERN)
     gate: str = Field(pattern=ID_PATTERN)
     camera: str = Field(pattern=ID_PATTERN)
     direction: Direction
     ts: AwareDatetime = Field(description="UTC time the decision was made")
-    track_id: int = Field(ge=0)
+    track_id: int = Field(ge=0, le=INT64_MAX)
     identity: str | None = Field(None, pattern=ID_PATTERN)
     identity_kind: IdentityKind
     role: Role
@@ -58,8 +66,8 @@ class Passage(_Payload):
     margin: float | None = Field(None, ge=0, le=2)
     quality: float = Field(ge=0, le=1)
     frames_used: int = Field(ge=1, le=10_000)
-    gallery_version: int = Field(ge=0)
-    model_id: str = Field(min_length=1, max_length=200)
+    gallery_version: int = Field(ge=0, le=INT64_MAX)
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
     search_id: str | None = Field(None, pattern=ID_PATTERN)
 
     _ts = field_validator("ts")(_utc_in_range)
@@ -90,16 +98,19 @@ class EdgeStatus(_Payload):
     camera: str = Field(pattern=ID_PATTERN)
     state: Literal["online", "offline"]
     camera_state: CameraState | None = None
-    fps: float | None = Field(None, ge=0)
-    latency_ms: dict[str, float] = Field(default_factory=dict)
-    gallery_version: int | None = Field(None, ge=0)
-    outbox_depth: int | None = Field(None, ge=0)
-    dropped_frames: int | None = Field(None, ge=0)
-    refused_events: int | None = Field(None, ge=0)
+    fps: float | None = Field(None, ge=0, le=10_000, allow_inf_nan=False)
+    latency_ms: dict[str, float] = Field(default_factory=dict, max_length=64)
+    gallery_version: int | None = Field(None, ge=0, le=INT64_MAX)
+    outbox_depth: int | None = Field(None, ge=0, le=INT64_MAX)
+    dropped_frames: int | None = Field(None, ge=0, le=INT64_MAX)
+    refused_events: int | None = Field(None, ge=0, le=INT64_MAX)
     outbox_error: OutboxTrouble | None = None
-    lost_events: int | None = Field(None, ge=0)
+    lost_events: int | None = Field(None, ge=0, le=INT64_MAX)
     refused_publishes: int | None = Field(
-        None, ge=0, description="Publishes the broker refused (PUBACK reason code) since start"
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Publishes the broker refused (PUBACK reason code) since start",
     )
     match_threshold: float | None = Field(
         None, ge=-1, le=1, description="Score at or above which the edge names a gallery person."
@@ -108,9 +119,22 @@ class EdgeStatus(_Payload):
         None, max_length=300, description="Where the threshold comes from (target FPIR, size)."
     )
     gallery_templates: int | None = Field(
-        None, ge=0, description="Templates in the gallery in use: the N of the threshold."
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Templates in the gallery in use: the N of the threshold.",
     )
     ts: AwareDatetime | None = None
+
+    _ts = field_validator("ts")(_utc_in_range)
+
+    @field_validator("latency_ms")
+    @classmethod
+    def _finite_latencies(cls, v: dict[str, float]) -> dict[str, float]:
+        for stage, ms in v.items():
+            if not (0 <= ms <= 3_600_000) or len(stage) > 64:
+                raise ValueError(f"latency {stage[:64]!r}: {ms} ms is not a duration")
+        return v
 
 
 class Ack(_Payload):

@@ -2,7 +2,9 @@
 
 Ingest uses a persistent session (fixed client id, clean start off, session expiry) and manual
 acknowledgement: a passage is acknowledged to the broker, and its id sent back to the edge on the
-acks topic, only after the transaction that stores it has committed.
+acks topic, only after the transaction that stores it has committed. No exception leaves an
+MQTT callback: what cannot be parsed, is dated too far ahead, or names another gate than its topic
+is counted and set aside (dead letters, see server/ingest.py), then acknowledged.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
@@ -21,26 +24,24 @@ from contract.events import Ack, EdgeStatus, Passage
 from contract.mqtt import Subscription, make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
-from server.store import Ingested, Store
+from server.ingest import (
+    Committer,
+    IngestHealth,
+    IngestState,
+    IngestStats,
+    Pending,
+    Rejected,
+    Stopping,
+)
+from server.store import Ingested, Refused, Store, now_utc
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class IngestStats:
-    received: int = 0
-    inserted: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    batches: int = 0
-    db_errors: int = 0
-    commit_ms: list[float] = field(default_factory=list)
+__all__ = ["IngestStats", "ServerBus"]
 
 
-@dataclass(frozen=True)
-class _Pending:
-    mid: int
-    passage: Passage
+class Refusal(ValueError):
+    """A message this server will not store (the reason is the message)."""
 
 
 class ServerBus:
@@ -58,12 +59,14 @@ class ServerBus:
         self.store = store
         self.on_new, self.on_status = on_new, on_status
         self.extra = list(extra)  # further topics and their handlers (the visitor reports)
-        self.stats = IngestStats()
-        self.connected = False
-        self._buf: list[_Pending] = []
+        self.state = IngestState(cfg.ingest.stuck_after_s)
+        self._buf: list[Pending] = []
+        self._rejected: list[Rejected] = []
+        self._in_flight = 0  # taken by flush(), not yet stored and acknowledged
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
+        self._committer = Committer(store, self.state, self._stop, cfg.ingest.retry_max_s)
         cid = client_id or cfg.mqtt.client_id or f"gatewatch-server-{cfg.site}"
         c = make_client(cfg.mqtt, cid, manual_ack=True)
         c.on_connect = self._on_connect
@@ -71,6 +74,20 @@ class ServerBus:
         c.on_message = self._on_message
         self.client = c
         self._flusher = threading.Thread(target=self._flush_loop, name="ingest-flush", daemon=True)
+
+    @property
+    def stats(self) -> IngestStats:
+        return self.state.stats
+
+    @property
+    def connected(self) -> bool:
+        return self.state.connected
+
+    def health(self) -> IngestHealth:
+        """Connected, last message handled, backlog and failures of the subscriber."""
+        with self._lock:
+            pending = len(self._buf) + len(self._rejected) + self._in_flight
+        return self.state.health(pending)
 
     @property
     def events_filter(self) -> str:
@@ -100,7 +117,7 @@ class ServerBus:
         if reason_code.is_failure:
             log.error("broker refused the server: %s", reason_code)
             return
-        self.connected = True
+        self.state.connected = True
         log.info("ingest connected (session present: %s), subscribing %s", flags.session_present,
                  self.events_filter)  # fmt: skip
         client.subscribe(
@@ -112,45 +129,86 @@ class ServerBus:
         )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        self.connected = False
+        self.state.connected = False
         if not self._stop.is_set():
             log.warning("ingest lost the broker (%s); the session keeps what arrives", reason_code)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
-        handler = next(
-            (s.handle for s in self.extra if mqtt.topic_matches_sub(s.topic_filter, msg.topic)),
-            None,
-        )
-        if handler is not None:
-            self._handle_extra(client, msg, handler)
+        """Never raises: paho's network thread would die with it and ingest stop for good."""
+        try:
+            handler = next(
+                (s.handle for s in self.extra if mqtt.topic_matches_sub(s.topic_filter, msg.topic)),
+                None,
+            )
+            if handler is not None:
+                self._handle_extra(client, msg, handler)
+            elif msg.topic.endswith("/status"):
+                self._on_status_message(msg)
+            else:
+                self._on_passage(msg)
+        except Exception:  # left unacknowledged: the broker delivers it again after a reconnect
+            self.stats.callback_errors += 1
+            log.exception("handling a message on %s failed", msg.topic)
+        finally:
+            self.state.last_message_at = now_utc()
+
+    def _on_status_message(self, msg: mqtt.MQTTMessage) -> None:
+        if not msg.payload:  # a retained status cleared
+            self._ack(msg.mid, msg.qos)
             return
-        if msg.topic.endswith("/status"):
-            try:
-                if msg.payload:
-                    st = EdgeStatus.model_validate_json(msg.payload)
-                    self.store.record_status(st)
-                    self.on_status(st)
-            except ValidationError as e:
-                self.stats.malformed += 1
-                log.warning("malformed status on %s refused: %s", msg.topic, _first(e))
-            finally:
-                client.ack(msg.mid, msg.qos)
+        try:
+            st = EdgeStatus.model_validate_json(msg.payload)
+            if self.topics.gate_of(msg.topic) != st.gate or st.site != self.cfg.site:
+                raise Refusal(f"status of {st.site}/{st.gate} on topic {msg.topic}")
+        except (ValidationError, Refusal) as e:
+            self.stats.malformed += 1
+            self._reject(msg, "status", f"malformed status: {_first(e)}")
             return
+        try:
+            skew = None
+            if st.ts is not None and not msg.retain:  # a retained status may be old: no clock
+                skew = round((st.ts - now_utc()).total_seconds(), 1)
+            self.store.record_status(st, skew)
+        except Exception:  # the next status replaces this one; ingest of passages goes on
+            self.state.status_failed()
+            log.exception("cannot store the status of %s/%s", st.gate, st.camera)
+        else:
+            self.state.status_stored()
+            self.on_status(st)
+        finally:
+            self._ack(msg.mid, msg.qos)
+
+    def _on_passage(self, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
         try:
             p = Passage.model_validate_json(msg.payload)
             if self.topics.gate_of(msg.topic) != p.gate or p.site != self.cfg.site:
-                raise ValueError(f"passage of {p.site}/{p.gate} on topic {msg.topic}")
-        except (ValidationError, ValueError) as e:
+                raise Refusal(f"passage of {p.site}/{p.gate} on topic {msg.topic}")
+        except (ValidationError, Refusal) as e:
             self.stats.malformed += 1
-            log.warning("malformed passage on %s refused: %s", msg.topic, _first(e))
-            client.ack(msg.mid, msg.qos)  # it will never parse: do not have it delivered again
+            self._reject(msg, "passage", f"malformed passage: {_first(e)}")
+            return
+        skew = timedelta(seconds=self.cfg.ingest.max_future_skew_s)
+        if p.ts > now_utc() + skew:
+            self.stats.future += 1
+            self._reject(msg, "passage", f"dated {p.ts.isoformat()}, more than {skew} ahead")
             return
         with self._lock:
-            self._buf.append(_Pending(msg.mid, p))
+            self._buf.append(Pending(msg.mid, msg.topic, bytes(msg.payload), p))
             full = len(self._buf) >= self.cfg.ingest.batch_max
         if full:
             self.flush()
+
+    def _reject(self, msg: mqtt.MQTTMessage, kind: Literal["passage", "status"], why: str) -> None:
+        """Queue the message for the dead-letter table; it is acknowledged once set aside."""
+        log.warning("%s on %s refused: %s", kind, msg.topic, why)
+        refused = Refused(now_utc(), kind, msg.topic, why, bytes(msg.payload))
+        with self._lock:
+            self._rejected.append(Rejected(msg.mid, refused))
+
+    def _ack(self, mid: int, qos: int) -> None:
+        if qos:
+            self.client.ack(mid, qos)
 
     def _handle_extra(
         self, client: mqtt.Client, msg: mqtt.MQTTMessage, handle: Callable[[mqtt.MQTTMessage], None]
@@ -162,6 +220,7 @@ class ServerBus:
             self.stats.malformed += 1
             log.warning("malformed message on %s refused: %s", msg.topic, _first(e))
         except Exception:  # the store is away or a handler bug: logged, paho's thread lives on
+            self.stats.callback_errors += 1
             log.exception("message on %s could not be handled", msg.topic)
         finally:
             client.ack(msg.mid, msg.qos)
@@ -169,39 +228,54 @@ class ServerBus:
     def _flush_loop(self) -> None:
         wait = self.cfg.ingest.batch_wait_ms / 1000
         while not self._stop.wait(wait or 0.01):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug must not end the flusher: the messages stay unacknowledged
+                self.stats.callback_errors += 1
+                log.exception("flush failed")
 
     def flush(self) -> None:
-        """Commit the buffered passages, then acknowledge them to the broker and the edges."""
+        """Commit the buffered passages and dead letters, then acknowledge them."""
         with self._flush_lock:
             with self._lock:
                 batch, self._buf = self._buf, []
-            if not batch:
-                return
-            t0 = time.perf_counter()
-            while True:
-                try:
-                    ingested = self.store.insert_events([b.passage for b in batch])
-                    break
-                except Exception:  # the database is away: keep the batch, unacknowledged
-                    self.stats.db_errors += 1
-                    log.exception("cannot store %d passages; retrying in 1 s", len(batch))
-                    if self._stop.wait(1.0):
-                        return
-            new = ingested.new
-            self.stats.commit_ms.append((time.perf_counter() - t0) * 1000)
-            del self.stats.commit_ms[:-1000]
-            self.stats.batches += 1
-            self.stats.inserted += len(new)
-            self.stats.duplicates += len(batch) - len(new)
-            by_gate: dict[str, list[str]] = defaultdict(list)
-            for b in batch:
-                self.client.ack(b.mid, 1)
-                by_gate[b.passage.gate].append(b.passage.event_id)
-            for gate, ids in by_gate.items():
-                self.publish(self.topics.acks(gate), Ack(event_ids=ids).to_json())
-            if new:
-                self.on_new(ingested)
+                rejected, self._rejected = self._rejected, []
+                self._in_flight = len(batch) + len(rejected)
+            try:
+                self._set_aside(rejected)
+                self._commit(batch)
+            except Stopping:  # unacknowledged: the broker delivers them again after a restart
+                log.warning("stopping with %d messages not stored", len(batch) + len(rejected))
+            finally:
+                with self._lock:
+                    self._in_flight = 0
+
+    def _set_aside(self, rejected: list[Rejected]) -> None:
+        if not rejected:
+            return
+        self._committer.set_aside([r.refused for r in rejected])
+        for r in rejected:
+            self._ack(r.mid, 1)
+
+    def _commit(self, batch: list[Pending]) -> None:
+        if not batch:
+            return
+        t0 = time.perf_counter()
+        done = self._committer.commit(batch)
+        ingested, new = done.ingested, done.ingested.new
+        self.stats.commit_ms.append((time.perf_counter() - t0) * 1000)
+        del self.stats.commit_ms[:-1000]
+        self.stats.batches += 1
+        self.stats.inserted += len(new)
+        self.stats.duplicates += len(batch) - len(new) - done.set_aside
+        by_gate: dict[str, list[str]] = defaultdict(list)
+        for b in batch:  # dead-lettered ones too: the server keeps them, the edge may drop them
+            self._ack(b.mid, 1)
+            by_gate[b.passage.gate].append(b.passage.event_id)
+        for gate, ids in by_gate.items():
+            self.publish(self.topics.acks(gate), Ack(event_ids=ids).to_json())
+        if new:
+            self.on_new(ingested)
 
 
 def _first(e: Exception) -> str:

@@ -23,6 +23,15 @@ class IngestConfig(_Strict):
         pattern=ID_PATTERN,
         description="Share the events among server workers ($share/<group>/...); None: one worker.",
     )
+    max_future_skew_s: float = Field(
+        300, ge=0, le=86_400, description="Refuse passages dated further than this in the future."
+    )
+    stuck_after_s: float = Field(
+        60, gt=0, description="Health says degraded when storing has failed this long."
+    )
+    retry_max_s: float = Field(
+        10, gt=0, le=300, description="Longest wait between retries of a failing store."
+    )
 
 
 class ElderWatchConfig(_Strict):

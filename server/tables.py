@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -65,6 +66,7 @@ gates = Table(
     Column("camera_state", String(16)),
     Column("status", JSON),
     Column("last_status", TS),
+    Column("clock_skew_s", Float),  # the edge's status ts minus the server's receive time
 )
 
 events = Table(
@@ -72,12 +74,12 @@ events = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(32), nullable=False, unique=True),
-    Column("seq", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
     Column("gate", String(64), nullable=False),
     Column("camera", String(64), nullable=False),
     Column("direction", String(4), nullable=False),
     Column("ts", TS, nullable=False),
-    Column("track_id", Integer, nullable=False),
+    Column("track_id", BigInteger, nullable=False),
     Column("identity", String(64)),
     Column("identity_kind", String(8), nullable=False),
     Column("role", String(16), nullable=False),
@@ -86,12 +88,24 @@ events = Table(
     Column("margin", Float),
     Column("quality", Float, nullable=False),
     Column("frames_used", Integer, nullable=False),
-    Column("gallery_version", Integer, nullable=False),
+    Column("gallery_version", BigInteger, nullable=False),
     Column("model_id", String(200), nullable=False),
     Column("search_id", String(64)),
     Column("received", TS, nullable=False),
     Index("ix_events_identity_ts", "identity", "ts"),
     Index("ix_events_ts", "ts"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received", TS, nullable=False),
+    Column("kind", String(16), nullable=False),  # passage | status
+    Column("topic", String(300), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the raw message, as it arrived
+    Index("ix_dead_letters_received", "received"),
 )
 
 visitors = Table(

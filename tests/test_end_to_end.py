@@ -26,7 +26,17 @@ def finished_demo(tmp_path_factory: pytest.TempPathFactory, gatewatch_home: Path
 def test_every_expected_passage_role_alert_and_sighting(finished_demo) -> None:
     _, summary = finished_demo
     assert summary["problems"] == []
-    assert summary["by_role"] == {"resident": 5, "courier": 1, "watchlist": 1, "visitor": 2}
+    # Visitors: the never-enrolled one in and out (one id across gates), the newcomer before he
+    # is enrolled.
+    assert summary["by_role"] == {"resident": 5, "courier": 1, "watchlist": 1, "visitor": 3}
+
+
+def test_the_visitor_leaves_under_the_id_it_came_in_with(finished_demo) -> None:
+    demo, _ = finished_demo
+    visitors = [p for p in demo.passages if p["role"] == "visitor"]
+    ins = {p["identity"] for p in visitors if p["direction"] == "in"}
+    outs = [p["identity"] for p in visitors if p["direction"] == "out"]
+    assert len(outs) == 1 and outs[0] in ins, "one visitor id from the in-gate to the out-gate"
 
 
 def test_the_store_holds_each_passage_once_and_the_sighting(finished_demo) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,8 +81,14 @@ class UserIn(_In):
 
 
 class Health(_Out):
-    ok: bool
+    ok: bool = Field(description="False when the ingest is degraded (see reasons).")
+    state: Literal["ok", "degraded"]
     mqtt_connected: bool
+    last_message_at: datetime | None = Field(description="When the subscriber last handled one.")
+    pending: int = Field(description="Messages received, not yet stored and acknowledged.")
+    failing_for_s: float = Field(description="How long storing has been failing (0: it works).")
+    errors: int = Field(description="Database and callback errors since start.")
+    reasons: list[str]
 
 
 class NewUser(_Out):

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from contract.events import Passage
 from server.store.alerts import AlertStore
 from server.store.base import Repository, now_utc
+from server.store.deadletters import DeadLetterStore, Refused
 from server.store.events import EventStore
 from server.store.gates import GateStore
 from server.store.records import as_utc
@@ -25,6 +26,7 @@ from server.store.visitors import VisitorStore
 __all__ = [
     "GalleryEntry",
     "Ingested",
+    "Refused",
     "SightingHit",
     "Store",
     "as_utc",
@@ -50,6 +52,7 @@ class Store(
     UserStore,
     RetentionStore,
     VisitorStore,
+    DeadLetterStore,
 ):
     """Every repository over one engine."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 from sqlalchemy import Result, Row
 
 from contract.events import Direction, IdentityKind, RoleSource
@@ -20,6 +28,17 @@ def as_utc(dt: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _or_none(v: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """A stored value this version cannot read becomes None instead of failing the whole read."""
+    try:
+        return handler(v)
+    except (ValueError, OverflowError):  # pydantic's ValidationError is a ValueError
+        return None
+
+
+OrNone = WrapValidator(_or_none)
 Evidence = dict[str, str | float | int | None]
 CareFlag = Literal["lives_alone", "disabled", "pregnant", "serious_illness"]
 LegalBasis = Literal["consent", "contract", "legal_obligation", "vital_interest"]
@@ -93,8 +112,20 @@ class Gate(Record):
     name: str | None
     state: str | None
     camera_state: str | None
-    status: dict[str, JsonValue] | None
-    last_status: UtcDatetime | None
+    status: Annotated[dict[str, JsonValue] | None, OrNone]
+    last_status: Annotated[UtcDatetime | None, OrNone]
+    clock_skew_s: Annotated[float | None, OrNone] = None
+
+
+class DeadLetter(Record):
+    """A message ingest set aside: the raw payload and why it was refused."""
+
+    id: int
+    received: UtcDatetime
+    kind: Literal["passage", "status"]
+    topic: str
+    error: str
+    payload: bytes
 
 
 # Free text the databases can store: no NUL (PostgreSQL refuses it) and no other control
