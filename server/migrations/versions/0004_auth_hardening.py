@@ -1,14 +1,14 @@
 """auth hardening: token expiry on users, browser sessions (cookie) by digest
 
 Revision ID: 0004_auth_hardening
-Revises: 0005_visitor_alias
+Revises: 0003_ingest_hardening
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_auth_hardening"
-down_revision = "0005_visitor_alias"
+down_revision = "0003_ingest_hardening"
 branch_labels = None
 depends_on = None
 
