@@ -49,6 +49,8 @@ setup(
             "types-PyYAML",
             "hypothesis>=6",
             "selenium>=4.20",
+            "schemathesis>=4.30,<5",
+            "psutil>=5.9",
         ],
     },
     entry_points={"console_scripts": ["gatewatch=gatewatch.cli:main"]},

@@ -102,7 +102,7 @@ class Demo:
         self.http_port = free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.site = "demo"
-        self.admin = secrets.token_urlsafe(16)
+        self.admin = secrets.token_urlsafe(32)
         self.env = dict(os.environ, GATEWATCH_ADMIN_TOKEN=self.admin, PYTHONUNBUFFERED="1")
 
     # -- processes -------------------------------------------------------------------------

@@ -24,10 +24,12 @@ from server.db import make_engine, migrate
 from server.elder import ElderWatch
 from server.gallery import build_snapshot
 from server.live import Hub
+from server.photos import PhotoDecoder
 from server.searches import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
 from server.store.records import PassageRow
+from server.tokens import check_token_strength
 from server.trajectory import Trajectory, Whereabouts, locate, trace
 from server.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
 from server.watchlist import WatchlistWatch
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 class ServerApp:
     def __init__(self, cfg: ServerConfig, bus_client_id: str | None = None) -> None:
         self.cfg = cfg
+        if token := os.environ.get(cfg.admin_token_env):  # before any database work
+            check_token_strength(token, cfg.admin_token_env)
         self.topics = Topics(cfg.site)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(cfg.db_url())
@@ -69,6 +73,7 @@ class ServerApp:
             publish=self.bus.publish,
             alert=self._publish_alert,
             face=lambda: self.face,
+            photos=PhotoDecoder(cfg.http.max_photo_pixels),
             tz=self.tz,
             cfg=cfg.search,
         )
@@ -162,7 +167,7 @@ class ServerApp:
 
     def base_url(self) -> str:
         h = self.cfg.http
-        return h.public_url or f"http://{h.host}:{h.port}"
+        return h.public_url or f"{'https' if h.tls else 'http'}://{h.host}:{h.port}"
 
     def publish_gallery(self) -> GalleryManifest:
         """Build the next gallery snapshot and announce it (retained) to every edge."""

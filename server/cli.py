@@ -8,9 +8,15 @@ import logging
 import os
 import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.errors import ApiError
+
+if TYPE_CHECKING:
+    from uvicorn import Config
+    from uvicorn._types import ASGIApplication
+
+    from server.config import HttpConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +32,29 @@ def cmd_server(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
+    from contract.config import ConfigError
     from server.api import create_api
     from server.app import ServerApp
+    from server.tokens import WeakToken
 
-    app = ServerApp(cfg).start()
     try:
-        uvicorn.run(create_api(app), host=cfg.http.host, port=cfg.http.port, log_level="info")
+        app = ServerApp(cfg)
+    except WeakToken as e:
+        raise ConfigError(str(e)) from e
+    app.start()
+    try:
+        uvicorn.Server(http_config(cfg.http, create_api(app))).run()
     finally:
         app.stop()
     return 0
+
+
+def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info") -> Config:
+    """uvicorn's settings for the API: address, TLS when a certificate is configured."""
+    from uvicorn import Config
+
+    tls = {"ssl_certfile": str(http.tls_cert), "ssl_keyfile": str(http.tls_key)} if http.tls else {}
+    return Config(api, host=http.host, port=http.port, log_level=log_level, **tls)
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
@@ -102,6 +122,41 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_users(args: argparse.Namespace) -> int:
+    """API users (admin): list, add, revoke, rotate a token."""
+    if args.action == "list":
+        rows = _call(args, "GET", "/api/users")
+        text = "\n".join(
+            f"{u['name']:<20} {u['role']:<8} {'revoked' if u['disabled'] else 'active':<8} "
+            f"expires {u['expires'] or 'never'}"
+            for u in rows
+        )
+        return _out(args, rows, text)
+    if args.action == "add":
+        body = {"name": args.name, "role": args.role, "expires_days": args.days}
+        u = _call(args, "POST", "/api/users", body)
+        return _out(args, u, f"{u['name']} ({u['role']}) token, shown once: {u['token']}")
+    name = urllib.parse.quote(args.name)
+    if args.action == "revoke":
+        return _out(args, _call(args, "DELETE", f"/api/users/{name}"), f"{args.name} revoked")
+    u = _call(args, "POST", f"/api/users/{name}/token")
+    return _out(args, u, f"{u['name']} new token, shown once: {u['token']}")
+
+
+def _register_users(sub: argparse._SubParsersAction, client: Any) -> None:  # noqa: ANN401
+    p = sub.add_parser("users", help="API users and their tokens (admin)")
+    usub = p.add_subparsers(dest="action", required=True)
+    for action in ("list", "add", "revoke", "rotate"):
+        u = usub.add_parser(action)
+        if action != "list":
+            u.add_argument("name")
+        if action == "add":
+            u.add_argument("--role", required=True, choices=["admin", "officer", "viewer", "edge"])
+            u.add_argument("--days", type=float, default=None, help="token lifetime")
+        client(u)
+        u.set_defaults(func=cmd_users)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("server", help="run the compound's server")
     p.add_argument("--config", type=Path, help="server YAML (ServerConfig); required to run")
@@ -136,6 +191,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("search_id")
     client(c)
     c.set_defaults(func=cmd_search)
+
+    _register_users(sub, client)
 
     p = sub.add_parser("alerts", help="elder-watch and search alerts")
     p.add_argument("--state", default="open", choices=["open", "acknowledged", "closed"])

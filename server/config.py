@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
@@ -83,8 +83,33 @@ class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = Field(
-        None, description="Base URL edges use to fetch galleries; default http://host:port."
+        None, description="Base URL edges use to fetch galleries; default http(s)://host:port."
     )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body (JSON) of any route."
+    )
+    max_upload_bytes: int = Field(
+        10 << 20, ge=1024, description="Largest photo upload (multipart body)."
+    )
+    max_photo_pixels: int = Field(
+        40_000_000, ge=10_000, description="Largest photo (width x height) decoded."
+    )
+    token_days: float = Field(90, gt=0, description="Lifetime of tokens made through the API.")
+    session_hours: float = Field(12, gt=0, description="Lifetime of a dashboard login.")
+    auth_failures: int = Field(10, ge=1, description="Failed logins per client per window.")
+    auth_window_s: float = Field(60, gt=0, description="Window of auth_failures; also the ban.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> HttpConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("http.tls_cert and http.tls_key go together: set both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
 
 class ServerConfig(_Strict):

@@ -23,6 +23,7 @@ from contract.topics import Topics
 from server.config import SearchConfig
 from server.errors import BadRequest, NotFound
 from server.live import Hub
+from server.photos import PhotoDecoder
 from server.states import AlertRule, Verdict
 from server.store import SightingHit, Store, now_utc
 from server.store.records import (
@@ -77,10 +78,12 @@ class Searches:
         publish: Callable[[str, bytes, bool], None],
         alert: Callable[[Alert], None],
         face: Callable[[], FaceEngine],
+        photos: PhotoDecoder,
         tz: timezone = UTC,
         cfg: SearchConfig | None = None,
     ) -> None:
         self.cfg = cfg or SearchConfig()
+        self.photos = photos
         self.store = store
         self.topics = topics
         self.hub = hub
@@ -124,13 +127,10 @@ class Searches:
         return self.report(sid)
 
     def _template_from_photo(self, photo: bytes) -> tuple[npt.NDArray[np.float32], str]:
-        import cv2
-
-        img = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
-        if img is None:
-            raise BadRequest("the upload is not an image (JPEG or PNG expected)")
+        self.photos.check(photo)  # refuse before waiting for a slot
         face = self.face()
-        faces = face.analyze(img, embed="all")
+        with self.photos.slot():  # detection and embedding hold the image's copies too
+            faces = face.analyze(self.photos.decode(photo), embed="all")
         if len(faces) != 1:
             raise BadRequest(f"the photo shows {len(faces)} faces; upload a photo of one person")
         emb = faces[0].embedding

@@ -259,4 +259,15 @@ users = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("created", TS, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("expires", TS),  # None: never (rotate by hand)
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("user", String(64), ForeignKey("users.name", ondelete="CASCADE"), nullable=False),
+    Column("created", TS, nullable=False),
+    Column("expires", TS, nullable=False),
+    Index("ix_sessions_expires", "expires"),
 )

@@ -1,4 +1,5 @@
-"""The HTTP API and the dashboard. Token auth everywhere but /api/health; officer reads audited."""
+"""The HTTP API and the dashboard. A guard authenticates every route but /api/health and the
+static files before any body is read; officer reads are audited."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
+from server.api.auth import Authenticator, FailureLimiter
+from server.api.guard import BodyLimits, Guard
 from server.api.routes import (
     alerts,
     audit,
@@ -16,6 +20,7 @@ from server.api.routes import (
     health,
     persons,
     searches,
+    session,
     templates,
     trajectories,
     users,
@@ -23,25 +28,33 @@ from server.api.routes import (
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
+from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ROUTERS = (health, users, persons, templates, gallery, board, events, trajectories, alerts,
-           searches, visitors, audit)  # fmt: skip
+ROUTERS = (health, session, users, persons, templates, gallery, board, events, trajectories,
+           alerts, searches, visitors, audit)  # fmt: skip
+UPLOAD_PATHS = ("/api/searches/photo",)
 
 
 def create_api(app: ServerApp) -> FastAPI:
-    """The FastAPI application serving ``app``."""
+    """The FastAPI application serving ``app``, behind its guard."""
     api = FastAPI(title="gatewatch server", version="1")
     api.state.server = app
     api.add_exception_handler(NotFound, _status(404))
+    api.add_exception_handler(PhotoTooLarge, _status(413))
     api.add_exception_handler(BadRequest, _status(400))
     for module in ROUTERS:
         api.include_router(module.router)
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     def dashboard() -> str:
         return (STATIC / "board.html").read_text()
 
+    h = app.cfg.http
+    limits = BodyLimits(h.max_body_bytes, {p: h.max_upload_bytes for p in UPLOAD_PATHS})
+    auth = Authenticator(app.store, FailureLimiter(h.auth_failures, h.auth_window_s))
+    api.add_middleware(Guard, auth=auth, limits=limits)
     return api
 
 

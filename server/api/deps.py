@@ -7,12 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, JsonValue
+from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import JsonValue
 
+from contract.topics import ID_PATTERN
+from server.api.auth import Caller
 from server.app import ServerApp
 from server.states import AuditAction, UserRole
 from server.store import Store, now_utc
+from server.store.records import TEXT_PATTERN
 
 
 def get_server(request: Request) -> ServerApp:
@@ -24,37 +28,32 @@ def get_store(request: Request) -> Store:
 
 
 Server = Annotated[ServerApp, Depends(get_server)]
+# Declares bearer auth in the OpenAPI schema; the guard (server/api/guard.py) does the checking.
+BEARER = HTTPBearer(auto_error=False, description="An API token; the dashboard uses a session.")
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-class Caller(BaseModel):
-    """The user a request's token belongs to."""
-
-    name: str
-    role: UserRole
-
-
 def current_user(
-    store: StoreDep,
-    authorization: Annotated[str | None, Header()] = None,
-    token: Annotated[str | None, Query(include_in_schema=False)] = None,
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
 ) -> Caller:
-    # ?token= exists only because a browser's EventSource cannot send headers.
-    raw = authorization[7:] if authorization and authorization.startswith("Bearer ") else token
-    if not raw:
+    """The caller the guard authenticated (a bearer token or the dashboard's session cookie)."""
+    caller = request.scope.get("state", {}).get("caller")
+    if caller is None:  # only on routes the guard leaves open, which do not ask for a caller
         raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>'")
-    u = store.user_by_token(raw)
-    if u is None:
-        raise HTTPException(401, "unknown or disabled token")
-    return Caller(name=u.name, role=u.role)
+    return caller
 
 
-def require(*roles: UserRole) -> Callable[[Caller], Caller]:
-    """A dependency that lets only these roles through (403 for the others)."""
+def require(*roles: UserRole) -> Callable[..., Caller]:
+    """A dependency that lets only these roles through (403 for the others, audited)."""
 
-    def dep(user: Annotated[Caller, Depends(current_user)]) -> Caller:
+    def dep(
+        request: Request, user: Annotated[Caller, Depends(current_user)], store: StoreDep
+    ) -> Caller:
         if user.role not in roles:
             needs = "/".join(r.value for r in roles)
+            detail: dict[str, JsonValue] = {"role": user.role.value, "needs": needs}
+            store.audit(user.name, AuditAction.ACCESS_DENIED, request.url.path, None, detail)
             raise HTTPException(403, f"role {user.role.value} may not do this (needs {needs})")
         return user
 
@@ -65,19 +64,29 @@ Admin = Annotated[Caller, Depends(require(UserRole.ADMIN))]
 Officer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER))]
 Viewer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER, UserRole.VIEWER))]
 EdgeOrAdmin = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.EDGE))]
-Reason = Annotated[str, Query(min_length=3, max_length=500, description="why (audited)")]
+Reason = Annotated[
+    str, Query(min_length=3, max_length=500, pattern=TEXT_PATTERN, description="why (audited)")
+]
+MAX_SINCE_DAYS = 3650
+MAX_INT = 2**31 - 1  # the database's integer columns
+Id = Annotated[str, Path(pattern=ID_PATTERN, description="an id: 1-64 of A-Z a-z 0-9 _ . -")]
+IntId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 
 def parse_since(since: str) -> datetime:
-    """'48h', '7d', '30m' or an ISO time."""
+    """'48h', '7d', '30m' (at most ten years) or an ISO time."""
     units = {"m": 60, "h": 3600, "d": 86400}
+    bad = f"since={since[:40]!r}: use 48h, 7d, 30m (up to {MAX_SINCE_DAYS} days) or an ISO time"
     try:
         if since and since[-1] in units:
-            return now_utc() - timedelta(seconds=float(since[:-1]) * units[since[-1]])
+            seconds = float(since[:-1]) * units[since[-1]]
+            if not 0 <= seconds <= MAX_SINCE_DAYS * 86400:  # also refuses nan and inf
+                raise HTTPException(400, bad)
+            return now_utc() - timedelta(seconds=seconds)
         t = datetime.fromisoformat(since)
         return t if t.tzinfo else t.replace(tzinfo=UTC)
-    except ValueError as e:
-        raise HTTPException(400, f"since={since!r}: use 48h, 7d, 30m or an ISO time") from e
+    except (ValueError, OverflowError) as e:
+        raise HTTPException(400, bad) from e
 
 
 @dataclass

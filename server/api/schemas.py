@@ -13,6 +13,7 @@ from contract.topics import ID_PATTERN
 from server.searches import SearchReport
 from server.states import AlertState, SearchState, UserRole, Verdict
 from server.store.records import (
+    TEXT_PATTERN,
     AlertRecord,
     AuditRecord,
     Candidate,
@@ -57,7 +58,7 @@ class _Out(BaseModel):
 
 
 class TemplatesIn(_In):
-    model_id: str
+    model_id: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
     embeddings: list[list[float]] = Field(min_length=1, max_length=50)
     qualities: list[float] | None = None
     replace: bool = False
@@ -66,7 +67,7 @@ class TemplatesIn(_In):
 
 class SearchIn(_In):
     person_id: str = Field(pattern=ID_PATTERN)
-    reason: str = Field(min_length=3, max_length=500)
+    reason: str = Field(min_length=3, max_length=500, pattern=TEXT_PATTERN)
 
 
 class VerdictIn(_In):
@@ -76,6 +77,9 @@ class VerdictIn(_In):
 class UserIn(_In):
     name: str = Field(pattern=ID_PATTERN)
     role: UserRole
+    expires_days: float | None = Field(
+        None, gt=0, le=3650, description="Token lifetime; default the server's http.token_days."
+    )
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -95,7 +99,20 @@ class Health(_Out):
 class NewUser(_Out):
     name: str
     role: UserRole
-    token: str
+    token: str = Field(description="Shown once; only its digest is stored.")
+    expires: datetime | None = None
+
+
+class UserOut(_Out):
+    name: str
+    role: UserRole
+    created: datetime
+    disabled: bool
+    expires: datetime | None
+
+
+class UserRevoked(_Out):
+    revoked: str
 
 
 class PersonRemoved(_Out):

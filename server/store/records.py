@@ -128,19 +128,24 @@ class DeadLetter(Record):
     payload: bytes
 
 
+# Free text the databases can store: no NUL (PostgreSQL refuses it) and no other control
+# characters but tab and line breaks.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class PersonEntry(BaseModel):
     """A person as the registry takes them in (the API's PUT body)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
     role: EnrolledRole
     birth_date: date | None = None
-    building: str | None = Field(None, max_length=32)
-    unit: str | None = Field(None, max_length=32)
-    phone: str | None = Field(None, max_length=40)
-    company: str | None = Field(None, max_length=100)
+    building: str | None = Field(None, max_length=32, pattern=TEXT_PATTERN)
+    unit: str | None = Field(None, max_length=32, pattern=TEXT_PATTERN)
+    phone: str | None = Field(None, max_length=40, pattern=TEXT_PATTERN)
+    company: str | None = Field(None, max_length=100, pattern=TEXT_PATTERN)
     care_flags: list[CareFlag] = []
     valid_until: date | None = None
     legal_basis: LegalBasis = "consent"
@@ -185,6 +190,7 @@ class User(Record):
     role: UserRole
     created: UtcDatetime
     disabled: bool
+    expires: UtcDatetime | None = None
 
 
 class AuditRecord(Record):

@@ -165,7 +165,7 @@ class RegistryStore(Repository):
         q = select(t.galleries)
         q = (
             q.where(t.galleries.c.version == version)
-            if version
+            if version is not None
             else q.order_by(t.galleries.c.version.desc()).limit(1)
         )
         with self.engine.connect() as conn:

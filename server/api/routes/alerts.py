@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 
-from server.api.deps import AuditEntry, Caller, Officer, StoreDep, audited
+from server.api.deps import AuditEntry, Caller, IntId, Officer, StoreDep, audited
 from server.api.schemas import AlertChange, AlertRecord
 from server.states import AlertState, AuditAction
 from server.store import Store
@@ -15,7 +15,12 @@ router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
 @router.get("")
-def alerts(store: StoreDep, _u: Officer, state: AlertState | None = None) -> list[AlertRecord]:
+def alerts(
+    store: StoreDep,
+    _u: Officer,
+    _a: Annotated[AuditEntry, audited(AuditAction.LIST_ALERTS, "state")],
+    state: AlertState | None = None,
+) -> list[AlertRecord]:
     return store.alerts(state)
 
 
@@ -27,7 +32,7 @@ def _set_state(store: Store, alert_id: int, state: AlertState, user: Caller) -> 
 
 @router.post("/{alert_id}/acknowledge")
 def acknowledge(
-    alert_id: int,
+    alert_id: IntId,
     store: StoreDep,
     user: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.ALERT_ACKNOWLEDGE, "alert_id")],
@@ -37,7 +42,7 @@ def acknowledge(
 
 @router.post("/{alert_id}/close")
 def close(
-    alert_id: int,
+    alert_id: IntId,
     store: StoreDep,
     user: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.ALERT_CLOSE, "alert_id")],

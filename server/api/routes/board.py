@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from server.api.deps import Caller, Server, StoreDep, Viewer
 from server.api.schemas import Board, BoardPassage, Gate
 from server.api.stream import LiveItem, sse
-from server.states import AlertState, UserRole
+from server.states import AlertState, AuditAction, UserRole
 from server.store import now_utc
 from server.store.records import Event
 
@@ -36,6 +36,8 @@ def gates(store: StoreDep, _u: Viewer) -> list[Gate]:
 
 @router.get("/board", response_model_exclude_unset=True)
 def board(store: StoreDep, user: Viewer) -> Board:
+    if user.role in SEES_IDENTITIES:
+        store.audit(user.name, AuditAction.READ_BOARD, None, None)
     now = now_utc()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     events = store.events(now - timedelta(hours=24), limit=BOARD_PASSAGES)
@@ -48,7 +50,10 @@ def board(store: StoreDep, user: Viewer) -> Board:
 
 
 @router.get("/board/stream")
-async def board_stream(app: Server, user: Viewer) -> StreamingResponse:
+def board_stream(app: Server, user: Viewer) -> StreamingResponse:
+    if user.role in SEES_IDENTITIES:
+        app.store.audit(user.name, AuditAction.WATCH_BOARD, None, None)
+
     def view(item: LiveItem) -> LiveItem | None:
         if item["topic"] == "passage":
             shown = board_passage(item, user).model_dump(mode="json", exclude_unset=True)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from contract.topics import ID_PATTERN
 from server.api.deps import AuditEntry, Officer, Reason, StoreDep, audited, parse_since
 from server.api.schemas import Event
 from server.states import AuditAction
@@ -19,8 +20,8 @@ def list_events(
     _u: Officer,
     reason: Reason,
     audit: Annotated[AuditEntry, audited(AuditAction.EVENTS, "gate")],
-    since: str = "1h",
-    gate: str | None = None,
+    since: Annotated[str, Query(max_length=64)] = "1h",
+    gate: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[Event]:
     audit.detail = {"since": since}

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from server.api.deps import Admin, AuditEntry, EdgeOrAdmin, Server, StoreDep, audited
+from server.api.deps import MAX_INT, Admin, AuditEntry, EdgeOrAdmin, Server, StoreDep, audited
 from server.api.schemas import GalleryManifest, GalleryRecord
 from server.states import AuditAction
 
@@ -24,8 +24,13 @@ def gallery_manifest(store: StoreDep, _u: EdgeOrAdmin) -> GalleryRecord:
 
 
 @router.get("/{version}")
-def gallery_file(version: int, store: StoreDep, _u: EdgeOrAdmin) -> FileResponse:
-    g = store.gallery(version)
+def gallery_file(
+    version: int,
+    store: StoreDep,
+    _u: EdgeOrAdmin,
+    _a: Annotated[AuditEntry, audited(AuditAction.DOWNLOAD_GALLERY, "version")],
+) -> FileResponse:
+    g = store.gallery(version) if 1 <= version <= MAX_INT else None
     if g is None or not Path(g.path).is_file():
         raise HTTPException(404, f"no gallery v{version}")
     return FileResponse(g.path, media_type="application/octet-stream")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException
 
-from server.api.deps import Admin, AuditEntry, Officer, Reason, Server, StoreDep, audited
+from server.api.deps import Admin, AuditEntry, Id, Officer, Reason, Server, StoreDep, audited
 from server.api.schemas import ListedPerson, Person, PersonIn, PersonRemoved
 from server.states import AuditAction
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/persons", tags=["persons"])
 
 @router.put("/{person_id}")
 def put_person(
-    person_id: str,
+    person_id: Id,
     body: PersonIn,
     store: StoreDep,
     _u: Admin,
@@ -30,13 +30,17 @@ def put_person(
 
 
 @router.get("")
-def list_persons(store: StoreDep, _u: Admin) -> list[ListedPerson]:
+def list_persons(
+    store: StoreDep,
+    _u: Admin,
+    _a: Annotated[AuditEntry, audited(AuditAction.LIST_PERSONS)],
+) -> list[ListedPerson]:
     return store.list_persons()
 
 
 @router.get("/{person_id}")
 def get_person(
-    person_id: str,
+    person_id: Id,
     store: StoreDep,
     _u: Officer,
     reason: Reason,
@@ -50,7 +54,7 @@ def get_person(
 
 @router.delete("/{person_id}")
 def remove_person(
-    person_id: str,
+    person_id: Id,
     app: Server,
     _u: Admin,
     _a: Annotated[AuditEntry, audited(AuditAction.REMOVE_PERSON, "person_id")],

@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
-from server.api.deps import AuditEntry, Officer, Server, StoreDep, audited
+from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
 from server.api.schemas import Candidate, Search, SearchAnswer, SearchIn, VerdictIn
 from server.api.stream import sse
 from server.states import AuditAction, SearchState
+from server.store.records import TEXT_PATTERN
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
 
@@ -34,7 +35,7 @@ def raise_search(
 def raise_photo_search(
     app: Server,
     user: Officer,
-    reason: Annotated[str, Form(min_length=3)],
+    reason: Annotated[str, Form(min_length=3, max_length=500, pattern=TEXT_PATTERN)],
     photo: Annotated[UploadFile, File()],
     audit: Annotated[AuditEntry, audited(AuditAction.RAISE_SEARCH)],
 ) -> SearchAnswer:
@@ -45,13 +46,18 @@ def raise_photo_search(
 
 
 @router.get("")
-def list_searches(store: StoreDep, _u: Officer, state: SearchState | None = None) -> list[Search]:
+def list_searches(
+    store: StoreDep,
+    _u: Officer,
+    _a: Annotated[AuditEntry, audited(AuditAction.LIST_SEARCHES, "state")],
+    state: SearchState | None = None,
+) -> list[Search]:
     return store.searches(state)
 
 
 @router.get("/{sid}", response_model_exclude_unset=True)
 def get_search(
-    sid: str,
+    sid: Id,
     app: Server,
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.READ_SEARCH, "sid")],
@@ -61,7 +67,7 @@ def get_search(
 
 @router.post("/{sid}/close", response_model_exclude_unset=True)
 def close_search(
-    sid: str,
+    sid: Id,
     app: Server,
     user: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.CLOSE_SEARCH, "sid")],
@@ -71,7 +77,7 @@ def close_search(
 
 @router.get("/{sid}/stream")
 async def search_stream(
-    sid: str,
+    sid: Id,
     app: Server,
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.WATCH_SEARCH, "sid")],
@@ -82,7 +88,7 @@ async def search_stream(
 
 @router.get("/{sid}/candidates")
 def list_candidates(
-    sid: str,
+    sid: Id,
     app: Server,
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.READ_SEARCH, "sid")],
@@ -93,8 +99,8 @@ def list_candidates(
 
 @router.post("/{sid}/candidates/{cid}/verdict")
 def judge_candidate(
-    sid: str,
-    cid: str,
+    sid: Id,
+    cid: Id,
     body: VerdictIn,
     app: Server,
     user: Officer,
@@ -107,8 +113,8 @@ def judge_candidate(
 
 @router.get("/{sid}/candidates/{cid}/evidence/{picture}")
 def view_evidence(
-    sid: str,
-    cid: str,
+    sid: Id,
+    cid: Id,
     picture: Literal["aligned", "context"],
     app: Server,
     _u: Officer,

@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, HTTPException
 
-from server.api.deps import Admin, AuditEntry, Server, audited
+from server.api.deps import Admin, AuditEntry, Id, Server, audited
 from server.api.schemas import TemplatesAdded, TemplatesIn
 from server.states import AuditAction
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/persons", tags=["templates"])
 
 @router.post("/{person_id}/templates", status_code=201)
 def add_templates(
-    person_id: str,
+    person_id: Id,
     body: TemplatesIn,
     app: Server,
     _u: Admin,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from server.api.deps import AuditEntry, Officer, Reason, Server, audited, parse_since
+from server.api.deps import AuditEntry, Id, Officer, Reason, Server, audited, parse_since
 from server.api.schemas import TrajectoryOut, WhereaboutsOut
 from server.states import AuditAction
 from server.store import now_utc
@@ -16,12 +16,12 @@ router = APIRouter(prefix="/api", tags=["trajectories"])
 
 @router.get("/trajectory/{identity}")
 def trajectory(
-    identity: str,
+    identity: Id,
     app: Server,
     _u: Officer,
     reason: Reason,
     audit: Annotated[AuditEntry, audited(AuditAction.TRAJECTORY, "identity")],
-    since: str = "48h",
+    since: Annotated[str, Query(max_length=64)] = "48h",
 ) -> TrajectoryOut:
     audit.detail = {"since": since}
     return TrajectoryOut.of(app.trajectory(identity, parse_since(since)), now_utc())
@@ -29,7 +29,7 @@ def trajectory(
 
 @router.get("/whereabouts/{identity}")
 def whereabouts(
-    identity: str,
+    identity: Id,
     app: Server,
     _u: Officer,
     reason: Reason,

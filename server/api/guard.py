@@ -1,0 +1,159 @@
+"""ASGI guard in front of every route: credential checked and body capped before it is read.
+
+Runs before FastAPI parses anything, so an anonymous caller cannot make the server read, buffer
+or parse a body, and no caller can send more than its route allows (streamed bytes are counted;
+Content-Length is checked first but not trusted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.api.auth import SESSION_COOKIE, Authenticator, Credential, Denied
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/", "/api/health", "/favicon.ico"})
+OPEN_PREFIXES = ("/static/",)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+NO_CSP = ("/docs", "/redoc")  # Swagger UI and ReDoc run inline scripts of their own
+
+
+class BodyTooLarge(HTTPException):
+    """More bytes arrived than the route allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes, this route's limit")
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """The largest body of any route, and of the routes that take uploads."""
+
+    default: int
+    uploads: dict[str, int]
+
+    def of(self, path: str) -> int:
+        return self.uploads.get(path, self.default)
+
+
+class Guard:
+    """Authenticates (401/429) and caps bodies (413) before the app sees the request."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator, limits: BodyLimits) -> None:
+        self.app = app
+        self.auth = auth
+        self.limits = limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)):
+            client = scope["client"][0] if scope.get("client") else "unknown"
+            try:
+                caller = await run_in_threadpool(
+                    self.auth.authenticate, credential(scope), client, path
+                )
+            except Denied as d:
+                await _answer(send, d.status, d.detail, d.retry_after_s)
+                return
+            scope.setdefault("state", {})["caller"] = caller
+        limit = self.limits.of(path)
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _answer(send, 413, BodyTooLarge(limit).detail)
+            return
+        started = False
+
+        async def send_marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", []), *_headers(path)]
+            await send(message)
+
+        try:
+            await self.app(scope, _capped(receive, limit), send_marked)
+        except BodyTooLarge as e:  # raised where no handler turned it into a response
+            if started:
+                raise
+            await _answer(send, 413, e.detail)
+
+
+def credential(scope: Scope) -> Credential:
+    """The bearer token of the Authorization header, else the session cookie."""
+    authz = _header(scope, b"authorization") or ""
+    if authz.startswith("Bearer ") and authz[7:].strip():
+        return Credential(token=authz[7:].strip())
+    raw = _header(scope, b"cookie")
+    if raw:
+        cookie: SimpleCookie = SimpleCookie()
+        try:
+            cookie.load(raw)
+        except Exception:  # a malformed cookie header is no credential
+            return Credential()
+        if SESSION_COOKIE in cookie:
+            return Credential(session=cookie[SESSION_COOKIE].value)
+    return Credential()
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return capped
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+def _headers(path: str) -> list[tuple[bytes, bytes]]:
+    h = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+    ]
+    if not path.startswith(NO_CSP):
+        h.append((b"content-security-policy", CSP.encode()))
+    return h
+
+
+async def _answer(send: Send, status: int, detail: str, retry_after: int | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers: list[Any] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        *_headers(""),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
