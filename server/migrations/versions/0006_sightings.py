@@ -1,14 +1,14 @@
 """sightings: search candidates from the edges, their evidence pictures and officers' verdicts
 
 Revision ID: 0006_sightings
-Revises: 0003_ingest_hardening
+Revises: 0004_auth_hardening
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sightings"
-down_revision = "0003_ingest_hardening"  # was 0002; rechained after visitors and ingest landed
+down_revision = "0004_auth_hardening"  # was 0002; rechained after visitors, ingest and http landed
 branch_labels = None
 depends_on = None
 
