@@ -1,11 +1,14 @@
-"""Payloads on the wire (MQTT, JSON): passages, edge status, acknowledgements, search orders.
+"""Payloads on the wire (MQTT, JSON): passages, edge status, acks, search orders, sightings, alerts.
 
 Every payload carries ``schema_version``; a receiver refuses a version it does not know.
-No names and no face images: persons travel as opaque ids, visitors as pseudonymous ids.
+No names and no face images (except a sighting candidate's evidence for an active search):
+persons travel as opaque ids, visitors as pseudonymous ids.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -182,14 +185,86 @@ class SearchOrder(_Payload):
         return self
 
 
+AlertRuleName = Literal[
+    "not_seen",
+    "out_not_back",
+    "out_at_night",
+    "no_passage_today",
+    "sighting",
+    "watchlist_seen",
+    "visitor_inside_at_night",
+]
+
+
 class Alert(_Payload):
-    """Published on ``.../alerts``: an elder-watch or search alert. Person id only, no name."""
+    """Published on ``.../alerts``: an elder-watch, search or watchlist alert. Person id only.
+
+    An alert is published again with ``state: resolved`` when its condition ended by itself
+    (the elder came back); the evidence then names the passage that ended it.
+    """
 
     alert_id: int = Field(ge=1)
-    rule: Literal[
-        "not_seen", "out_not_back", "out_at_night", "no_passage_today", "sighting",
-        "visitor_inside_at_night",
-    ]  # fmt: skip
+    rule: AlertRuleName
     person_id: str = Field(pattern=ID_PATTERN)
     created: AwareDatetime
     evidence: dict[str, str | float | int | None] = Field(default_factory=dict)
+    priority: Literal["normal", "high"] = "normal"
+    state: Literal["open", "resolved"] = "open"
+
+
+JPEG_B64_MAX = 200_000  # a small evidence JPEG, base64: ~150 kB at most
+
+
+class EvidencePicture(_Payload):
+    """The face of a sighting candidate, for an officer to confirm by eye (active searches only).
+
+    ``aligned``: the aligned face crop the model embedded; ``context``: about 320 px around the
+    head. Both JPEG, base64.
+    """
+
+    aligned_jpeg_b64: str = Field(min_length=8, max_length=JPEG_B64_MAX)
+    context_jpeg_b64: str = Field(min_length=8, max_length=JPEG_B64_MAX)
+
+    @field_validator("aligned_jpeg_b64", "context_jpeg_b64")
+    @classmethod
+    def _is_jpeg(cls, v: str) -> str:
+        try:
+            head = base64.b64decode(v[:8], validate=True)
+        except binascii.Error as e:
+            raise ValueError("an evidence picture must be base64") from e
+        if not head.startswith(b"\xff\xd8\xff"):
+            raise ValueError("an evidence picture must be a JPEG")
+        return v
+
+
+class SightingCandidate(_Payload):
+    """Edge -> server on ``.../gates/<gate>/sightings``: a track that may be a searched person.
+
+    It never names the passage: the passage's identity comes from the decision rule alone. The
+    candidate says how well the track matched the search's target and on how many frames. The
+    topic also carries ``VisitorMatch`` (look back); ``kind`` tells them apart.
+    """
+
+    kind: Literal["candidate"] = "candidate"
+    candidate_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
+    search_id: str = Field(pattern=ID_PATTERN)
+    site: str = Field(pattern=ID_PATTERN)
+    gate: str = Field(pattern=ID_PATTERN)
+    camera: str = Field(pattern=ID_PATTERN)
+    ts: AwareDatetime
+    track_id: int = Field(ge=0)
+    score: float = Field(ge=-1, le=1, description="The track's best score against the target")
+    frames_at_threshold: int = Field(ge=2, le=10_000, description="Frames >= search threshold")
+    frames_considered: int = Field(ge=2, le=10_000)
+    threshold: float = Field(ge=-1, le=1)
+    event_id: str | None = Field(None, pattern=r"^[0-9a-f]{32}$", description="Its passage")
+    model_id: str = Field(min_length=1, max_length=200)
+    evidence: EvidencePicture | None = None
+
+    _ts = field_validator("ts")(_utc_in_range)
+
+    @model_validator(mode="after")
+    def _frames(self) -> SightingCandidate:
+        if self.frames_at_threshold > self.frames_considered:
+            raise ValueError("frames_at_threshold cannot exceed frames_considered")
+        return self

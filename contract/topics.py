@@ -41,6 +41,12 @@ class Topics:
     def acks(self, gate: str) -> str:
         return f"{self.root}/gates/{check_id('gate', gate)}/acks"
 
+    def sightings(self, gate: str) -> str:
+        return f"{self.root}/gates/{check_id('gate', gate)}/sightings"
+
+    def all_sightings(self) -> str:
+        return f"{self.root}/gates/+/sightings"
+
     def all_events(self) -> str:
         return f"{self.root}/gates/+/events"
 
@@ -65,12 +71,6 @@ class Topics:
 
     def all_visitors(self) -> str:
         return f"{self.root}/visitors/+"
-
-    def sightings(self, gate: str) -> str:
-        return f"{self.root}/gates/{check_id('gate', gate)}/sightings"
-
-    def all_sightings(self) -> str:
-        return f"{self.root}/gates/+/sightings"
 
     def visitor_aliases(self, gate: str) -> str:
         """Edge -> server: two visitor ids found to be one visitor."""

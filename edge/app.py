@@ -26,6 +26,7 @@ from edge.link import EdgeLink
 from edge.outbox import open_outbox
 from edge.passages import PassageWriter, passage_direction
 from edge.searches import SearchRegistry
+from edge.sighting import SightingWatch, Where
 from edge.source import Capture, Frame
 from edge.stats import EdgeStats, StageTimer
 from edge.status import StatusReporter
@@ -65,6 +66,7 @@ class EdgeApp:
     def __init__(self, cfg: EdgeConfig, engine: FaceEngine | None = None) -> None:
         self.cfg = cfg
         self.name = f"{cfg.site}/{cfg.gate}/{cfg.camera}"
+        self.topics = Topics(cfg.site)
         self.stop_event = threading.Event()
         self._hard_stop = False  # a second signal: do not wait for acks before exiting
         self._shape: tuple[int, ...] = (720, 1280, 3)  # of the last frame, for direction
@@ -81,7 +83,6 @@ class EdgeApp:
             cfg.decision,
             self.engine.threshold,
             cfg.face.margin_threshold,
-            cfg.search_threshold,
             visitors,
             rule=self.thresholds,
         )
@@ -93,6 +94,12 @@ class EdgeApp:
         )  # fmt: skip
         self.tracker = Tracker(cfg.decision.iou_match, cfg.decision.max_missed_frames)
         self.searches = SearchRegistry(model_id, self.name)
+        self.sighting = SightingWatch(
+            Where(cfg.site, cfg.gate, cfg.camera, model_id),
+            cfg.search_threshold,
+            top_frames=cfg.decision.top_frames,
+            evidence=cfg.search_evidence,
+        )
         self.passages = PassageWriter(
             cfg, model_id, self.outbox, self.name, cfg.outbox.max_unstored
         )
@@ -177,18 +184,15 @@ class EdgeApp:
         gallery: Gallery,
         now: float,
     ) -> None:
-        """Each embedding joins its track; a face answering a search is reported at once, any
-        other track as soon as the decision rule names it."""
+        """Each embedding joins its track (and is scored against the active searches); a track
+        is reported as soon as the decision rule names it, searches or not."""
         orders = self.searches.active()
         for face, emb in zip(faces, embeddings, strict=True):
             track = face.track
             track.samples.append(Sample(emb, face.quality, frame.video_s))
             track.last_embed_at = frame.video_s
-            hit = self.judge.search_hit(emb, orders, gallery) if orders else None
-            if hit is not None:
-                decision: Decision | None = self.judge.for_search(track, hit, gallery, now)
-            else:
-                decision = self.judge.decide(track, gallery, now, final=False)
+            self.sighting.observe(track, emb, orders, gallery, frame.image, face.crop)
+            decision = self.judge.decide(track, gallery, now, final=False)
             if decision is not None:
                 self._decided(track, decision, frame)
 
@@ -211,8 +215,10 @@ class EdgeApp:
     def finish(self, track: Track, shape: tuple[int, ...], captured: float) -> None:
         """A track ended: its event now, if it had none and was a real person."""
         if track.decided or track.hits < self.cfg.decision.min_track_frames:
+            self.sighting.forget(track)
             return
         if not track.samples and track.hits < self.cfg.decision.min_faceless_track_frames:
+            self.sighting.forget(track)
             return
         decision = track.held or self.judge.decide(
             track, self.gallery_sync.gallery, time.monotonic(), final=True
@@ -222,14 +228,24 @@ class EdgeApp:
         self.emit(track, decision, self._direction(track, shape) or "none", captured)
 
     def emit(self, track: Track, decision: Decision, direction: Direction, captured: float) -> None:
-        """The track's passage into the outbox (unless it repeats one), and on to the broker."""
+        """The track's passage into the outbox (unless it repeats one), and on to the broker;
+        then the sighting candidates it makes for active searches."""
         track.decided = True
-        ev = self.passages.write(
-            track, decision, direction, self.gallery_sync.gallery.version, captured
-        )
+        gallery, orders = self.gallery_sync.gallery, self.searches.active()
+        found = self.sighting.matches(track, orders, gallery)
+        decision = self.sighting.tag(decision, orders, found)
+        repeats = self.passages.repeats.merged
+        ev = self.passages.write(track, decision, direction, gallery.version, captured)
         if ev is not None:
             self.stats.queued(ev.seq, captured)
             self.link.kick()
+        if self.passages.repeats.merged > repeats:  # a broken-up track: its passage is out already
+            found = []
+        for c in self.sighting.candidates(track, found, ev.event_id if ev else None):
+            log.info("[%s] track %d: sighting candidate for search %s (%d/%d frames, best %.3f)",
+                     self.name, track.id, c.search_id, c.frames_at_threshold,
+                     c.frames_considered, c.score)  # fmt: skip
+            self.link.publish(self.topics.sightings(self.cfg.gate), c.to_json())
 
     def store_unstored(self, force: bool = False) -> None:
         """Passages that wait in memory for the outbox file into it, when their retry is due."""

@@ -154,7 +154,14 @@ class EdgeConfig(_Strict):
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     visitors: VisitorConfig = Field(default_factory=VisitorConfig)
     search_threshold: float = Field(
-        0.30, ge=-1, le=1, description="Score that reports a track to an active search."
+        0.30,
+        ge=-1,
+        le=1,
+        description="Score at or above which a frame counts for an active search; a sighting "
+        "candidate needs 2 of the track's best frames there (never a name).",
+    )
+    search_evidence: bool = Field(
+        True, description="Send an evidence picture with sighting candidates of active searches."
     )
     gallery_path: Path = Field(description="Last good gallery snapshot on disk.")
     gallery_token_env: str = Field(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import SearchOrder
 from contract.roles import Role
 from edge.config import DecisionConfig
 from edge.decision import Decision, as_role
@@ -57,13 +56,6 @@ class Vote:
     frames: int
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    search_id: str
-    order: SearchOrder
-    score: float
-
-
 class Judge:
     """Applies the decision rule: mean score over the best frames >= threshold, margin over the
     runner-up >= margin threshold, from at least ``min_frames`` good frames."""
@@ -73,7 +65,6 @@ class Judge:
         cfg: DecisionConfig,
         threshold: float,
         margin_threshold: float,
-        search_threshold: float,
         visitors: VisitorGallery | None,
         rule: ThresholdRule | None = None,
     ) -> None:
@@ -81,7 +72,6 @@ class Judge:
         self.threshold = threshold  # used when no rule follows the gallery
         self.rule = rule
         self.margin_threshold = margin_threshold
-        self.search_threshold = search_threshold
         self.visitors = visitors
 
     def _voters(self, track: Track) -> F32:
@@ -131,7 +121,7 @@ class Judge:
             return None
         return self.unknown(track, now)
 
-    def unknown(self, track: Track, now: float, search_id: str | None = None) -> Decision:
+    def unknown(self, track: Track, now: float) -> Decision:
         if track.samples and self.visitors is not None:
             template = self._voters(track).mean(axis=0)
             vid, score = self.visitors.match_or_add(template, now)
@@ -143,7 +133,6 @@ class Judge:
                 score=score,
                 margin=None,
                 frames_used=len(track.samples),
-                search_id=search_id,
             )
         return Decision(
             identity=None,
@@ -153,45 +142,4 @@ class Judge:
             score=None,
             margin=None,
             frames_used=max(1, len(track.samples)),
-            search_id=search_id,
         )
-
-    def search_hit(
-        self, embedding: F32, orders: dict[str, SearchOrder], gallery: Gallery
-    ) -> SearchHit | None:
-        """The best active search this face answers, if any (below the naming threshold too)."""
-        best: SearchHit | None = None
-        for sid, order in orders.items():
-            if order.person_id is not None:
-                if order.person_id not in gallery:
-                    continue
-                targets = gallery.templates_of(order.person_id)
-            else:
-                targets = np.asarray(order.template, np.float32).reshape(1, -1)
-                if targets.shape[1] != embedding.shape[0]:
-                    continue
-                targets = targets / max(float(np.linalg.norm(targets)), 1e-6)
-            score = float((targets @ embedding).max())
-            limit = order.threshold if order.threshold is not None else self.search_threshold
-            if score >= limit and (best is None or score > best.score):
-                best = SearchHit(sid, order, score)
-        return best
-
-    def for_search(self, track: Track, hit: SearchHit, gallery: Gallery, now: float) -> Decision:
-        """The decision reported at once for a track that answers a search."""
-        if hit.order.person_id is not None:
-            pid = hit.order.person_id
-            return Decision(
-                identity=pid,
-                identity_kind="person",
-                role=as_role(gallery.role_of(pid)),
-                role_source="gallery",
-                score=hit.score,
-                margin=None,
-                frames_used=len(track.samples),
-                search_id=hit.search_id,
-            )
-        named = self.decide(track, gallery, now, final=False)
-        if named is not None:
-            return replace(named, search_id=hit.search_id)
-        return self.unknown(track, now, hit.search_id)

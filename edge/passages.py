@@ -56,9 +56,10 @@ class RepeatWindow:
         return len(self._last)
 
     def is_repeat(self, decision: Decision, seen_at: float) -> bool:
-        """True if ``decision`` repeats a recent passage; records it either way. A search's
-        sighting and a passage without identity are never repeats."""
-        if decision.identity is None or decision.search_id is not None:
+        """True if ``decision`` repeats a recent passage; records it either way. A passage
+        without identity is never a repeat; one that answers a search is like any other (one
+        walk gave two passages 0.16 s apart when searches were exempt)."""
+        if decision.identity is None:
             return False
         last = self._last.get(decision.identity)
         self._last[decision.identity] = seen_at

@@ -1,11 +1,13 @@
 """``gatewatch demo``: the whole system on one machine, on embedded defaults.
 
 Every piece runs as its own process, as in a deployment: a Mosquitto broker, the server (SQLite in
-a data dir), the enrollment CLI, and two edges (an in-gate and an out-gate) on generated gate
-videos of real faces. Phase 1: residents, a courier, a watchlist person and two unknown people
-come in. Between the phases the demo enrolls one of the unknown people and raises a search for the
-elder. Phase 2: the new resident comes in again (now named, at both gates) and the elder leaves
-through the out-gate: a sighting for the search, and soon an "out and not back" alert.
+a data dir), the enrollment CLI, and three edges (an in-gate, an out-gate and an internal camera at
+building 7's entrance) on generated videos of real faces. Phase 1: residents, a courier, a
+watchlist person (a high-priority alert) and two unknown people come in. Between the phases the
+demo enrolls one of the unknown people and raises a search for the elder. Phase 2: the new
+resident comes in again (now named, at both gates); the elder passes building 7's entrance (an
+internal sighting, with an evidence candidate for the search) and leaves through the out-gate: a
+sighting for the search, and soon an "out and not back" alert.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from gatewatch.broker import (
     wait_port,
 )
 from gatewatch.cast import Cast, members
+from gatewatch.demo_check import summarize
 
 PASS_S, GAP_S, PAUSE_S = 2.0, 0.6, 16.0
 
@@ -67,7 +70,15 @@ PEOPLE = {
 ENROLLED_FIRST = ("elder", "resident", "courier", "watchlist")
 IN_PHASE1 = ("elder", "resident", "courier", "watchlist", "visitor", "newcomer")
 IN_PHASE2 = ("newcomer",)
+INSIDE_PHASE2 = ("elder",)  # seen by the internal camera at building 7's entrance
 OUT_PHASE2 = ("elder", "newcomer", "visitor")  # the visitor leaves under the id the in-gate gave
+ALERTS_WANTED = {"sighting", "out_not_back", "watchlist_seen"}
+# Video name (edge-<first word> is its process), gate, camera, direction ('none': internal camera).
+EDGES = (
+    ("in-gate", "in-gate", "cam1", "in"),
+    ("out-gate", "out-gate", "cam1", "out"),
+    ("b7", "building-7", "entrance", "none"),
+)
 
 
 class DemoError(Exception):
@@ -114,7 +125,7 @@ class Demo:
         )
 
     def stop_all(self) -> None:
-        for name in ("edge-in", "edge-out", "server"):
+        for name in ("edge-in", "edge-out", "edge-b7", "server"):
             p = self.procs.get(name)
             if p and p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -211,38 +222,49 @@ class Demo:
             pause_after=len(IN_PHASE1) - 1,
             pause_s=PAUSE_S,
         )
+        phase2_s = phase1_s + PAUSE_S + PASS_S + GAP_S
+        make_video(
+            self.cast.folder,
+            self.walks(INSIDE_PHASE2),
+            self.work / "b7.mp4",
+            pass_s=PASS_S,
+            gap_s=GAP_S,
+            lead_s=phase2_s,
+            seed=2,
+        )
         make_video(
             self.cast.folder,
             self.walks(OUT_PHASE2),
             self.work / "out-gate.mp4",
             pass_s=PASS_S,
             gap_s=GAP_S,
-            lead_s=phase1_s + PAUSE_S + PASS_S + GAP_S,
+            lead_s=phase2_s + 2 * (PASS_S + GAP_S),  # after the walk past building 7
             seed=1,
         )
 
     def start_edges(self) -> None:
-        for gate, direction in (("in", "in"), ("out", "out")):
+        for name, gate, camera, direction in EDGES:
             cfg = {
                 "site": self.site,
-                "gate": f"{gate}-gate",
-                "camera": "cam1",
+                "gate": gate,
+                "camera": camera,
                 "direction": direction,
+                "camera_kind": "internal" if direction == "none" else "gate",
                 "source": {
                     "kind": "file",
-                    "location": str(self.work / f"{gate}-gate.mp4"),
+                    "location": str(self.work / f"{name}.mp4"),
                     "pace": "realtime",
                 },
-                "gallery_path": str(self.work / f"edge-{gate}" / "gallery.npz"),
-                "mqtt": {"port": self.mqtt_port, "client_id": f"demo-edge-{gate}"},
-                "outbox": {"path": str(self.work / f"edge-{gate}" / "outbox.sqlite")},
+                "gallery_path": str(self.work / f"edge-{name}" / "gallery.npz"),
+                "mqtt": {"port": self.mqtt_port, "client_id": f"demo-edge-{name}"},
+                "outbox": {"path": str(self.work / f"edge-{name}" / "outbox.sqlite")},
                 "status_interval_s": 2,
             }
-            (self.work / f"edge-{gate}.yaml").write_text(yaml.safe_dump(cfg))
+            (self.work / f"edge-{name}.yaml").write_text(yaml.safe_dump(cfg))
             env = dict(self.env, GATEWATCH_EDGE_TOKEN=self.edge_token)
             self.spawn(
-                f"edge-{gate}",
-                [sys.executable, "-m", "gatewatch", "edge", "--config", f"edge-{gate}.yaml"],
+                f"edge-{name.split('-')[0]}",
+                [sys.executable, "-m", "gatewatch", "edge", "--config", f"edge-{name}.yaml"],
                 env=env,
             )
 
@@ -312,7 +334,8 @@ class Demo:
         self.make_videos()
         self.watch_mqtt()
         self.start_edges()
-        print("edges: in-gate and out-gate running on generated gate videos\n\npassages:")
+        print("edges: in-gate, out-gate and building-7 entrance (internal camera) running on "
+              "generated videos\n\npassages:")  # fmt: skip
         self.wait_for(
             lambda: sum(p["gate"] == "in-gate" for p in self.passages) >= len(IN_PHASE1),
             90,
@@ -339,9 +362,16 @@ class Demo:
             "phase 2",
         )
         self.wait_for(
-            lambda: {"sighting", "out_not_back"} <= {a["rule"] for a in self.alerts},
+            lambda: (
+                {"sighting", "out_not_back", "watchlist_seen"} <= {a["rule"] for a in self.alerts}
+            ),
             60,
             "the alerts",
+        )
+        self.wait_for(
+            lambda: any(p["gate"] == "building-7" for p in self.passages),
+            60,
+            "the elder at building 7",
         )
         self.wait_for(
             lambda: any(p["gate"] == "out-gate" and p["role"] == "visitor" for p in self.passages),
@@ -352,51 +382,7 @@ class Demo:
         print("\ntrajectory of p-elder:")
         for p in traj["passages"]:
             print(f"  {p['ts'][11:19]}  {p['direction']:<4} {p['gate']}")
-        summary = self.summary(search["search_id"], traj)
-        return summary
-
-    def summary(self, search_id: str, traj: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            ps = list(self.passages)
-            alerts = list(self.alerts)
-        roles: dict[str, int] = {}
-        for p in ps:
-            roles[p["role"]] = roles.get(p["role"], 0) + 1
-        named = [
-            (p["gate"], p["identity"], p["role"]) for p in ps if p["identity_kind"] == "person"
-        ]
-        expected = [("in-gate", PEOPLE[p].id, PEOPLE[p].role) for p in IN_PHASE1 if p in PEOPLE]
-        expected += [("out-gate", PEOPLE[p].id, PEOPLE[p].role) for p in OUT_PHASE2 if p in PEOPLE]
-        problems = [f"missing passage {e}" for e in expected if e not in named]
-        visitors_in = [p for p in ps if p["gate"] == "in-gate" and p["identity_kind"] == "visitor"]
-        if len(visitors_in) != 2:
-            problems.append(f"expected 2 visitor passages at the in-gate, got {len(visitors_in)}")
-        left = [p["identity"] for p in ps if p["gate"] == "out-gate" and p["role"] == "visitor"]
-        if len(left) != 1 or left[0] not in {p["identity"] for p in visitors_in}:
-            problems.append(f"the visitor should leave under its in-gate id, left as {left}")
-        if not any(p["search_id"] == search_id and p["identity"] == "p-elder" for p in ps):
-            problems.append("no sighting of p-elder for the search")
-        for rule in ("sighting", "out_not_back"):
-            if not any(a["rule"] == rule and a["person_id"] == "p-elder" for a in alerts):
-                problems.append(f"no {rule} alert for p-elder")
-        dirs = [p["direction"] for p in traj["passages"]]
-        if dirs != ["in", "out"]:
-            problems.append(f"p-elder's trajectory should be in then out, is {dirs}")
-        stored = self.api("GET", "/api/events?since=1h&limit=5000&reason=demo", token=self.officer)
-        if sorted(e["event_id"] for e in stored) != sorted(p["event_id"] for p in ps):
-            problems.append(f"server stored {len(stored)} events, the broker carried {len(ps)}")
-        out = {
-            "events": len(ps),
-            "by_role": roles,
-            "alerts": [a["rule"] for a in alerts],
-            "search_id": search_id,
-            "problems": problems,
-            "work_dir": str(self.work),
-        }
-        print(f"\nsummary: {len(ps)} passages {roles}; alerts {out['alerts']}")
-        for p in problems:
-            print(f"  PROBLEM: {p}")
-        return out
+        return summarize(self, search["search_id"], traj)
 
 
 def _interrupt(signum: int, frame: object) -> None:

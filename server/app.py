@@ -6,6 +6,7 @@ Start: database (migrated), face models (for photos and galleries), MQTT bus, pe
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
 from contract.gallery import GalleryManifest
+from contract.mqtt import Subscription
 from contract.topics import Topics
 from server.bus import ServerBus
 from server.config import ServerConfig
@@ -26,11 +28,15 @@ from server.photos import PhotoDecoder
 from server.searches import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
+from server.store.records import PassageRow
 from server.tokens import check_token_strength
 from server.trajectory import Trajectory, Whereabouts, locate, trace
 from server.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
+from server.watchlist import WatchlistWatch
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
     from models.engine import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -57,7 +63,7 @@ class ServerApp:
             on_new=self._on_new,
             on_status=self._on_status,
             client_id=bus_client_id,
-            extra=self.visitor_reports.subscriptions(),
+            extra=self._subscriptions(),
         )
         self.watch = ElderWatch(cfg.elder, self.store, publish=self._publish_alert)
         self.searches = Searches(
@@ -69,7 +75,9 @@ class ServerApp:
             face=lambda: self.face,
             photos=PhotoDecoder(cfg.http.max_photo_pixels),
             tz=self.tz,
+            cfg=cfg.search,
         )
+        self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert)
         self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
@@ -127,6 +135,26 @@ class ServerApp:
         for p in ingested.new:
             self.hub.publish("passage", p.model_dump(mode="json"))
         self.searches.announce(ingested.sightings)
+        self.watchlist.seen(ingested.new)
+        back = [PassageRow.model_validate(p.model_dump()) for p in ingested.new]
+        self.watch.resolve_returns(back)
+
+    def _subscriptions(self) -> list[Subscription]:
+        """The visitor reports' topics, and the sightings topic for both of its kinds."""
+        topic = self.topics.all_sightings()
+        subs = [s for s in self.visitor_reports.subscriptions() if s.topic_filter != topic]
+        return [*subs, Subscription(topic, self._on_sighting)]
+
+    def _on_sighting(self, msg: mqtt.MQTTMessage) -> None:
+        """A search's sighting candidate, or a visitor a template search matched (look back)."""
+        try:
+            kind = json.loads(msg.payload).get("kind")
+        except (ValueError, AttributeError) as e:
+            raise ValueError(f"a sighting must be a JSON object: {e}") from e
+        if kind == "visitor_match":
+            self.visitor_reports.on_match(msg)
+        else:
+            self.searches.on_message(msg)
 
     def _on_status(self, st: EdgeStatus) -> None:
         self.hub.publish("gate", st.model_dump(mode="json"))
@@ -176,4 +204,7 @@ class ServerApp:
         n = self.store.purge(now, r.visitor_days, r.resident_days, r.audit_days)
         if any(n.values()):
             log.info("retention purge: %s", n)
+        pictures = self.searches.purge_evidence(now)
+        if pictures:
+            log.info("retention purge: %d evidence pictures of sighting candidates", pictures)
         return n

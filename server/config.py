@@ -70,6 +70,15 @@ class RetentionConfig(_Strict):
     purge_interval_s: float = Field(3600, gt=0)
 
 
+class SearchConfig(_Strict):
+    evidence: bool = Field(
+        True, description="Keep the evidence pictures of sighting candidates (active searches)."
+    )
+    evidence_retention_days: float = Field(
+        30, gt=0, description="Evidence pictures are deleted this long after they arrived."
+    )
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -114,6 +123,7 @@ class ServerConfig(_Strict):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     elder: ElderWatchConfig = Field(default_factory=ElderWatchConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
     visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(

@@ -180,8 +180,47 @@ class ElderWatch:
         scan = Scan(now, self.tz, self.watched(now), self.store)
         return [f for rule in self.rules for f in rule.findings(scan)]
 
+    def resolve_returns(self, passages: Sequence[PassageRow]) -> list[Alert]:
+        """Resolve the open ``out_not_back`` alerts of those seen inside again, each with the
+        passage that ended it (a passage in, or an internal camera's), and publish them."""
+        back = [p for p in passages if p.identity and p.direction in ("in", "none")]
+        done = []
+        for a in self.store.open_alerts(AlertRule.OUT_NOT_BACK, [p.identity or "" for p in back]):
+            went_out = a.evidence.get("went_out")
+            after = datetime.fromisoformat(went_out) if isinstance(went_out, str) else None
+            ret = next(
+                (p for p in back if p.identity == a.person_id and (after is None or p.ts > after)),
+                None,
+            )
+            if ret is None:
+                continue
+            evidence: Evidence = {
+                "returned": ret.ts.isoformat(),
+                "return_event_id": ret.event_id,
+                "return_gate": ret.gate,
+                "return_camera": ret.camera,
+            }
+            r = self.store.resolve_alert(a.id, evidence)
+            if r is None:
+                continue
+            log.info("alert %d resolved: %s is back (%s)", a.id, a.person_id, ret.event_id)
+            done.append(
+                Alert(
+                    alert_id=r.id,
+                    rule=r.rule.value,
+                    person_id=r.person_id,
+                    created=r.created,
+                    evidence=r.evidence,
+                    state="resolved",
+                )
+            )
+            self.publish(done[-1])
+        return done
+
     def scan(self, now: datetime) -> list[Alert]:
-        """Store and publish the findings that are new episodes."""
+        """Resolve alerts whose condition ended, then store and publish the new episodes."""
+        still_out = [a.person_id for a in self.store.open_alerts(AlertRule.OUT_NOT_BACK)]
+        self.resolve_returns(list(self.store.last_passages(still_out).values()))
         alerts = []
         for f in self.findings(now):
             alert_id = self.store.add_alert(f.rule, f.person_id, f.episode, dict(f.evidence))

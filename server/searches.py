@@ -1,7 +1,9 @@
 """Searches for a missing person and the sightings that answer them.
 
 A search is raised for an enrolled person or a photo, announced to every edge as a retained order,
-answered by sightings (stored with the passages that carry its id), and closed by an officer.
+answered by sightings (passages the decision rule named as the person, carrying the search id) and
+by sighting candidates (tracks that matched the target on several frames, with an evidence
+picture an officer confirms or rejects), and closed by an officer.
 """
 
 from __future__ import annotations
@@ -16,18 +18,28 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from contract.events import Alert, SearchOrder
+from contract.events import Alert, SearchOrder, SightingCandidate
 from contract.topics import Topics
+from server.config import SearchConfig
 from server.errors import BadRequest, NotFound
 from server.live import Hub
 from server.photos import PhotoDecoder
-from server.states import AlertRule
+from server.states import AlertRule, Verdict
 from server.store import SightingHit, Store, now_utc
-from server.store.records import Evidence, Search, Sighting
+from server.store.records import (
+    Candidate,
+    Evidence,
+    EvidenceRecord,
+    PassageRow,
+    Search,
+    Sighting,
+)
 from server.trajectory import Trajectory, trace
 from server.visitors import VisitorLookBack, look_back
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
     from models.engine import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -43,7 +55,16 @@ class SearchReport:
     sightings: list[Sighting]
     trajectory: Trajectory | None
     at: datetime
+    candidates: list[Candidate] = field(default_factory=list)
+
     visitors: list[VisitorLookBack] = field(default_factory=list)  # look back (template search)
+
+    @property
+    def last_internal(self) -> PassageRow | None:
+        """The last internal camera (direction none) that saw the person, in the trajectory."""
+        if self.trajectory is None:
+            return None
+        return next((p for p in reversed(self.trajectory.passages) if p.direction == "none"), None)
 
 
 class Searches:
@@ -59,7 +80,9 @@ class Searches:
         face: Callable[[], FaceEngine],
         photos: PhotoDecoder,
         tz: timezone = UTC,
+        cfg: SearchConfig | None = None,
     ) -> None:
+        self.cfg = cfg or SearchConfig()
         self.photos = photos
         self.store = store
         self.topics = topics
@@ -72,11 +95,16 @@ class Searches:
     def raise_search(
         self, user: str, reason: str, person_id: str | None = None, photo: bytes | None = None
     ) -> SearchReport:
-        """Store the search and announce its order (retained) to every edge."""
+        """Store the search and announce its order (retained) to every edge; a person who
+        already has an open search gets that one back, so every sighting goes to one search."""
         if (person_id is None) == (photo is None):
             raise BadRequest("name a person_id or upload a photo, not both")
         if person_id is not None and self.store.get_person(person_id) is None:
             raise NotFound(f"no person {person_id}")
+        if person_id is not None and (open_one := self.store.open_search_for(person_id)):
+            log.info("search for %s asked by %s: %s is open already", person_id, user,
+                     open_one.id)  # fmt: skip
+            return self.report(open_one.id)
         template, model_id = self._template_from_photo(photo) if photo is not None else (None, None)
         sid = "s-" + secrets.token_hex(5)
         self.store.add_search(
@@ -126,7 +154,9 @@ class Searches:
         )
         since = now - timedelta(hours=TRAJECTORY_H)
         visitors = look_back(self.store, sid, since, self.tz) if s.person_id is None else []
-        return SearchReport(s, self.store.sightings(sid), traj, now, visitors)
+        return SearchReport(
+            s, self.store.sightings(sid), traj, now, self.store.candidates(sid), visitors
+        )
 
     def close(self, sid: str, user: str) -> SearchReport:
         """Close the search and clear its retained order."""
@@ -159,3 +189,65 @@ class Searches:
                         evidence=evidence,
                     )
                 )
+
+    # -- sighting candidates ---------------------------------------------------------------
+
+    def on_message(self, msg: mqtt.MQTTMessage) -> None:
+        """A message on ``.../gates/<gate>/sightings`` (paho's thread); ValueError if malformed."""
+        c = SightingCandidate.model_validate_json(msg.payload)
+        if self.topics.gate_of(msg.topic) != c.gate or c.site != self.topics.site:
+            raise ValueError(f"candidate of {c.site}/{c.gate} on topic {msg.topic}")
+        self.take_candidate(c)
+
+    def take_candidate(self, c: SightingCandidate) -> Candidate | None:
+        """Store an edge's candidate (its evidence unless ``search.evidence`` is off), stream it
+        and raise a sighting alert; None for a duplicate or a search no longer active."""
+        stored = self.store.add_candidate(c, keep_evidence=self.cfg.evidence)
+        if stored is None:
+            return None
+        self.hub.publish(f"search:{c.search_id}", {"candidate": stored.model_dump(mode="json")})
+        search = self.store.search(c.search_id)
+        who = (search.person_id if search else None) or c.search_id
+        evidence: Evidence = {
+            "search_id": c.search_id,
+            "candidate_id": c.candidate_id,
+            "gate": c.gate,
+            "camera": c.camera,
+            "ts": c.ts.isoformat(),
+            "score": c.score,
+            "frames_at_threshold": c.frames_at_threshold,
+            "event_id": c.event_id,
+        }
+        # One sighting alert per passage: a candidate and the passage that carries the search id
+        # share the episode (the event id), whichever arrives first raises it.
+        episode = c.event_id or c.candidate_id
+        alert_id = self.store.add_alert(AlertRule.SIGHTING, who, episode, evidence)
+        if alert_id is not None:
+            self.alert(Alert(alert_id=alert_id, rule=AlertRule.SIGHTING.value, person_id=who,
+                             created=now_utc(), evidence=evidence))  # fmt: skip
+        return stored
+
+    def candidate(self, sid: str, candidate_id: str) -> Candidate:
+        c = self.store.candidate(candidate_id)
+        if c is None or c.search_id != sid:
+            raise NotFound(f"no candidate {candidate_id} in search {sid}")
+        return c
+
+    def judge(self, sid: str, candidate_id: str, verdict: Verdict, user: str) -> Candidate:
+        """An officer confirms or rejects a candidate; stored with who and when."""
+        self.candidate(sid, candidate_id)
+        self.store.judge_candidate(candidate_id, verdict, user)
+        log.info("candidate %s of %s %s by %s", candidate_id, sid, verdict, user)
+        return self.candidate(sid, candidate_id)
+
+    def evidence(self, sid: str, candidate_id: str) -> EvidenceRecord:
+        """A candidate's evidence pictures (404 once purged or when never kept)."""
+        self.candidate(sid, candidate_id)
+        ev = self.store.evidence(candidate_id)
+        if ev is None:
+            raise NotFound(f"candidate {candidate_id} has no evidence picture (not kept or purged)")
+        return ev
+
+    def purge_evidence(self, now: datetime) -> int:
+        """Delete evidence pictures older than ``search.evidence_retention_days``."""
+        return self.store.purge_evidence(now - timedelta(days=self.cfg.evidence_retention_days))

@@ -18,6 +18,7 @@ class AlertState(StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     CLOSED = "closed"
+    RESOLVED = "resolved"  # its condition ended by itself (the elder came back)
 
 
 class SearchState(StrEnum):
@@ -34,6 +35,17 @@ class AlertRule(StrEnum):
     OUT_AT_NIGHT = "out_at_night"
     SIGHTING = "sighting"
     VISITOR_INSIDE_AT_NIGHT = "visitor_inside_at_night"
+    WATCHLIST_SEEN = "watchlist_seen"
+
+
+HIGH_PRIORITY = frozenset({AlertRule.WATCHLIST_SEEN})  # shown in red with a sound
+
+
+class Verdict(StrEnum):
+    """An officer's decision on a sighting candidate."""
+
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
 
 
 class AuditAction(StrEnum):
@@ -54,6 +66,8 @@ class AuditAction(StrEnum):
     READ_SEARCH = "read_search"
     CLOSE_SEARCH = "close_search"
     WATCH_SEARCH = "watch_search"
+    VIEW_EVIDENCE = "view_evidence"
+    JUDGE_CANDIDATE = "judge_candidate"
     LIST_SEARCHES = "list_searches"
     LIST_ALERTS = "list_alerts"
     LIST_PERSONS = "list_persons"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from server.store import Store
@@ -19,6 +19,7 @@ class Stay:
     since: datetime
     until: datetime | None  # None: still there (as far as the cameras know)
     entered_by: str  # gate/camera of the passage that started it
+    internal: list[PassageRow] = field(default_factory=list)  # internal cameras' sightings in it
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,13 @@ def stays(passages: list[PassageRow]) -> list[Stay]:
     out: list[Stay] = []
     for p in passages:
         side = side_after(p.direction)
+        seen_inside = [p] if p.direction == "none" else []
         if out and out[-1].where == side:
+            out[-1] = replace(out[-1], internal=out[-1].internal + seen_inside)
             continue
         if out:
-            prev = out[-1]
-            out[-1] = Stay(prev.where, prev.since, p.ts, prev.entered_by)
-        out.append(Stay(side, p.ts, None, f"{p.gate}/{p.camera}"))
+            out[-1] = replace(out[-1], until=p.ts)
+        out.append(Stay(side, p.ts, None, f"{p.gate}/{p.camera}", seen_inside))
     return out
 
 

@@ -67,12 +67,13 @@ def test_sigterm_stops_broker_server_and_edges(tmp_path: Path, gatewatch_home: P
     reader.start()
     started: dict[int, str] = {}
     try:
-        # "Up": broker, server and both edges started (the demo says so once the edges run).
+        # "Up": broker, server and the three edges started (the demo says so once they run):
+        # in-gate, out-gate and the internal camera at building 7 (issue 10 §5).
         assert wait_until(lambda: any(ln.startswith("edges:") for ln in lines), 300), "".join(lines)
-        assert wait_until(lambda: len(children(demo.pid)) >= 4, 60), children(demo.pid)
+        assert wait_until(lambda: len(children(demo.pid)) >= 5, 60), children(demo.pid)
         started = children(demo.pid)
         kinds = " ".join(started.values())
-        assert "mosquitto" in kinds and " server " in kinds and kinds.count(" edge ") == 2, started
+        assert "mosquitto" in kinds and " server " in kinds and kinds.count(" edge ") == 3, started
         demo.send_signal(signal.SIGTERM)
         demo.wait(timeout=120)
         assert wait_until(lambda: not any(alive(p) for p in started), 60), {

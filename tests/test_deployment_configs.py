@@ -299,6 +299,24 @@ def test_an_edge_cannot_publish_as_another_gate(secured_broker: SecuredBroker) -
             c.close()
 
 
+def test_an_edge_publishes_sighting_candidates_only_for_its_own_gate(
+    secured_broker: SecuredBroker,
+) -> None:
+    server = Peer(secured_broker.port, "server", "server")
+    north = Peer(secured_broker.port, "north", gate_client_id("north"))
+    try:
+        server.subscribe(TOPICS.all_sightings(), TOPICS.all_status())
+        assert not north.publish(TOPICS.sightings("north"), b"{}").is_failure
+        refused = north.publish(TOPICS.sightings("south"), b"{}")
+        assert refused.is_failure and refused.getName() == "Not authorized"
+        assert not north.publish(TOPICS.status("north"), b"{}").is_failure
+        server.wait(lambda p: TOPICS.status("north") in p.topics(), 15, "north's status")
+        assert server.topics() == [TOPICS.sightings("north"), TOPICS.status("north")]
+    finally:
+        for c in (server, north):
+            c.close()
+
+
 def test_an_edge_cannot_read_alerts(secured_broker: SecuredBroker) -> None:
     """Alerts carry person ids of sightings at every gate; no edge needs them."""
     server = Peer(secured_broker.port, "server", "server")

@@ -1,4 +1,4 @@
-"""End to end: broker, server, two edges and the enrollment CLI as separate processes."""
+"""End to end: broker, server, three edges and the enrollment CLI as separate processes."""
 
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ def test_every_expected_passage_role_alert_and_sighting(finished_demo) -> None:
     _, summary = finished_demo
     assert summary["problems"] == []
     # Visitors: the never-enrolled one in and out (one id across gates), the newcomer before he
-    # is enrolled.
-    assert summary["by_role"] == {"resident": 5, "courier": 1, "watchlist": 1, "visitor": 3}
+    # is enrolled. Residents: one more (changed on purpose) for the elder at the internal camera
+    # at building 7's entrance (issue 10 §5).
+    assert summary["by_role"] == {"resident": 6, "courier": 1, "watchlist": 1, "visitor": 3}
 
 
 def test_the_visitor_leaves_under_the_id_it_came_in_with(finished_demo) -> None:
@@ -47,7 +48,14 @@ def test_the_store_holds_each_passage_once_and_the_sighting(finished_demo) -> No
     store = Store(make_engine(f"sqlite:///{demo.work / 'server' / 'gatewatch.db'}"))
     assert store.count_events() == summary["events"] == len(demo.passages)
     sightings = store.sightings(summary["search_id"])
-    assert [(s.identity, s.gate) for s in sightings] == [("p-elder", "out-gate")]
+    # The decision rule names the elder at building 7's internal camera, then at the out-gate.
+    assert [(s.identity, s.gate) for s in sightings] == [
+        ("p-elder", "building-7"),
+        ("p-elder", "out-gate"),
+    ]
+    candidates = store.candidates(summary["search_id"])
+    assert candidates and all(c.frames_at_threshold >= 2 for c in candidates)
+    assert any(c.has_evidence for c in candidates)
     for gate in ("in-gate", "out-gate"):
         seqs = sorted(p["seq"] for p in demo.passages if p["gate"] == gate)
         assert seqs == list(range(1, len(seqs) + 1)), f"{gate}: gapless sequence"

@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.gallery import GalleryManifest
 from contract.topics import ID_PATTERN
 from server.searches import SearchReport
-from server.states import AlertState, SearchState, UserRole
+from server.states import AlertState, SearchState, UserRole, Verdict
 from server.store.records import (
     TEXT_PATTERN,
     AlertRecord,
     AuditRecord,
+    Candidate,
     Event,
     GalleryRecord,
     Gate,
@@ -67,6 +68,10 @@ class TemplatesIn(_In):
 class SearchIn(_In):
     person_id: str = Field(pattern=ID_PATTERN)
     reason: str = Field(min_length=3, max_length=500, pattern=TEXT_PATTERN)
+
+
+class VerdictIn(_In):
+    verdict: Verdict
 
 
 class UserIn(_In):
@@ -164,6 +169,9 @@ class StayOut(_Out):
     since: datetime
     until: datetime | None
     entered_by: str
+    internal: list[PassageRow] = Field(
+        default=[], description="Internal cameras that saw the person during this stay."
+    )
 
 
 class TrajectoryOut(_Out):
@@ -197,6 +205,8 @@ class SearchAnswer(_Out):
     reason: str
     raised_by: str
     sightings: list[Sighting]
+    candidates: list[Candidate] = []
+    last_internal: PassageRow | None = None
     trajectory_48h: TrajectoryOut | None = None
     whereabouts: WhereaboutsOut | None = None
     believed_inside: bool | None = None
@@ -214,6 +224,7 @@ class SearchAnswer(_Out):
             "reason": s.reason,
             "raised_by": s.raised_by,
             "sightings": r.sightings,
+            "candidates": r.candidates,
         }
         if r.trajectory is not None:
             traj = TrajectoryOut.of(r.trajectory, r.at)
@@ -222,6 +233,7 @@ class SearchAnswer(_Out):
                 "whereabouts": traj.whereabouts,
                 "believed_inside": traj.whereabouts.inside,
                 "seen_last_48h": bool(traj.passages),
+                "last_internal": r.last_internal,
             }
             if not traj.passages:
                 fields["note"] = "not seen by any camera of the compound in the last 48 h"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select, update
 
 from server import tables as t
@@ -48,3 +50,41 @@ class AlertStore(Repository):
                 .values(state=AlertState(state).value, updated=now_utc(), updated_by=user)
             ).rowcount
         return bool(n)
+
+    def open_alerts(
+        self, rule: AlertRule, person_ids: Sequence[str] | None = None
+    ) -> list[AlertRecord]:
+        """The not yet closed alerts of ``rule`` (for these persons if given), oldest first."""
+        if person_ids is not None and not person_ids:
+            return []
+        q = (
+            select(t.alerts)
+            .where(
+                t.alerts.c.rule == AlertRule(rule).value,
+                t.alerts.c.state.in_([AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value]),
+            )
+            .order_by(t.alerts.c.id)
+        )
+        if person_ids is not None:
+            q = q.where(t.alerts.c.person_id.in_(set(person_ids)))
+        with self.engine.connect() as conn:
+            return AlertRecord.all(conn.execute(q))
+
+    def resolve_alert(self, alert_id: int, evidence: Evidence) -> AlertRecord | None:
+        """Mark an alert resolved by itself, its evidence extended; None if already closed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+            if row is None or row.state in (AlertState.CLOSED, AlertState.RESOLVED):
+                return None
+            conn.execute(
+                update(t.alerts)
+                .where(t.alerts.c.id == alert_id)
+                .values(
+                    state=AlertState.RESOLVED.value,
+                    evidence=dict(row.evidence) | evidence,
+                    updated=now_utc(),
+                    updated_by="system",
+                )
+            )
+            r = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+        return AlertRecord.of(r) if r else None

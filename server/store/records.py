@@ -19,7 +19,7 @@ from sqlalchemy import Result, Row
 from contract.events import Direction, IdentityKind, RoleSource
 from contract.roles import EnrolledRole, Role
 from contract.topics import ID_PATTERN
-from server.states import AlertRule, AlertState, SearchState, UserRole
+from server.states import AlertRule, AlertState, SearchState, UserRole, Verdict
 
 
 def as_utc(dt: datetime) -> datetime:
@@ -237,6 +237,38 @@ class Sighting(Record):
     camera: str
     identity: str | None
     score: float | None
+
+
+class Candidate(Record):
+    """A sighting candidate an edge reported for a search, with the officer's verdict."""
+
+    id: int = Field(exclude=True)
+    candidate_id: str
+    search_id: str
+    gate: str
+    camera: str
+    ts: UtcDatetime
+    track_id: int
+    score: float
+    frames_at_threshold: int
+    frames_considered: int
+    threshold: float
+    event_id: str | None
+    model_id: str
+    verdict: Verdict | None
+    verdict_by: str | None
+    verdict_at: UtcDatetime | None
+    received: UtcDatetime
+    has_evidence: bool = False
+
+
+class EvidenceRecord(Record):
+    """A candidate's evidence pictures (JPEG bytes), kept ``search.evidence_retention_days``."""
+
+    candidate_id: str
+    aligned_jpeg: bytes = Field(repr=False)
+    context_jpeg: bytes = Field(repr=False)
+    stored: UtcDatetime
 
 
 class VisitorMatchRow(Record):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
-from contract.events import Passage
+from contract.events import Passage, SightingCandidate
 from server import tables as t
-from server.states import SearchState
+from server.states import SearchState, Verdict
 from server.store.base import Repository, now_utc
-from server.store.records import Search, Sighting
+from server.store.records import Candidate, EvidenceRecord, Search, Sighting
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,93 @@ class SearchStore(Repository):
         stmt = self._insert_ignore(t.sightings, "event_id").returning(*t.sightings.c)
         stored = Sighting.all(conn.execute(stmt, rows))
         return [SightingHit(s, active[s.search_id]) for s in stored]
+
+    def open_search_for(self, person_id: str) -> Search | None:
+        """The person's active search (the oldest, should there be more), if any."""
+        q = (
+            select(t.searches)
+            .where(
+                t.searches.c.person_id == person_id,
+                t.searches.c.state == SearchState.ACTIVE.value,
+            )
+            .order_by(t.searches.c.created)
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return Search.of(r) if r else None
+
+    def add_candidate(self, c: SightingCandidate, keep_evidence: bool) -> Candidate | None:
+        """Store a candidate of an active search (its evidence too if ``keep_evidence``); None
+        for a duplicate or a search that is not active."""
+        now = now_utc()
+        row = c.model_dump(exclude={"schema_version", "site", "evidence"}) | {"received": now}
+        with self.engine.begin() as conn:
+            active = conn.execute(
+                select(t.searches.c.id).where(
+                    t.searches.c.id == c.search_id, t.searches.c.state == SearchState.ACTIVE.value
+                )
+            ).first()
+            if active is None:
+                return None
+            stmt = self._insert_ignore(t.candidates, "candidate_id").returning(*t.candidates.c)
+            stored = conn.execute(stmt, row).first()
+            if stored is None:
+                return None
+            keep = keep_evidence and c.evidence is not None
+            if keep and c.evidence is not None:
+                conn.execute(
+                    insert(t.candidate_evidence).values(
+                        candidate_id=c.candidate_id,
+                        aligned_jpeg=base64.b64decode(c.evidence.aligned_jpeg_b64),
+                        context_jpeg=base64.b64decode(c.evidence.context_jpeg_b64),
+                        stored=now,
+                    )
+                )
+        return Candidate.model_validate(dict(stored._mapping) | {"has_evidence": keep})
+
+    def _candidates_query(self):  # noqa: ANN202
+        has = (
+            select(t.candidate_evidence.c.candidate_id)
+            .where(t.candidate_evidence.c.candidate_id == t.candidates.c.candidate_id)
+            .exists()
+        )
+        return select(*t.candidates.c, has.label("has_evidence"))
+
+    def candidates(self, search_id: str) -> list[Candidate]:
+        """A search's candidates, oldest first, each saying whether its evidence is still kept."""
+        q = (
+            self._candidates_query()
+            .where(t.candidates.c.search_id == search_id)
+            .order_by(t.candidates.c.ts)
+        )
+        with self.engine.connect() as conn:
+            return Candidate.all(conn.execute(q))
+
+    def candidate(self, candidate_id: str) -> Candidate | None:
+        q = self._candidates_query().where(t.candidates.c.candidate_id == candidate_id)
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return Candidate.of(r) if r else None
+
+    def evidence(self, candidate_id: str) -> EvidenceRecord | None:
+        q = select(t.candidate_evidence).where(t.candidate_evidence.c.candidate_id == candidate_id)
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return EvidenceRecord.of(r) if r else None
+
+    def judge_candidate(self, candidate_id: str, verdict: Verdict, user: str) -> bool:
+        """Store an officer's verdict (a later one replaces it), with who and when."""
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(t.candidates)
+                .where(t.candidates.c.candidate_id == candidate_id)
+                .values(verdict=Verdict(verdict).value, verdict_by=user, verdict_at=now_utc())
+            ).rowcount
+        return bool(n)
+
+    def purge_evidence(self, before: datetime) -> int:
+        """Delete evidence pictures stored before ``before``; the candidates stay."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(t.candidate_evidence).where(t.candidate_evidence.c.stored < before)
+            ).rowcount

@@ -84,7 +84,7 @@ def test_a_face_not_confidently_named_stays_a_visitor(engine, target: float, nam
     )
     rule = ThresholdRule(engine, target, "x")
     visitors = VisitorGallery(engine.dim, engine.threshold, 3600, 100)
-    judge = Judge(DecisionConfig(), engine.threshold, 0.05, 0.30, visitors, rule=rule)
+    judge = Judge(DecisionConfig(), engine.threshold, 0.05, visitors, rule=rule)
     d = judge.decide(_track(engine, "obama/4.jpg"), g, now=0.0, final=True)
     assert d is not None
     if named:

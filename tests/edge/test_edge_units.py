@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from contract.topics import Topics
 from edge.config import load_edge_config
+from edge.tracker import Sample, Track
 from edge.visitors import VisitorGallery
 from models.imageio import read_image
 from tests.conftest import FACES, needs_shared
@@ -108,22 +110,26 @@ def test_snapshot_fetch_over_http_sends_the_token_and_checks_the_hash(tmp_path: 
 @needs_shared
 def test_a_template_search_matches_the_same_face_only(engine) -> None:
     from contract.events import SearchOrder
-    from edge.config import DecisionConfig
-    from edge.decide import Judge
+    from edge.sighting import SightingWatch, Where
     from models.gallery import Gallery
 
-    def emb(p: str) -> np.ndarray:
-        return engine.analyze(read_image(FACES / p))[0].embedding
+    def track_of(p: str):  # noqa: ANN202
+        image = read_image(FACES / p)
+        t = Track(id=1, box=np.zeros(4, np.float32), first_seen=0.0, last_seen=0.0,
+                  first_centre=np.zeros(2, np.float32), centre=np.zeros(2, np.float32))  # fmt: skip
+        for i, img in enumerate((image, cv2.flip(image, 1))):  # two frames: a candidate needs 2
+            t.samples.append(Sample(engine.analyze(img)[0].embedding, 0.9, float(i)))
+        return t
 
-    judge = Judge(DecisionConfig(), engine.threshold, 0.05, 0.30, None)
-    photo = emb("rose_leslie/1.jpg")  # an officer's photo of someone not enrolled
+    watch = SightingWatch(Where("s", "g", "c", engine.model_id), 0.30)
+    photo = engine.analyze(read_image(FACES / "rose_leslie/1.jpg"))[0].embedding
     orders = {
         "s-7": SearchOrder(search_id="s-7", template=photo.tolist(), model_id=engine.model_id)
     }
     empty = Gallery(engine.model_id, engine.dim)
-    hit = judge.search_hit(emb("rose_leslie/2.jpg"), orders, empty)
-    assert hit is not None and hit.search_id == "s-7" and hit.score >= 0.30
-    assert judge.search_hit(emb("obama/1.jpg"), orders, empty) is None
+    [hit] = watch.matches(track_of("rose_leslie/2.jpg"), orders, empty)
+    assert hit.search_id == "s-7" and hit.best >= 0.30 and hit.at_threshold == 2
+    assert watch.matches(track_of("obama/1.jpg"), orders, empty) == []
 
 
 @pytest.mark.parametrize(
@@ -152,3 +158,34 @@ def test_direction_for_a_camera_that_sees_both_ways(axis, in_when, start, end, e
     line = LineRule(axis=axis, in_when=in_when)
     assert passage_direction("both", line, t, (720, 1280, 3)) == expected
     assert passage_direction("in", None, t, (720, 1280, 3)) == "in"
+
+
+@needs_shared
+def test_a_candidate_needs_two_of_the_best_frames_and_carries_its_evidence(engine) -> None:
+    from contract.events import SearchOrder
+    from edge.sighting import SightingWatch, Where
+    from models.gallery import Gallery
+
+    gallery = Gallery(engine.model_id, engine.dim)
+    gallery.add_person(
+        "p-rose", "resident", engine.analyze(read_image(FACES / "rose_leslie/1.jpg"))[0].embedding
+    )
+    orders = {"s-1": SearchOrder(search_id="s-1", person_id="p-rose")}
+    watch = SightingWatch(Where("s", "g", "c", engine.model_id), 0.30)
+    rose, obama = (read_image(FACES / p) for p in ("rose_leslie/2.jpg", "obama/1.jpg"))
+    t = Track(id=3, box=np.zeros(4, np.float32), first_seen=0.0, last_seen=0.0,
+              first_centre=np.zeros(2, np.float32), centre=np.zeros(2, np.float32))  # fmt: skip
+    for i, img in enumerate((rose, obama, obama, obama)):  # one frame of rose among four
+        face = engine.analyze(img)[0]
+        t.box = face.box
+        t.samples.append(Sample(face.embedding, 0.9, float(i)))
+        watch.observe(t, face.embedding, orders, gallery, img, face.aligned)
+    assert watch.matches(t, orders, gallery) == [], "one frame is not a candidate"
+    face = engine.analyze(cv2.flip(rose, 1))[0]
+    t.samples.append(Sample(face.embedding, 0.95, 4.0))
+    [m] = watch.matches(t, orders, gallery)
+    assert (m.search_id, m.at_threshold, m.considered) == ("s-1", 2, 5)
+    [c] = watch.candidates(t, [m], event_id=None)
+    assert c.evidence is not None and c.frames_at_threshold == 2 and c.score == round(m.best, 4)
+    with pytest.raises(ValueError, match="more than one frame"):
+        SightingWatch(Where("s", "g", "c", engine.model_id), 0.30, min_frames=1)

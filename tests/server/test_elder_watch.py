@@ -134,4 +134,8 @@ def test_the_rule_registry_runs_each_rule() -> None:
     from server.elder import RULES
     from server.states import AlertRule
 
-    assert set(RULES) == set(AlertRule) - {AlertRule.SIGHTING, AlertRule.VISITOR_INSIDE_AT_NIGHT}
+    assert set(RULES) == set(AlertRule) - {
+        AlertRule.SIGHTING,
+        AlertRule.WATCHLIST_SEEN,
+        AlertRule.VISITOR_INSIDE_AT_NIGHT,
+    }

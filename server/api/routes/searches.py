@@ -1,14 +1,15 @@
-"""Missing-person searches (officer): raise by person or photo, read, watch live, close."""
+"""Missing-person searches (officer): raise by person or photo, read, watch live, close; their
+sighting candidates: list, view the evidence pictures (audited), confirm or reject."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
-from server.api.schemas import Search, SearchAnswer, SearchIn
+from server.api.schemas import Candidate, Search, SearchAnswer, SearchIn, VerdictIn
 from server.api.stream import sse
 from server.states import AuditAction, SearchState
 from server.store.records import TEXT_PATTERN
@@ -83,3 +84,44 @@ async def search_stream(
 ) -> StreamingResponse:
     app.searches.get(sid)  # 404 before the stream opens
     return sse(app.hub, f"search:{sid}", lambda item: item)
+
+
+@router.get("/{sid}/candidates")
+def list_candidates(
+    sid: Id,
+    app: Server,
+    _u: Officer,
+    _a: Annotated[AuditEntry, audited(AuditAction.READ_SEARCH, "sid")],
+) -> list[Candidate]:
+    app.searches.get(sid)
+    return app.store.candidates(sid)
+
+
+@router.post("/{sid}/candidates/{cid}/verdict")
+def judge_candidate(
+    sid: Id,
+    cid: Id,
+    body: VerdictIn,
+    app: Server,
+    user: Officer,
+    audit: Annotated[AuditEntry, audited(AuditAction.JUDGE_CANDIDATE, "cid")],
+) -> Candidate:
+    """The officer confirms or rejects a candidate; who and when are stored with it."""
+    audit.detail = {"search_id": sid, "verdict": body.verdict.value}
+    return app.searches.judge(sid, cid, body.verdict, user.name)
+
+
+@router.get("/{sid}/candidates/{cid}/evidence/{picture}")
+def view_evidence(
+    sid: Id,
+    cid: Id,
+    picture: Literal["aligned", "context"],
+    app: Server,
+    _u: Officer,
+    audit: Annotated[AuditEntry, audited(AuditAction.VIEW_EVIDENCE, "cid")],
+) -> Response:
+    """One evidence picture (JPEG); every view is audited."""
+    audit.detail = {"search_id": sid, "picture": picture}
+    ev = app.searches.evidence(sid, cid)
+    jpeg = ev.aligned_jpeg if picture == "aligned" else ev.context_jpeg
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})

@@ -1,0 +1,53 @@
+"""Risk persons: a passage of a watchlist person raises a high-priority alert at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from contract.events import Alert, Passage
+from server.states import HIGH_PRIORITY, AlertRule
+from server.store import Store
+from server.store.records import Evidence
+
+log = logging.getLogger(__name__)
+
+
+class WatchlistWatch:
+    """One ``watchlist_seen`` alert per passage of a person enrolled with the watchlist role."""
+
+    def __init__(self, store: Store, publish: Callable[[Alert], None]) -> None:
+        self.store = store
+        self.publish = publish
+
+    def seen(self, passages: Sequence[Passage]) -> list[Alert]:
+        """Store and publish an alert for each new watchlist passage (one per event id)."""
+        alerts = []
+        for p in passages:
+            if p.role != "watchlist" or p.identity_kind != "person" or p.identity is None:
+                continue
+            evidence: Evidence = {
+                "event_id": p.event_id,
+                "gate": p.gate,
+                "camera": p.camera,
+                "direction": p.direction,
+                "ts": p.ts.isoformat(),
+                "score": p.score,
+            }
+            rule = AlertRule.WATCHLIST_SEEN
+            alert_id = self.store.add_alert(rule, p.identity, p.event_id, evidence)
+            if alert_id is None:
+                continue
+            a = Alert(
+                alert_id=alert_id,
+                rule=rule.value,
+                person_id=p.identity,
+                created=p.ts,
+                evidence=evidence,
+                priority="high" if rule in HIGH_PRIORITY else "normal",
+            )
+            log.warning("alert %d: watchlist person %s at %s/%s", alert_id, p.identity, p.gate,
+                        p.camera)  # fmt: skip
+            self.publish(a)
+            alerts.append(a)
+        return alerts
