@@ -64,26 +64,22 @@ def embedding_space(model_id: str) -> str:
     return model_id.split("+", 1)[0]
 
 
-def _yunet(path: Path, cfg: FaceConfig) -> Detector:
-    return YuNetDetector(
-        path,
-        threads=cfg.threads,
-        score_threshold=cfg.det_score_threshold,
-        nms_iou=cfg.nms_iou,
-        max_faces=cfg.max_faces,
-        input_px=cfg.det_input_px,
-    )
+def _detector(
+    cls: type[YuNetDetector] | type[SCRFDDetector],
+) -> Callable[[Path, FaceConfig], Detector]:
+    """A loader for a detector class: both take the face config's detector settings alike."""
 
+    def load(path: Path, cfg: FaceConfig) -> Detector:
+        return cls(
+            path,
+            threads=cfg.threads,
+            score_threshold=cfg.det_score_threshold,
+            nms_iou=cfg.nms_iou,
+            max_faces=cfg.max_faces,
+            input_px=cfg.det_input_px,
+        )
 
-def _scrfd(path: Path, cfg: FaceConfig) -> Detector:
-    return SCRFDDetector(
-        path,
-        threads=cfg.threads,
-        score_threshold=cfg.det_score_threshold,
-        nms_iou=cfg.nms_iou,
-        max_faces=cfg.max_faces,
-        input_px=cfg.det_input_px,
-    )
+    return load
 
 
 def _sface(path: Path, cfg: FaceConfig) -> Embedder:
@@ -96,7 +92,10 @@ def _arcface(path: Path, cfg: FaceConfig) -> Embedder:
 
 # The extension points: a model kind (PackFiles.detector_kind / embedder_kind) -> its loader.
 # A new detector or embedder is one function and one line here.
-DETECTORS: dict[str, Callable[[Path, FaceConfig], Detector]] = {"yunet": _yunet, "scrfd": _scrfd}
+DETECTORS: dict[str, Callable[[Path, FaceConfig], Detector]] = {
+    "yunet": _detector(YuNetDetector),
+    "scrfd": _detector(SCRFDDetector),
+}
 EMBEDDERS: dict[str, Callable[[Path, FaceConfig], Embedder]] = {
     "sface": _sface,
     "arcface": _arcface,
