@@ -8,7 +8,13 @@ setup(
     packages=find_packages(include=["gatewatch", "contract", "models", "edge", "enroll", "server"]),
     package_data={
         "models": ["data/*.json"],
-        "server": ["static/*.html", "migrations/*.mako", "migrations/versions/*.py"],
+        "server": [
+            "static/**/*",
+            "templates/*.html",
+            "i18n/*.json",
+            "migrations/*.mako",
+            "migrations/versions/*.py",
+        ],
     },
     install_requires=[
         "numpy>=1.26,<3",
@@ -35,6 +41,10 @@ setup(
         "SQLAlchemy>=2.0,<3",
         "alembic>=1.13,<2",
         "fastapi>=0.110,<1",
+        # The police room's pages: server-rendered templates (FastAPI's usual pairing).
+        "Jinja2>=3.1,<4",
+        # IANA time zones (ServerConfig.timezone) where the system has no zoneinfo database.
+        "tzdata>=2024.1",
         "uvicorn>=0.29,<1",
         # The HTTP client of enroll, the officer CLI and the demo (contract/http.py).
         "httpx>=0.27,<1",

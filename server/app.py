@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
@@ -53,7 +53,7 @@ class ServerApp:
         migrate(self.engine)
         self.store = Store(self.engine)
         self.hub = Hub()
-        self.tz = timezone(timedelta(hours=cfg.elder.utc_offset_h))  # the compound's local time
+        self.tz = cfg.tz  # the compound's local time
         self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
         self._face: FaceEngine | None = None
         self._face_lock = threading.Lock()
@@ -65,7 +65,7 @@ class ServerApp:
             client_id=bus_client_id,
             extra=self._subscriptions(),
         )
-        self.watch = ElderWatch(cfg.elder, self.store, publish=self._publish_alert)
+        self.watch = ElderWatch(cfg.elder, self.store, publish=self._publish_alert, tz=self.tz)
         self.searches = Searches(
             self.store,
             self.topics,

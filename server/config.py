@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -46,7 +49,6 @@ class ElderWatchConfig(_Strict):
     )
     night_start_h: int = Field(22, ge=0, le=23, description="Night window start (local hour).")
     night_end_h: int = Field(5, ge=0, le=23, description="Night window end (local hour).")
-    utc_offset_h: float = Field(8, ge=-12, le=14, description="Compound's local time offset.")
     scan_interval_s: float = Field(60, gt=0, description="How often the rules are checked.")
 
 
@@ -76,6 +78,26 @@ class SearchConfig(_Strict):
     )
     evidence_retention_days: float = Field(
         30, gt=0, description="Evidence pictures are deleted this long after they arrived."
+    )
+
+
+class WallConfig(_Strict):
+    """The police room's wall screen (a screen the public may see)."""
+
+    names: Literal["masked", "roles", "full"] = Field(
+        "masked", description="masked: 王*华, building 7; roles: no name at all; full: the name."
+    )
+    passages: int = Field(12, ge=10, le=15, description="Live passages the wall shows.")
+    stale_after_s: float = Field(
+        30, gt=0, description="The wall says its data is stale after this long without news."
+    )
+
+
+class VisitsConfig(_Strict):
+    """Home visits to care-flag residents."""
+
+    due_days: int = Field(
+        30, ge=1, le=365, description="A care-flag resident not visited this long is due."
     )
 
 
@@ -114,6 +136,13 @@ class HttpConfig(_Strict):
 
 class ServerConfig(_Strict):
     site: str = Field(pattern=ID_PATTERN, description="Compound id (topic root).")
+    locale: Literal["zh-CN", "en"] = Field(
+        "zh-CN", description="Language of the pages and the officer CLI (zh-CN or en)."
+    )
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description="The compound's IANA time zone: local times, 'today', night windows.",
+    )
     data_dir: Path = Field(description="Database (SQLite), gallery snapshots.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/gatewatch.db."
@@ -125,10 +154,27 @@ class ServerConfig(_Strict):
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
     visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
+    wall: WallConfig = Field(default_factory=WallConfig)
+    visits: VisitsConfig = Field(default_factory=VisitsConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."
     )
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> ServerConfig:
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(
+                f"timezone {self.timezone!r} is not an IANA time zone (e.g. Asia/Shanghai)"
+            ) from e
+        return self
+
+    @property
+    def tz(self) -> tzinfo:
+        """The compound's local time zone."""
+        return ZoneInfo(self.timezone)
 
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'gatewatch.db'}"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from contract.events import Alert
 from server.config import ElderWatchConfig
@@ -17,6 +18,7 @@ from server.store import Store
 from server.store.records import Evidence, PassageRow, Person, as_utc
 
 log = logging.getLogger(__name__)
+SITE_TZ = ZoneInfo("Asia/Shanghai")  # ServerConfig.timezone's default
 
 
 def years_ago(today: date, years: int) -> date:
@@ -50,7 +52,7 @@ class Scan:
     """What every rule may look at in one scan."""
 
     now: datetime
-    tz: timezone
+    tz: tzinfo
     watched: Sequence[Watched]
     store: Store
 
@@ -155,12 +157,16 @@ RULES: dict[AlertRule, Callable[[ElderWatchConfig], Rule]] = {
 
 class ElderWatch:
     def __init__(
-        self, cfg: ElderWatchConfig, store: Store, publish: Callable[[Alert], None] = lambda a: None
+        self,
+        cfg: ElderWatchConfig,
+        store: Store,
+        publish: Callable[[Alert], None] = lambda a: None,
+        tz: tzinfo = SITE_TZ,
     ) -> None:
         self.cfg = cfg
         self.store = store
         self.publish = publish
-        self.tz = timezone(timedelta(hours=cfg.utc_offset_h))
+        self.tz = tz  # the compound's (ServerConfig.timezone)
         self.rules = [make(cfg) for make in RULES.values()]
 
     def watched(self, now: datetime) -> list[Watched]:

@@ -12,7 +12,7 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -79,7 +79,7 @@ class Searches:
         alert: Callable[[Alert], None],
         face: Callable[[], FaceEngine],
         photos: PhotoDecoder,
-        tz: timezone = UTC,
+        tz: tzinfo = UTC,
         cfg: SearchConfig | None = None,
     ) -> None:
         self.cfg = cfg or SearchConfig()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, tzinfo
 from typing import Literal
 
 import paho.mqtt.client as mqtt
@@ -81,7 +81,7 @@ def visitors_inside(store: Store, now: datetime, lookback_h: float) -> list[Visi
     return sorted(inside, key=lambda v: v.since)
 
 
-def summary(passages: Sequence[PassageRow], tz: timezone) -> str:
+def summary(passages: Sequence[PassageRow], tz: tzinfo) -> str:
     """'entered 14:02 by the north gate, not seen leaving', in the compound's local time."""
     moves = [p for p in passages if p.direction in ("in", "out")]
     if not moves:
@@ -97,7 +97,7 @@ def summary(passages: Sequence[PassageRow], tz: timezone) -> str:
     return f"entered {at(entered)}, left {at(last)}" if entered else f"left {at(last)}"
 
 
-def look_back(store: Store, search_id: str, since: datetime, tz: timezone) -> list[VisitorLookBack]:
+def look_back(store: Store, search_id: str, since: datetime, tz: tzinfo) -> list[VisitorLookBack]:
     """The visitors the edges matched to a template search, best first, with their passages
     since ``since``. Confidence is high when the best score reaches the edges' same-visitor
     threshold (the naming threshold), 'possible' when it reaches only the search threshold."""
@@ -160,7 +160,7 @@ class VisitorWatch:
     """Alerts (a visitor id, never a name) for visitors inside longer than N hours at night."""
 
     def __init__(
-        self, cfg: VisitorWatchConfig, store: Store, tz: timezone, publish: Callable[[Alert], None]
+        self, cfg: VisitorWatchConfig, store: Store, tz: tzinfo, publish: Callable[[Alert], None]
     ) -> None:
         self.cfg = cfg
         self.store = store

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.api.auth import Authenticator, FailureLimiter
-from server.api.guard import BodyLimits, Guard
+from server.api.guard import BodyLimits, Guard, OpenPaths
 from server.api.routes import (
     alerts,
     audit,
@@ -18,6 +18,7 @@ from server.api.routes import (
     events,
     gallery,
     health,
+    pages,
     persons,
     searches,
     session,
@@ -31,7 +32,7 @@ from server.errors import BadRequest, NotFound
 from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ROUTERS = (health, session, users, persons, templates, gallery, board, events, trajectories,
+ROUTERS = (health, session, pages, users, persons, templates, gallery, board, events, trajectories,
            alerts, searches, visitors, audit)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
@@ -45,16 +46,14 @@ def create_api(app: ServerApp) -> FastAPI:
     api.add_exception_handler(BadRequest, _status(400))
     for module in ROUTERS:
         api.include_router(module.router)
+    api.include_router(pages.site_router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def dashboard() -> str:
-        return (STATIC / "board.html").read_text()
 
     h = app.cfg.http
     limits = BodyLimits(h.max_body_bytes, {p: h.max_upload_bytes for p in UPLOAD_PATHS})
     auth = Authenticator(app.store, FailureLimiter(h.auth_failures, h.auth_window_s))
-    api.add_middleware(Guard, auth=auth, limits=limits)
+    shells = OpenPaths(frozenset(pages.PAGES), pages.PAGE_PREFIXES)
+    api.add_middleware(Guard, auth=auth, limits=limits, shells=shells)
     return api
 
 

@@ -48,20 +48,34 @@ class BodyLimits:
         return self.uploads.get(path, self.default)
 
 
+@dataclass(frozen=True)
+class OpenPaths:
+    """Paths served without a credential: the pages' shells, which hold no data."""
+
+    paths: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and (path in self.paths or path.startswith(self.prefixes))
+
+
 class Guard:
     """Authenticates (401/429) and caps bodies (413) before the app sees the request."""
 
-    def __init__(self, app: ASGIApp, auth: Authenticator, limits: BodyLimits) -> None:
+    def __init__(
+        self, app: ASGIApp, auth: Authenticator, limits: BodyLimits, shells: OpenPaths = OpenPaths()
+    ) -> None:
         self.app = app
         self.auth = auth
         self.limits = limits
+        self.shells = shells
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)):
+        if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or path in self.shells):
             client = scope["client"][0] if scope.get("client") else "unknown"
             try:
                 caller = await run_in_threadpool(

@@ -143,6 +143,15 @@ class BoardPassage(_Out):
     identity: str | None = None
 
 
+class Site(_Out):
+    """The site settings a client needs (``/api/site``)."""
+
+    site: str
+    locale: str
+    timezone: str
+    wall_names: Literal["masked", "roles", "full"]
+
+
 class Board(_Out):
     counts_today: dict[str, int]
     passages: list[BoardPassage]

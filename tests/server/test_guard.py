@@ -146,9 +146,19 @@ def test_docs_and_schema_need_a_credential(client, server) -> None:
 
 
 def test_pages_carry_a_content_security_policy(client, server) -> None:
-    page = client.get("/")
-    csp = page.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
-    assert "<script>" not in page.text and " style=" not in page.text
-    assert client.get("/static/board.js").status_code == 200
-    assert "innerHTML" not in client.get("/static/board.js").text
+    import re
+
+    from server.api.routes.pages import PAGES
+
+    for path in [*PAGES, "/person/p-1"]:
+        page = client.get(path)
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        # no inline script (JSON data blocks are not run) and no inline style
+        scripts = re.findall(r"<script([^>]*)>", page.text)
+        assert all("src=" in a or 'type="application/json"' in a for a in scripts), path
+        assert " style=" not in page.text, path
+        for js in re.findall(r'<script src="([^"]+)"', page.text):
+            r = client.get(js)
+            assert r.status_code == 200, js
+            assert "innerHTML" not in r.text and "eval(" not in r.text, js

@@ -1,0 +1,3 @@
+// The search page (to be built).
+"use strict";
+GW.start(async (_me) => {});

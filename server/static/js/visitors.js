@@ -1,0 +1,3 @@
+// The visitors page (to be built).
+"use strict";
+GW.start(async (_me) => {});
