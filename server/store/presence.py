@@ -1,0 +1,200 @@
+"""Presence: where each identity is now and passages per hour, kept at ingest for the wall.
+
+Both move with the passages as they are stored (in the same transaction): an identity's place
+only moves forward in time (a late passage from an edge's outbox changes its last in / out but
+not where it is); an internal camera's passage (direction "none") means inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, and_, case, func, or_, select
+
+from contract.events import Passage
+from server import tables as t
+from server.store.base import Repository
+from server.store.records import Record, UtcDatetime, as_utc
+
+INSIDE = ("in", "none")  # the directions that leave a person inside
+_FORWARD = ("kind", "role", "direction", "gate", "camera")
+
+
+class Presence(Record):
+    identity: str
+    kind: str
+    role: str
+    direction: str
+    ts: UtcDatetime
+    gate: str
+    camera: str
+    last_in: UtcDatetime | None
+    last_out: UtcDatetime | None
+
+    @property
+    def inside(self) -> bool:
+        return self.direction in INSIDE
+
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime  # UTC, the start of the hour
+    role: str
+    direction: str
+    n: int
+
+
+def _newest(rows: Sequence[Passage]) -> dict[str, dict]:
+    """One presence row per identity from a batch: its newest passage, newest in and out."""
+    out: dict[str, dict] = {}
+    for p in rows:
+        if p.identity is None:
+            continue
+        r = out.get(p.identity)
+        if r is None:
+            r = out[p.identity] = {"identity": p.identity, "ts": p.ts, "last_in": None,
+                                   "last_out": None} | _place(p)  # fmt: skip
+        elif p.ts >= r["ts"]:
+            r.update(_place(p), ts=p.ts)
+        key = {"in": "last_in", "out": "last_out"}.get(p.direction)
+        if key and (r[key] is None or p.ts > r[key]):
+            r[key] = p.ts
+    return out
+
+
+def _place(p: Passage) -> dict:
+    return {"kind": p.identity_kind, "role": p.role, "direction": p.direction, "gate": p.gate,
+            "camera": p.camera}  # fmt: skip
+
+
+class PresenceStore(Repository):
+    def _touch_presence(self, conn: Connection, new: Sequence[Passage]) -> None:
+        """Move each identity's presence, the hourly counts and the cameras' last passage."""
+        rows = list(_newest(new).values())
+        if rows:
+            ins = self._insert(t.presence)
+            ex, pr = ins.excluded, t.presence.c
+            later = ex.ts > pr.ts
+
+            def newest(col: str):  # noqa: ANN202
+                return case((or_(pr[col].is_(None), ex[col] > pr[col]), ex[col]), else_=pr[col])
+
+            sets = {c: case((later, ex[c]), else_=pr[c]) for c in (*_FORWARD, "ts")}
+            sets |= {c: newest(c) for c in ("last_in", "last_out")}
+            conn.execute(ins.on_conflict_do_update(index_elements=["identity"], set_=sets), rows)
+        self._count_hours(conn, new)
+        self._touch_cameras(conn, new)
+
+    def _count_hours(self, conn: Connection, new: Sequence[Passage]) -> None:
+        counts: dict[tuple[datetime, str, str], int] = {}
+        for p in new:
+            key = (p.ts.replace(minute=0, second=0, microsecond=0), p.role, p.direction)
+            counts[key] = counts.get(key, 0) + 1
+        if not counts:
+            return
+        ins = self._insert(t.hourly_counts)
+        stmt = ins.on_conflict_do_update(
+            index_elements=["hour", "role", "direction"],
+            set_={"n": t.hourly_counts.c.n + ins.excluded.n},
+        )
+        rows = [{"hour": h, "role": r, "direction": d, "n": n} for (h, r, d), n in counts.items()]
+        conn.execute(stmt, rows)
+
+    def _touch_cameras(self, conn: Connection, new: Sequence[Passage]) -> None:
+        last: dict[tuple[str, str], datetime] = {}
+        for p in new:
+            key = (p.gate, p.camera)
+            last[key] = max(p.ts, last.get(key, p.ts))
+        if not last:
+            return
+        ins = self._insert(t.gates)
+        g = t.gates.c
+        stmt = ins.on_conflict_do_update(
+            index_elements=["gate", "camera"],
+            set_={"last_passage": ins.excluded.last_passage},
+            where=or_(g.last_passage.is_(None), g.last_passage < ins.excluded.last_passage),
+        )
+        conn.execute(stmt, [{"gate": k[0], "camera": k[1], "last_passage": ts}
+                            for k, ts in last.items()])  # fmt: skip
+
+    def presence_of(self, identities: Sequence[str]) -> dict[str, Presence]:
+        """Where each of these identities is now (those never seen are absent)."""
+        if not identities:
+            return {}
+        with self.engine.connect() as conn:
+            rows = Presence.all(
+                conn.execute(select(t.presence).where(t.presence.c.identity.in_(identities)))
+            )
+        return {r.identity: r for r in rows}
+
+    def presence_counts(self, fresh_since: datetime | None = None) -> dict[str, int]:
+        """Identities inside now, by role (visitors by raw id, aliases not merged). Roles other
+        than resident count only when seen since ``fresh_since`` (if given): a courier whose
+        way out the cameras missed is not inside for ever."""
+        pr = t.presence.c
+        cond = [pr.direction.in_(INSIDE)]
+        if fresh_since is not None:
+            cond.append(or_(pr.role == "resident", pr.ts >= fresh_since))
+        q = select(pr.role, func.count()).where(and_(*cond)).group_by(pr.role)
+        with self.engine.connect() as conn:
+            return {role: int(n) for role, n in conn.execute(q)}
+
+    def people_today(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Distinct identities by role with a passage in / out since ``since``: {role: {in, out}}.
+        Visitors by raw id (the caller merges aliases)."""
+        pr = t.presence.c
+        q = (
+            select(
+                pr.role,
+                func.sum(case((pr.last_in >= since, 1), else_=0)),
+                func.sum(case((pr.last_out >= since, 1), else_=0)),
+            )
+            .where(or_(pr.last_in >= since, pr.last_out >= since))
+            .group_by(pr.role)
+        )
+        with self.engine.connect() as conn:
+            return {r: {"in": int(i or 0), "out": int(o or 0)} for r, i, o in conn.execute(q)}
+
+    def visitor_presence(self, since: datetime) -> list[Presence]:
+        """Visitor ids with a passage in / out since ``since``."""
+        pr = t.presence.c
+        q = select(t.presence).where(
+            pr.kind == "visitor", or_(pr.last_in >= since, pr.last_out >= since)
+        )
+        with self.engine.connect() as conn:
+            return Presence.all(conn.execute(q))
+
+    def hour_counts(self, since: datetime, until: datetime) -> list[HourCount]:
+        """Passages per UTC hour, role and direction in [since, until)."""
+        h = t.hourly_counts.c
+        q = select(h.hour, h.role, h.direction, h.n).where(h.hour >= since, h.hour < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [HourCount(as_utc(r.hour), r.role, r.direction, int(r.n)) for r in rows]
+
+    def elders_seen(
+        self, born_before_or_on: date, seen: Sequence[datetime]
+    ) -> tuple[int, list[int]]:
+        """Residents (not removed) born on or before the date: how many, and how many of them
+        were seen (any camera) since each of ``seen``."""
+        p, pr = t.persons.c, t.presence.c
+        cols = [func.count()] + [func.sum(case((pr.ts >= s, 1), else_=0)) for s in seen]
+        q = (
+            select(*cols)
+            .select_from(t.persons.outerjoin(t.presence, pr.identity == p.id))
+            .where(p.role == "resident", p.removed.is_(False), p.birth_date <= born_before_or_on)
+        )
+        with self.engine.connect() as conn:
+            total, *counts = conn.execute(q).one()
+        return int(total), [int(c or 0) for c in counts]
+
+    def person_labels(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """Name and building of each of these enrolled persons (unknown ids are absent)."""
+        if not ids:
+            return {}
+        p = t.persons.c
+        q = select(p.id, p.name, p.building).where(p.id.in_(set(ids)))
+        with self.engine.connect() as conn:
+            return {r.id: (r.name, r.building) for r in conn.execute(q)}

@@ -1,0 +1,309 @@
+"""The wall screen's data: a public screen in the police room, read from three metres.
+
+Counts are of people (distinct identities), by role; "today" is the site's local day; names are
+shown as the site's ``wall.names`` setting says (masked 王*华, roles only, or full) and a person
+id never leaves for the screen. Everything reads the presence and hourly tables kept at ingest,
+so one answer costs a handful of small queries whatever the size of the events table.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from server.config import ServerConfig
+from server.elder import years_ago
+from server.localtime import local_midnight
+from server.states import AlertRule, AlertState
+from server.store import Store, now_utc
+from server.store.records import AlertRecord
+from server.visitors import visitors_inside
+
+Names = Literal["masked", "roles", "full"]
+ROLES = ("resident", "visitor", "courier", "staff", "watchlist")
+# Alerts by priority: a watchlist person at the gate first, then search sightings, then the
+# elder rules, then visitors at night.
+PRIORITY = {
+    AlertRule.WATCHLIST_SEEN: 0,
+    AlertRule.SIGHTING: 1,
+    AlertRule.VISITOR_INSIDE_AT_NIGHT: 3,
+}
+ELDER_PRIORITY = 2
+ALERTS_SHOWN = 8
+WEEKS = 4
+
+
+class Shown(BaseModel):
+    """Who, as the wall may show them: a masked or full name and building, or nothing."""
+
+    role: str
+    name: str | None = None
+    building: str | None = None
+
+
+class WallPassage(Shown):
+    ts: datetime
+    gate: str
+    camera: str
+    direction: str
+
+
+class WallAlert(Shown):
+    id: int
+    rule: str
+    high: bool
+    gate: str | None
+    ts: datetime  # when it happened (the evidence's time), else when it was raised
+    created: datetime
+
+
+class WallGate(BaseModel):
+    gate: str
+    camera: str
+    online: bool
+    state: str | None
+    camera_state: str | None
+    fps: float | None
+    outbox_depth: int | None
+    last_status: datetime | None
+    last_passage: datetime | None
+
+
+class Hourly(BaseModel):
+    """Passages per local hour (0-23) today, and the same weekday's average over past weeks."""
+
+    today_in: list[int]
+    today_out: list[int]
+    avg_in: list[float]
+    avg_out: list[float]
+    weeks: int  # how many past weeks the average is over (those with any passage)
+
+
+class Elders(BaseModel):
+    age_years: int
+    total: int
+    seen_24h: int
+    seen_48h: int
+    not_seen_48h: int
+
+
+class Wall(BaseModel):
+    now: datetime
+    day: date  # the local day "today" is
+    names: Names
+    inside: dict[str, int]  # people inside now by role
+    inside_total: int
+    people_in: dict[str, int]  # people (distinct) who came in today, by role
+    people_out: dict[str, int]
+    passages_today: int
+    hourly: Hourly
+    passages: list[WallPassage]
+    alerts: list[WallAlert]
+    alerts_open: int
+    alerts_high: int
+    elders: Elders
+    gates: list[WallGate]
+
+
+def mask(name: str) -> str:
+    """王秀华 -> 王*华, 李明 -> 李*: the first and last characters kept, the rest starred."""
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def shown(
+    names: Names, role: str, identity: str | None, labels: dict[str, tuple[str, str | None]]
+) -> dict[str, Any]:
+    """The role, and the name and building as ``names`` allows (never the id)."""
+    label = labels.get(identity or "") if names != "roles" else None
+    if label is None:
+        return {"role": role}
+    name, building = label
+    return {"role": role, "name": name if names == "full" else mask(name), "building": building}
+
+
+def _per_local_hour(counts: list, tz: Any, direction: str) -> list[int]:  # noqa: ANN401
+    out = [0] * 24
+    for c in counts:
+        if c.direction == direction:
+            out[c.hour.astimezone(tz).hour] += c.n
+    return out
+
+
+def wall_alert(
+    names: Names,
+    alert_id: int,
+    rule: str,
+    person_id: str,
+    evidence: dict[str, Any],
+    created: datetime,
+    labels: dict[str, tuple[str, str | None]],
+) -> WallAlert:
+    """An alert as the wall shows it: who (masked), where, when it happened."""
+    when = evidence.get("ts") or evidence.get("went_out") or evidence.get("last_seen")
+    role = {AlertRule.VISITOR_INSIDE_AT_NIGHT: "visitor", AlertRule.WATCHLIST_SEEN: "watchlist"}
+    gate = evidence.get("gate")
+    return WallAlert(
+        id=alert_id,
+        rule=str(rule),
+        high=rule == AlertRule.WATCHLIST_SEEN,
+        gate=str(gate) if gate else None,
+        ts=datetime.fromisoformat(str(when)) if when else created,
+        created=created,
+        **shown(names, role.get(AlertRule(rule), "resident"), person_id, labels),
+    )
+
+
+class WallData:
+    """Builds the wall's answer; the past weeks' hourly average is kept per local day."""
+
+    def __init__(self, store: Store, cfg: ServerConfig) -> None:
+        self.store = store
+        self.cfg = cfg
+        self._avg: tuple[date, tuple[list[float], list[float], int]] | None = None
+        self._lock = threading.Lock()
+
+    def build(self, now: datetime | None = None) -> Wall:
+        now = now or now_utc()
+        tz, s, names = self.cfg.tz, self.store, self.cfg.wall.names
+        midnight = local_midnight(now, tz)
+        inside = self.inside(now)
+        people_in, people_out = self.people_today(midnight)
+        hourly = self.hourly(now)
+        alerts = self.alerts()
+        return Wall(
+            now=now,
+            day=now.astimezone(tz).date(),
+            names=names,
+            inside=inside,
+            inside_total=sum(inside.values()),
+            people_in=people_in,
+            people_out=people_out,
+            passages_today=sum(hourly.today_in) + sum(hourly.today_out),
+            hourly=hourly,
+            passages=self.passages(now),
+            alerts=alerts[:ALERTS_SHOWN],
+            alerts_open=len(alerts),
+            alerts_high=sum(a.high for a in alerts),
+            elders=self.elders(now),
+            gates=[self.gate(g) for g in s.gates()],
+        )
+
+    def inside(self, now: datetime) -> dict[str, int]:
+        """People inside now by role; visitors from the shared visitor ids, aliases merged."""
+        lookback = now - timedelta(hours=self.cfg.visitors.lookback_h)
+        counts = self.store.presence_counts(fresh_since=lookback)
+        counts["visitor"] = len(visitors_inside(self.store, now, self.cfg.visitors.lookback_h))
+        return {r: counts.get(r, 0) for r in ROLES} | {
+            r: n for r, n in counts.items() if r not in ROLES
+        }
+
+    def people_today(self, midnight: datetime) -> tuple[dict[str, int], dict[str, int]]:
+        """Distinct people in and out since local midnight by role; visitor aliases merged."""
+        by_role = self.store.people_today(midnight)
+        aliases = self.store.visitor_aliases()
+        came, left = set(), set()
+        for v in self.store.visitor_presence(midnight):
+            vid = aliases.get(v.identity, v.identity)
+            if v.last_in is not None and v.last_in >= midnight:
+                came.add(vid)
+            if v.last_out is not None and v.last_out >= midnight:
+                left.add(vid)
+        by_role["visitor"] = {"in": len(came), "out": len(left)}
+        roles = [*ROLES, *(r for r in by_role if r not in ROLES)]
+        return (
+            {r: by_role.get(r, {}).get("in", 0) for r in roles},
+            {r: by_role.get(r, {}).get("out", 0) for r in roles},
+        )
+
+    def hourly(self, now: datetime) -> Hourly:
+        tz = self.cfg.tz
+        today = self.store.hour_counts(local_midnight(now, tz), local_midnight(now, tz, -1))
+        avg_in, avg_out, weeks = self.weekday_average(now)
+        return Hourly(
+            today_in=_per_local_hour(today, tz, "in"),
+            today_out=_per_local_hour(today, tz, "out"),
+            avg_in=avg_in,
+            avg_out=avg_out,
+            weeks=weeks,
+        )
+
+    def weekday_average(self, now: datetime) -> tuple[list[float], list[float], int]:
+        """The same weekday's passages per local hour over the past WEEKS weeks, averaged over
+        the weeks that had any; computed once per local day."""
+        tz = self.cfg.tz
+        day = now.astimezone(tz).date()
+        with self._lock:
+            if self._avg is not None and self._avg[0] == day:
+                return self._avg[1]
+        sums_in, sums_out, weeks = [0] * 24, [0] * 24, 0
+        for k in range(1, WEEKS + 1):
+            rows = self.store.hour_counts(
+                local_midnight(now, tz, 7 * k), local_midnight(now, tz, 7 * k - 1)
+            )
+            if not rows:
+                continue
+            weeks += 1
+            for acc, d in ((sums_in, "in"), (sums_out, "out")):
+                for h, n in enumerate(_per_local_hour(rows, tz, d)):
+                    acc[h] += n
+        div = max(weeks, 1)
+        value = ([n / div for n in sums_in], [n / div for n in sums_out], weeks)
+        with self._lock:
+            self._avg = (day, value)
+        return value
+
+    def passages(self, now: datetime) -> list[WallPassage]:
+        events = self.store.events(now - timedelta(days=7), limit=self.cfg.wall.passages)
+        labels = self.labels([e.identity for e in events if e.identity_kind == "person"])
+        return [
+            WallPassage(ts=e.ts, gate=e.gate, camera=e.camera, direction=e.direction,
+                        **shown(self.cfg.wall.names, e.role, e.identity, labels))
+            for e in events
+        ]  # fmt: skip
+
+    def labels(self, ids: list[str | None]) -> dict[str, tuple[str, str | None]]:
+        if self.cfg.wall.names == "roles":
+            return {}
+        return self.store.person_labels([i for i in ids if i])
+
+    def alerts(self) -> list[WallAlert]:
+        """Open alerts, the most urgent first, newest first within a priority."""
+        records = self.store.alerts(AlertState.OPEN)
+        records.sort(key=lambda a: (PRIORITY.get(a.rule, ELDER_PRIORITY), -a.id))
+        labels = self.labels([a.person_id for a in records[:ALERTS_SHOWN]])
+        return [self.alert(a, labels) for a in records]
+
+    def alert(self, a: AlertRecord, labels: dict[str, tuple[str, str | None]]) -> WallAlert:
+        return wall_alert(self.cfg.wall.names, a.id, a.rule, a.person_id, a.evidence, a.created,
+                          labels)  # fmt: skip
+
+    def elders(self, now: datetime) -> Elders:
+        age = self.cfg.elder.age_years
+        born = years_ago(now.astimezone(self.cfg.tz).date(), age)
+        total, (d1, d2) = self.store.elders_seen(
+            born, [now - timedelta(hours=24), now - timedelta(hours=48)]
+        )
+        return Elders(age_years=age, total=total, seen_24h=d1, seen_48h=d2, not_seen_48h=total - d2)
+
+    @staticmethod
+    def gate(g: Any) -> WallGate:  # noqa: ANN401
+        st = g.status or {}
+        fps, depth = st.get("fps"), st.get("outbox_depth")
+        return WallGate(
+            gate=g.gate,
+            camera=g.camera,
+            online=g.state == "online" and g.camera_state != "camera_lost",
+            state=g.state,
+            camera_state=g.camera_state,
+            fps=float(fps) if isinstance(fps, int | float) else None,
+            outbox_depth=int(depth) if isinstance(depth, int) else None,
+            last_status=g.last_status,
+            last_passage=g.last_passage,
+        )

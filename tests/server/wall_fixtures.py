@@ -1,0 +1,79 @@
+"""A small compound for the wall's tests, made through the real ingest: persons enrolled in the
+registry, passages published over MQTT by a stand-in edge, one visitor known by two ids."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, date, datetime, timedelta
+
+from contract.visitors import VisitorAlias
+from scripts.standins import passage
+from server.localtime import local_midnight
+from server.store.records import PersonEntry
+from tests.mqtt_helpers import connect, wait_until
+
+PERSONS = [
+    PersonEntry(id="p-wang", name="王秀华", role="resident", birth_date=date(1941, 3, 2),
+                building="7", unit="2"),
+    PersonEntry(id="p-li", name="李建国", role="resident", birth_date=date(1978, 6, 1),
+                building="12"),
+    PersonEntry(id="p-zhao", name="赵桂兰", role="resident", birth_date=date(1946, 1, 9),
+                building="3"),
+    PersonEntry(id="p-chen", name="陈志强", role="resident", birth_date=date(1990, 5, 5),
+                building="5"),
+    PersonEntry(id="p-sun", name="孙师傅", role="courier", company="顺丰"),
+    PersonEntry(id="p-zhou", name="周保安", role="staff"),
+    PersonEntry(id="p-risk", name="刘某某", role="watchlist"),
+]  # fmt: skip
+VA, VB, VC = "v-aaaaaaaaaaaa", "v-bbbbbbbbbbbb", "v-cccccccccccc"
+
+# What the compound looks like after populate() (today, local day):
+EXPECTED_INSIDE = {"resident": 1, "visitor": 2, "courier": 1, "staff": 1}
+EXPECTED_IN = {"resident": 2, "visitor": 2, "courier": 1, "staff": 0}
+EXPECTED_OUT = {"resident": 2, "visitor": 0, "courier": 0, "staff": 0}
+EXPECTED_PASSAGES = 9  # in + out passages today (the internal camera's sighting is not one)
+
+
+class Edge:
+    """A stand-in edge publishing passages over MQTT, with its own sequence numbers."""
+
+    def __init__(self, server, broker) -> None:  # noqa: ANN001
+        self.server = server
+        self.pub = connect(broker.port, "wall-edge-" + secrets.token_hex(3))
+        self.seq = 0
+
+    def send(self, *args, camera: str = "c1", **kw) -> None:  # noqa: ANN002, ANN003
+        self.seq += 1
+        p = passage(self.server.cfg.site, self.seq, *args, **kw)
+        if camera != "c1":
+            p = p.model_copy(update={"camera": camera})
+        self.pub.publish(self.server.topics.events(p.gate), p.to_json(), qos=1)
+
+    def close(self) -> None:
+        self.pub.loop_stop()
+        self.pub.disconnect()
+
+
+def populate(server, broker) -> Edge:  # noqa: ANN001
+    """Enroll PERSONS and publish today's passages (a few seconds ago, in order)."""
+    for p in PERSONS:
+        server.store.upsert_person(p)
+    now = datetime.now(UTC)
+    midnight = local_midnight(now, server.cfg.tz)
+    start = max(now - timedelta(minutes=30), midnight + timedelta(seconds=1))
+    step = (now - start) / 20
+    edge = Edge(server, broker)
+    moves = [
+        ("p-wang", "in", "north", "resident"), ("p-wang", "out", "north", "resident"),
+        ("p-li", "in", "south", "resident"), ("p-li", "out", "south", "resident"),
+        ("p-wang", "in", "south", "resident"), ("p-sun", "in", "north", "courier"),
+        (VA, "in", "north", None), (VB, "in", "south", None), (VC, "in", "north", None),
+    ]  # fmt: skip
+    yesterday = local_midnight(now, server.cfg.tz) - timedelta(hours=2)
+    edge.send("p-chen", "out", yesterday, gate="north", role="resident")
+    for i, (who, d, gate, role) in enumerate(moves):
+        edge.send(who, d, start + i * step, gate=gate, role=role)
+    edge.send("p-zhou", "none", start + 10 * step, gate="hall", role="staff", camera="lobby")
+    server.store.add_alias(VisitorAlias(alias=VB, visitor_id=VA, gate="south", ts=now))
+    wait_until(lambda: server.store.count_events() == len(moves) + 2, 60, "passages stored")
+    return edge
