@@ -101,6 +101,7 @@ class Wall(BaseModel):
     passages_today: int
     hourly: Hourly
     passages: list[WallPassage]
+    passages_max: int  # how many live passages the wall shows (wall.passages)
     alerts: list[WallAlert]
     alerts_open: int
     alerts_high: int
@@ -188,6 +189,7 @@ class WallData:
             passages_today=sum(hourly.today_in) + sum(hourly.today_out),
             hourly=hourly,
             passages=self.passages(now),
+            passages_max=self.cfg.wall.passages,
             alerts=alerts[:ALERTS_SHOWN],
             alerts_open=len(alerts),
             alerts_high=sum(a.high for a in alerts),

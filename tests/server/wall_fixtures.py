@@ -77,3 +77,29 @@ def populate(server, broker) -> Edge:  # noqa: ANN001
     server.store.add_alias(VisitorAlias(alias=VB, visitor_id=VA, gate="south", ts=now))
     wait_until(lambda: server.store.count_events() == len(moves) + 2, 60, "passages stored")
     return edge
+
+
+def gate_status(server, edge: Edge, gate: str, camera: str, online: bool, **kw) -> None:  # noqa: ANN001, ANN003
+    """Publish a camera's status as its edge does (retained)."""
+    from contract.events import EdgeStatus
+
+    state = "online" if online else "offline"
+    st = EdgeStatus(
+        site=server.cfg.site, gate=gate, camera=camera, state=state, ts=datetime.now(UTC), **kw
+    )
+    edge.pub.publish(server.topics.status(gate), st.to_json(), qos=1, retain=True)
+
+
+def dress(server, edge: Edge) -> None:  # noqa: ANN001
+    """Gates reporting (one dead), an elder alert and a watchlist passage: a wall to look at."""
+    from server.states import AlertRule
+
+    gate_status(server, edge, "north", "c1", True, fps=14.8, outbox_depth=0,
+                camera_state="ok")  # fmt: skip
+    gate_status(server, edge, "south", "c1", False)
+    gate_status(server, edge, "hall", "lobby", True, fps=9.6, outbox_depth=3, camera_state="ok")
+    since = (datetime.now(UTC) - timedelta(hours=50)).isoformat()
+    server.store.add_alert(AlertRule.NOT_SEEN, "p-zhao", f"since:{since}",
+                           {"last_seen": since, "gate": "south", "hours": 50.0})  # fmt: skip
+    wait_until(lambda: len(server.store.gates()) >= 3 and all(
+        g.state for g in server.store.gates()), 60, "gate statuses stored")  # fmt: skip

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import Server, Viewer
-from server.api.stream import LiveItem, sse
+from server.api.stream import KEEP_ALIVE_S, LiveItem, sse
 from server.states import AuditAction, UserRole
 from server.wall import Wall, WallData, WallPassage, shown, wall_alert
 
@@ -66,4 +66,6 @@ def wall_stream(app: Server, user: Viewer) -> StreamingResponse:
             return {"topic": "gate" if topic == "gate" else "sighting"}
         return None
 
-    return sse(app.hub, None, view)
+    # A ping well within the wall's stale_after_s, so that a quiet hour does not look dead.
+    every = min(KEEP_ALIVE_S, app.cfg.wall.stale_after_s / 3)
+    return sse(app.hub, None, view, keep_alive_s=every, ping={"topic": "ping"})
