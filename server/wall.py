@@ -20,7 +20,6 @@ from server.localtime import local_midnight
 from server.states import AlertRule, AlertState
 from server.store import Store, now_utc
 from server.store.records import AlertRecord
-from server.visitors import visitors_inside
 
 Names = Literal["masked", "roles", "full"]
 ROLES = ("resident", "visitor", "courier", "staff", "watchlist")
@@ -129,6 +128,14 @@ def shown(
     return {"role": role, "name": name if names == "full" else mask(name), "building": building}
 
 
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _inside(came: datetime | None, left: datetime | None) -> bool:
+    return came is not None and (left is None or left < came)
+
+
 def _per_local_hour(counts: list, tz: Any, direction: str) -> list[int]:  # noqa: ANN401
     out = [0] * 24
     for c in counts:
@@ -162,20 +169,30 @@ def wall_alert(
 
 
 class WallData:
-    """Builds the wall's answer; the past weeks' hourly average is kept per local day."""
+    """Builds the wall's answer; the past weeks' hourly average is kept per local day, the whole
+    answer for a second."""
 
     def __init__(self, store: Store, cfg: ServerConfig) -> None:
         self.store = store
         self.cfg = cfg
         self._avg: tuple[date, tuple[list[float], list[float], int]] | None = None
         self._lock = threading.Lock()
+        self._last: Wall | None = None
+
+    def latest(self, max_age_s: float = 1.0) -> Wall:
+        """The answer built at most ``max_age_s`` ago (several screens and a burst of passages
+        share one), else a new one."""
+        now = now_utc()
+        last = self._last
+        if last is not None and timedelta(0) <= now - last.now < timedelta(seconds=max_age_s):
+            return last
+        self._last = self.build(now)
+        return self._last
 
     def build(self, now: datetime | None = None) -> Wall:
         now = now or now_utc()
         tz, s, names = self.cfg.tz, self.store, self.cfg.wall.names
-        midnight = local_midnight(now, tz)
-        inside = self.inside(now)
-        people_in, people_out = self.people_today(midnight)
+        inside, people_in, people_out = self.people(now)
         hourly = self.hourly(now)
         alerts = self.alerts()
         return Wall(
@@ -197,32 +214,41 @@ class WallData:
             gates=[self.gate(g) for g in s.gates()],
         )
 
-    def inside(self, now: datetime) -> dict[str, int]:
-        """People inside now by role; visitors from the shared visitor ids, aliases merged."""
+    def people(self, now: datetime) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """People inside now, and in / out today (local day), by role. Visitors are counted by
+        the shared visitor ids with aliases merged, inside by visitors_inside's rule (their
+        newest move in or out within visitors.lookback_h is in)."""
         lookback = now - timedelta(hours=self.cfg.visitors.lookback_h)
-        counts = self.store.presence_counts(fresh_since=lookback)
-        counts["visitor"] = len(visitors_inside(self.store, now, self.cfg.visitors.lookback_h))
-        return {r: counts.get(r, 0) for r in ROLES} | {
-            r: n for r, n in counts.items() if r not in ROLES
-        }
-
-    def people_today(self, midnight: datetime) -> tuple[dict[str, int], dict[str, int]]:
-        """Distinct people in and out since local midnight by role; visitor aliases merged."""
-        by_role = self.store.people_today(midnight)
-        aliases = self.store.visitor_aliases()
-        came, left = set(), set()
-        for v in self.store.visitor_presence(midnight):
-            vid = aliases.get(v.identity, v.identity)
-            if v.last_in is not None and v.last_in >= midnight:
-                came.add(vid)
-            if v.last_out is not None and v.last_out >= midnight:
-                left.add(vid)
-        by_role["visitor"] = {"in": len(came), "out": len(left)}
+        midnight = local_midnight(now, self.cfg.tz)
+        by_role = self.store.presence_summary(lookback, midnight)
+        v = by_role.setdefault("visitor", {"inside": 0, "in": 0, "out": 0})
+        aliases = self.store.visitor_aliases()  # only these ids need merging
+        raw, merged = self._visitor_groups(aliases, lookback, midnight)
+        for k in v:
+            v[k] += merged[k] - raw[k]
         roles = [*ROLES, *(r for r in by_role if r not in ROLES)]
-        return (
-            {r: by_role.get(r, {}).get("in", 0) for r in roles},
-            {r: by_role.get(r, {}).get("out", 0) for r in roles},
-        )
+        inside, came, left = ({r: by_role.get(r, {}).get(k, 0) for r in roles}
+                              for k in ("inside", "in", "out"))  # fmt: skip
+        return inside, came, left
+
+    def _visitor_groups(
+        self, aliases: dict[str, str], lookback: datetime, midnight: datetime
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """The aliased visitor ids counted one by one (as the summary did) and as groups."""
+        raw = {"inside": 0, "in": 0, "out": 0}
+        groups: dict[str, tuple[datetime | None, datetime | None]] = {}
+        for vid, came, left in self.store.visitor_moves(lookback, list(aliases)):
+            raw["inside"] += _inside(came, left)
+            raw["in"] += bool(came and came >= midnight)
+            raw["out"] += bool(left and left >= midnight)
+            c0, l0 = groups.get(aliases[vid], (None, None))
+            groups[aliases[vid]] = (_later(c0, came), _later(l0, left))
+        merged = {
+            "inside": sum(_inside(c, o) for c, o in groups.values()),
+            "in": sum(bool(c and c >= midnight) for c, _ in groups.values()),
+            "out": sum(bool(o and o >= midnight) for _, o in groups.values()),
+        }
+        return raw, merged
 
     def hourly(self, now: datetime) -> Hourly:
         tz = self.cfg.tz

@@ -141,30 +141,48 @@ class PresenceStore(Repository):
         with self.engine.connect() as conn:
             return {role: int(n) for role, n in conn.execute(q)}
 
-    def people_today(self, since: datetime) -> dict[str, dict[str, int]]:
-        """Distinct identities by role with a passage in / out since ``since``: {role: {in, out}}.
-        Visitors by raw id (the caller merges aliases)."""
+    def presence_summary(self, fresh_since: datetime, today: datetime) -> dict[str, dict]:
+        """In one pass over presence, by role: identities inside now ("inside"; roles other than
+        resident only when seen since ``fresh_since``; visitors by their newest move in or out
+        since then), and with a passage in / out since ``today`` ("in", "out"). Visitors by raw
+        id: the caller merges aliases (see visitor_moves)."""
         pr = t.presence.c
-        q = (
-            select(
-                pr.role,
-                func.sum(case((pr.last_in >= since, 1), else_=0)),
-                func.sum(case((pr.last_out >= since, 1), else_=0)),
-            )
-            .where(or_(pr.last_in >= since, pr.last_out >= since))
-            .group_by(pr.role)
+        visitor_inside = and_(
+            pr.last_in >= fresh_since, or_(pr.last_out.is_(None), pr.last_out < pr.last_in)
         )
+        other_inside = and_(
+            pr.direction.in_(INSIDE), or_(pr.role == "resident", pr.ts >= fresh_since)
+        )
+        inside = case((pr.kind == "visitor", visitor_inside), else_=other_inside)
+        q = select(
+            pr.role,
+            func.sum(case((inside, 1), else_=0)),
+            func.sum(case((pr.last_in >= today, 1), else_=0)),
+            func.sum(case((pr.last_out >= today, 1), else_=0)),
+        ).group_by(pr.role)
         with self.engine.connect() as conn:
-            return {r: {"in": int(i or 0), "out": int(o or 0)} for r, i, o in conn.execute(q)}
+            rows = conn.execute(q).all()
+        return {r: {"inside": int(n or 0), "in": int(i or 0), "out": int(o or 0)}
+                for r, n, i, o in rows}  # fmt: skip
 
-    def visitor_presence(self, since: datetime) -> list[Presence]:
-        """Visitor ids with a passage in / out since ``since``."""
+    def visitor_moves(
+        self, since: datetime, ids: Sequence[str]
+    ) -> list[tuple[str, datetime | None, datetime | None]]:
+        """(visitor id, newest in, newest out) of these visitor ids; times before ``since``
+        are None (as if not seen)."""
+        if not ids:
+            return []
         pr = t.presence.c
-        q = select(t.presence).where(
-            pr.kind == "visitor", or_(pr.last_in >= since, pr.last_out >= since)
+        q = select(pr.identity, pr.last_in, pr.last_out).where(
+            pr.kind == "visitor", pr.identity.in_(set(ids))
         )
         with self.engine.connect() as conn:
-            return Presence.all(conn.execute(q))
+            rows = conn.execute(q).all()
+
+        def within(ts: datetime | None) -> datetime | None:
+            return None if ts is None or as_utc(ts) < since else as_utc(ts)
+
+        return [(r.identity, within(r.last_in), within(r.last_out)) for r in rows]
 
     def hour_counts(self, since: datetime, until: datetime) -> list[HourCount]:
         """Passages per UTC hour, role and direction in [since, until)."""

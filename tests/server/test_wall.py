@@ -113,3 +113,53 @@ def test_today_starts_at_local_midnight(server) -> None:
     assert w.hourly.today_in[0] == 1 and w.hourly.today_out[0] == 1
     assert sum(w.hourly.today_in) == 1, "23:59 the day before is not today"
     assert w.hourly.weeks == 2 and w.hourly.avg_in[9] == 3.0
+
+
+def test_presence_moves_forward_only(server) -> None:
+    """A late passage (an edge's outbox) changes the newest in / out, not where someone is."""
+    site, now = server.cfg.site, datetime.now(UTC)
+    server.store.insert_events([passage(site, 1, "p-a", "in", now)])
+    server.store.insert_events([passage(site, 2, "p-a", "out", now - timedelta(minutes=5))])
+    p = server.store.presence_of(["p-a", "p-nobody"])
+    assert list(p) == ["p-a"]
+    assert p["p-a"].inside and p["p-a"].ts == now
+    assert p["p-a"].last_in == now and p["p-a"].last_out == now - timedelta(minutes=5)
+    server.store.insert_events([passage(site, 3, "p-a", "out", now + timedelta(minutes=1))])
+    assert not server.store.presence_of(["p-a"])["p-a"].inside
+    assert server.store.presence_counts().get("resident", 0) == 0
+
+
+def test_0007_backfills_presence_and_hours_from_events(db_url: str) -> None:
+    from alembic import command
+
+    from server.db import alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006_sightings")
+    now = datetime(2026, 11, 30, 8, 30, tzinfo=UTC)
+    later = now + timedelta(minutes=1)
+    rows = [passage("s", 1, "p-a", "in", now), passage("s", 2, "p-a", "out", later),
+            passage("s", 3, "p-b", "in", now), passage("s", 4, None, "in", now)]  # fmt: skip
+    from server import tables as t
+
+    with engine.begin() as conn:
+        stored = [p.model_dump(include=set(t.events.c.keys())) | {"received": now} for p in rows]
+        conn.execute(t.events.insert(), stored)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    from server.store import Store
+
+    store = Store(engine)
+    p = store.presence_of(["p-a", "p-b"])
+    assert not p["p-a"].inside and p["p-b"].inside and p["p-a"].last_in == now
+    hours = store.hour_counts(now - timedelta(hours=1), now + timedelta(hours=1))
+    hour = now.replace(minute=0)
+    assert {(h.hour, h.role, h.direction, h.n) for h in hours} == {
+        (hour, "resident", "in", 2),
+        (hour, "visitor", "in", 1),
+        (hour, "resident", "out", 1),
+    }

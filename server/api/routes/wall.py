@@ -35,7 +35,7 @@ def wall(request: Request, app: Server, user: Viewer) -> Wall:
     elders seen and the gates: what the police room's wall screen shows."""
     if user.role in SEES_IDENTITIES:
         app.store.audit(user.name, AuditAction.READ_BOARD, "/api/wall", None)
-    return wall_data(request, app).build()
+    return wall_data(request, app).latest()
 
 
 @router.get("/wall/stream")
