@@ -90,14 +90,18 @@ def load(db: Path, per_day: int, now: datetime, tz) -> None:  # noqa: ANN001
     _day(con, midnight, max(60.0, (now - midnight).total_seconds()), per_day, 0, rng)
     for k in range(1, 5):
         _day(con, local_midnight(now, tz, 7 * k), 86400, per_day, k * per_day, rng)
+    con.executemany(  # a few hundred visitors known by two ids (two edges minted one each)
+        "INSERT INTO visitor_alias (alias, visitor_id, gate, created) VALUES (?, ?, 'g1', ?)",
+        [(f"v-{i + 1:012x}", f"v-{i:012x}", now.strftime(TS)) for i in range(0, 600, 2)],
+    )
     con.execute("DELETE FROM presence")
     con.execute("DELETE FROM hourly_counts")
     con.execute(m.BACKFILL_PRESENCE)
     con.execute(m.BACKFILL_HOURS.format(hour=m.HOUR["sqlite"]))
     con.executemany(
-        "INSERT INTO gates (gate, camera, state, camera_state, status, last_status, last_passage)"
-        " VALUES (?, 'c1', 'online', 'ok', '{\"fps\": 15.0, \"outbox_depth\": 0}', ?, ?)",
-        [(f"g{i}", now.strftime(TS), now.strftime(TS)) for i in range(6)],
+        "INSERT INTO gates (gate, camera, state, camera_state, status, last_status)"
+        " VALUES (?, 'c1', 'online', 'ok', '{\"fps\": 15.0, \"outbox_depth\": 0}', ?)",
+        [(f"g{i}", now.strftime(TS)) for i in range(6)],
     )
     con.commit()
     con.close()

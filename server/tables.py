@@ -67,7 +67,6 @@ gates = Table(
     Column("status", JSON),
     Column("last_status", TS),
     Column("clock_skew_s", Float),  # the edge's status ts minus the server's receive time
-    Column("last_passage", TS),  # the newest passage this camera reported (kept at ingest)
 )
 
 events = Table(
@@ -113,6 +112,16 @@ presence = Table(
     Column("last_in", TS),
     Column("last_out", TS),
     Index("ix_presence_ts", "ts"),
+)
+
+# The newest passage of each gate camera, kept at ingest (apart from the cameras' status, so
+# that neither can stop the other being stored).
+camera_passages = Table(
+    "camera_passages",
+    metadata,
+    Column("gate", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("last_passage", TS, nullable=False),
 )
 
 # Passages per UTC hour, role and direction, counted at ingest: the wall's hourly chart and

@@ -191,7 +191,7 @@ class WallData:
 
     def build(self, now: datetime | None = None) -> Wall:
         now = now or now_utc()
-        tz, s, names = self.cfg.tz, self.store, self.cfg.wall.names
+        tz, names = self.cfg.tz, self.cfg.wall.names
         inside, people_in, people_out = self.people(now)
         hourly = self.hourly(now)
         alerts = self.alerts()
@@ -211,7 +211,7 @@ class WallData:
             alerts_open=len(alerts),
             alerts_high=sum(a.high for a in alerts),
             elders=self.elders(now),
-            gates=[self.gate(g) for g in s.gates()],
+            gates=self.gates(),
         )
 
     def people(self, now: datetime) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
@@ -320,8 +320,17 @@ class WallData:
         )
         return Elders(age_years=age, total=total, seen_24h=d1, seen_48h=d2, not_seen_48h=total - d2)
 
+    def gates(self) -> list[WallGate]:
+        """Every camera that reported a status or a passage, with both."""
+        last = self.store.camera_passages()
+        out = [self.gate(g, last.pop((g.gate, g.camera), None)) for g in self.store.gates()]
+        out += [WallGate(gate=g, camera=c, online=False, state=None, camera_state=None, fps=None,
+                         outbox_depth=None, last_status=None, last_passage=ts)
+                for (g, c), ts in last.items()]  # fmt: skip
+        return sorted(out, key=lambda g: (g.gate, g.camera))
+
     @staticmethod
-    def gate(g: Any) -> WallGate:  # noqa: ANN401
+    def gate(g: Any, last_passage: datetime | None) -> WallGate:  # noqa: ANN401
         st = g.status or {}
         fps, depth = st.get("fps"), st.get("outbox_depth")
         return WallGate(
@@ -333,5 +342,5 @@ class WallData:
             fps=float(fps) if isinstance(fps, int | float) else None,
             outbox_depth=int(depth) if isinstance(depth, int) else None,
             last_status=g.last_status,
-            last_passage=g.last_passage,
+            last_passage=last_passage,
         )

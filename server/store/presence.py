@@ -109,8 +109,8 @@ class PresenceStore(Repository):
             last[key] = max(p.ts, last.get(key, p.ts))
         if not last:
             return
-        ins = self._insert(t.gates)
-        g = t.gates.c
+        ins = self._insert(t.camera_passages)
+        g = t.camera_passages.c
         stmt = ins.on_conflict_do_update(
             index_elements=["gate", "camera"],
             set_={"last_passage": ins.excluded.last_passage},
@@ -207,6 +207,13 @@ class PresenceStore(Repository):
         with self.engine.connect() as conn:
             total, *counts = conn.execute(q).one()
         return int(total), [int(c or 0) for c in counts]
+
+    def camera_passages(self) -> dict[tuple[str, str], datetime]:
+        """(gate, camera) -> the newest passage it reported."""
+        c = t.camera_passages.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(c.gate, c.camera, c.last_passage)).all()
+        return {(r.gate, r.camera): as_utc(r.last_passage) for r in rows}
 
     def person_labels(self, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
         """Name and building of each of these enrolled persons (unknown ids are absent)."""

@@ -115,7 +115,6 @@ class Gate(Record):
     status: Annotated[dict[str, JsonValue] | None, OrNone]
     last_status: Annotated[UtcDatetime | None, OrNone]
     clock_skew_s: Annotated[float | None, OrNone] = None
-    last_passage: Annotated[UtcDatetime | None, OrNone] = None
 
 
 class DeadLetter(Record):

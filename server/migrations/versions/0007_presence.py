@@ -1,4 +1,5 @@
-"""presence: where each identity is now, and passages per hour, kept at ingest for the wall
+"""presence: where each identity is now, passages per hour and each camera's newest passage, kept
+at ingest for the wall
 
 Revision ID: 0007_presence
 Revises: 0006_sightings
@@ -37,7 +38,13 @@ SELECT {hour} AS h, role, direction, COUNT(*) FROM events GROUP BY h, role, dire
 
 
 def upgrade() -> None:
-    op.add_column("gates", sa.Column("last_passage", TS, nullable=True))
+    op.create_table(
+        "camera_passages",
+        sa.Column("gate", sa.String(length=64), nullable=False),
+        sa.Column("camera", sa.String(length=64), nullable=False),
+        sa.Column("last_passage", TS, nullable=False),
+        sa.PrimaryKeyConstraint("gate", "camera"),
+    )
     op.create_table(
         "presence",
         sa.Column("identity", sa.String(length=64), nullable=False),
@@ -64,8 +71,8 @@ def upgrade() -> None:
     bind.exec_driver_sql(BACKFILL_PRESENCE)
     bind.exec_driver_sql(BACKFILL_HOURS.format(hour=HOUR[bind.dialect.name]))
     bind.exec_driver_sql(
-        "UPDATE gates SET last_passage = (SELECT MAX(e.ts) FROM events e"
-        " WHERE e.gate = gates.gate AND e.camera = gates.camera)"
+        "INSERT INTO camera_passages (gate, camera, last_passage)"
+        " SELECT gate, camera, MAX(ts) FROM events GROUP BY gate, camera"
     )
 
 
@@ -73,5 +80,4 @@ def downgrade() -> None:
     op.drop_table("hourly_counts")
     op.drop_index("ix_presence_ts", table_name="presence")
     op.drop_table("presence")
-    with op.batch_alter_table("gates") as batch:
-        batch.drop_column("last_passage")
+    op.drop_table("camera_passages")
