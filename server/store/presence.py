@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import Connection, Insert, and_, case, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from contract.events import Passage
 from server import tables as t
@@ -69,55 +71,51 @@ def _place(p: Passage) -> dict:
             "camera": p.camera}  # fmt: skip
 
 
+@cache
+def _upserts(dialect: str) -> tuple[Insert, Insert, Insert]:
+    """The three upserts of ingest, built once per dialect (building them costs more than
+    running them)."""
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    ins = insert(t.presence)
+    ex, pr = ins.excluded, t.presence.c
+    later = ex.ts > pr.ts
+    sets = {c: case((later, ex[c]), else_=pr[c]) for c in (*_FORWARD, "ts")}
+    sets |= {c: case((or_(pr[c].is_(None), ex[c] > pr[c]), ex[c]), else_=pr[c])
+             for c in ("last_in", "last_out")}  # fmt: skip
+    presence = ins.on_conflict_do_update(index_elements=["identity"], set_=sets)
+    ins = insert(t.hourly_counts)
+    hours = ins.on_conflict_do_update(
+        index_elements=["hour", "role", "direction"],
+        set_={"n": t.hourly_counts.c.n + ins.excluded.n},
+    )
+    ins = insert(t.camera_passages)
+    g = t.camera_passages.c
+    cameras = ins.on_conflict_do_update(
+        index_elements=["gate", "camera"],
+        set_={"last_passage": ins.excluded.last_passage},
+        where=g.last_passage < ins.excluded.last_passage,
+    )
+    return presence, hours, cameras
+
+
 class PresenceStore(Repository):
     def _touch_presence(self, conn: Connection, new: Sequence[Passage]) -> None:
         """Move each identity's presence, the hourly counts and the cameras' last passage."""
+        presence, hours, cameras = _upserts(self.dialect)
         rows = list(_newest(new).values())
         if rows:
-            ins = self._insert(t.presence)
-            ex, pr = ins.excluded, t.presence.c
-            later = ex.ts > pr.ts
-
-            def newest(col: str):  # noqa: ANN202
-                return case((or_(pr[col].is_(None), ex[col] > pr[col]), ex[col]), else_=pr[col])
-
-            sets = {c: case((later, ex[c]), else_=pr[c]) for c in (*_FORWARD, "ts")}
-            sets |= {c: newest(c) for c in ("last_in", "last_out")}
-            conn.execute(ins.on_conflict_do_update(index_elements=["identity"], set_=sets), rows)
-        self._count_hours(conn, new)
-        self._touch_cameras(conn, new)
-
-    def _count_hours(self, conn: Connection, new: Sequence[Passage]) -> None:
+            conn.execute(presence, rows)
         counts: dict[tuple[datetime, str, str], int] = {}
+        last: dict[tuple[str, str], datetime] = {}
         for p in new:
             key = (p.ts.replace(minute=0, second=0, microsecond=0), p.role, p.direction)
             counts[key] = counts.get(key, 0) + 1
-        if not counts:
-            return
-        ins = self._insert(t.hourly_counts)
-        stmt = ins.on_conflict_do_update(
-            index_elements=["hour", "role", "direction"],
-            set_={"n": t.hourly_counts.c.n + ins.excluded.n},
-        )
-        rows = [{"hour": h, "role": r, "direction": d, "n": n} for (h, r, d), n in counts.items()]
-        conn.execute(stmt, rows)
-
-    def _touch_cameras(self, conn: Connection, new: Sequence[Passage]) -> None:
-        last: dict[tuple[str, str], datetime] = {}
-        for p in new:
-            key = (p.gate, p.camera)
-            last[key] = max(p.ts, last.get(key, p.ts))
-        if not last:
-            return
-        ins = self._insert(t.camera_passages)
-        g = t.camera_passages.c
-        stmt = ins.on_conflict_do_update(
-            index_elements=["gate", "camera"],
-            set_={"last_passage": ins.excluded.last_passage},
-            where=or_(g.last_passage.is_(None), g.last_passage < ins.excluded.last_passage),
-        )
-        conn.execute(stmt, [{"gate": k[0], "camera": k[1], "last_passage": ts}
-                            for k, ts in last.items()])  # fmt: skip
+            last[(p.gate, p.camera)] = max(p.ts, last.get((p.gate, p.camera), p.ts))
+        if counts:
+            conn.execute(hours, [{"hour": h, "role": r, "direction": d, "n": n}
+                                 for (h, r, d), n in counts.items()])  # fmt: skip
+            conn.execute(cameras, [{"gate": g, "camera": c, "last_passage": ts}
+                                   for (g, c), ts in last.items()])  # fmt: skip
 
     def presence_of(self, identities: Sequence[str]) -> dict[str, Presence]:
         """Where each of these identities is now (those never seen are absent)."""

@@ -37,9 +37,10 @@ GW.start(async (_me) => {
       el("span", {cls: "line2", text: when}));
   }
   function gateRow(g) {
-    const parts = [g.fps != null ? t("wall.fps", {n: Math.round(g.fps)}) : null,
+    const parts = [g.outbox_depth ? t("wall.outbox", {n: g.outbox_depth}) : null,
+      g.fps != null ? t("wall.fps", {n: Math.round(g.fps)}) : null,
       t("wall.last_passage", {time: g.last_passage ? fmt(g.last_passage, "time") : t("common.never")}),
-      g.outbox_depth ? t("wall.outbox", {n: g.outbox_depth}) : null].filter(Boolean).join(" · ");
+    ].filter(Boolean).join(" · ");
     return el("li", {cls: g.online ? "" : "dead"},
       el("span", {cls: "name", text: `${g.gate} · ${g.camera}`}),
       el("span", {cls: `state ${g.online ? "on" : "off"}`, text: t(g.online ? "wall.online" : "wall.offline")}),
