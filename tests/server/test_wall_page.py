@@ -146,6 +146,7 @@ def test_a_watchlist_passage_turns_the_alerts_red_with_a_sound(
         wait(driver, lambda d: d.execute_script("return document.body.dataset.sounds") == "1", 60)
         wait(driver, lambda d: "重点关注人员出现" in d.find_element("id", "alerts").text, 60)
         assert "刘*某" in driver.find_element("id", "alerts").text
+        shoot(driver, "wall-alert", ready=_ready)
         assert "p-risk" not in driver.find_element("tag name", "body").text
     finally:
         driver.quit()

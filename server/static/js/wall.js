@@ -22,7 +22,7 @@ GW.start(async (_me) => {
 
   function passageRow(p, fresh = false) {
     return el("li", {cls: `${p.role}${fresh ? " fresh" : ""}`},
-      el("span", {cls: "time", text: fmt(p.ts, "seconds")}),
+      el("span", {cls: "time", text: fmt(p.ts, fmt(p.ts, "date") === fmt(new Date().toISOString(), "date") ? "seconds" : "datetime")}),
       el("span", {cls: "gate", text: p.gate}),
       el("span", {cls: `dir ${p.direction}`, text: label("direction", p.direction)}),
       el("span", {cls: `badge ${p.role}`, text: label("role", p.role)}),
