@@ -85,6 +85,8 @@ def test_wall_names_roles_and_full(client, server, broker) -> None:
 
 def test_wall_needs_a_user_and_audits_officers(client, server) -> None:
     assert client.get("/api/wall").status_code == 401
+    assert client.get("/api/wall/stream").status_code == 401
+    assert client.get("/api/wall/stream", headers=auth(server, "edge")).status_code == 403
     assert client.get("/api/wall", headers=auth(server, "edge")).status_code == 403
     assert client.get("/api/wall", headers=auth(server, "viewer")).status_code == 200
     assert client.get("/api/wall", headers=auth(server, "officer")).status_code == 200

@@ -146,6 +146,8 @@ def test_a_watchlist_passage_turns_the_alerts_red_with_a_sound(
         wait(driver, lambda d: d.execute_script("return document.body.dataset.sounds") == "1", 60)
         wait(driver, lambda d: "重点关注人员出现" in d.find_element("id", "alerts").text, 60)
         assert "刘*某" in driver.find_element("id", "alerts").text
+        assert "暂无待处理告警" not in driver.find_element("id", "alerts").text
+        wait(driver, lambda d: "1 条待处理" in d.find_element("id", "alerts-count").text, 60)
         shoot(driver, "wall-alert", ready=_ready)
         assert "p-risk" not in driver.find_element("tag name", "body").text
     finally:

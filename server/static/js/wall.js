@@ -147,6 +147,7 @@ GW.start(async (_me) => {
     } else if (item.topic === "alert") {
       const tile = $("alerts-tile");
       if (item.high) tile.classList.add("high");
+      $("alerts").querySelectorAll("li.empty").forEach((e) => e.remove());
       $("alerts").prepend(alertRow(item));
       tile.classList.remove("flash");
       void tile.offsetWidth;  // restart the animation
