@@ -10,6 +10,10 @@ Usage: python scripts/bench_server.py [--events 20000] [--volume 10000000] [--wa
 2. Trajectory: --volume events over 30 days for 50,000 identities are bulk-loaded into SQLite;
    then one identity's 48-hour trajectory is queried 300 times: median and p95 ms.
 3. Elder watch: --watched residents aged 70+ with a few passages each; one full scan, seconds.
+4. Wall: 33,000 residents, 150,000 passages today and on the same weekday of the 4 weeks
+   before; /api/wall's data function, median and p95 ms of 50 calls (scripts/bench_wall.py).
+
+``--only ingest|trajectory|watch|wall`` runs one section.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gatewatch.broker import Broker  # noqa: E402
+from scripts.bench_wall import bench_wall  # noqa: E402
 from scripts.standins import connect, passage, server_config  # noqa: E402
 
 
@@ -207,8 +212,26 @@ def main() -> int:
     ap.add_argument("--identities", type=int, default=50_000)
     ap.add_argument("--watched", type=int, default=5_000)
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--only", choices=("ingest", "trajectory", "watch", "wall"))
+    ap.add_argument("--wall-passages", type=int, default=150_000, help="passages a day (wall)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_server_"))
+    if args.only in (None, "ingest"):
+        bench_ingest_all(args, work)
+    if args.only in (None, "trajectory"):
+        db = work / "volume.db"
+        t0 = time.perf_counter()
+        bulk_load(db, args.volume, args.identities)
+        print(f"bulk-loaded {args.volume} events in {time.perf_counter() - t0:.0f} s")
+        print("trajectory, one identity, last 48 h:", bench_trajectory(db, args.identities))
+    if args.only in (None, "watch"):
+        print("elder watch:", bench_watch(args.watched, work))
+    if args.only in (None, "wall"):
+        print("wall data (GET /api/wall):", bench_wall(work, args.wall_passages))
+    return 0
+
+
+def bench_ingest_all(args: argparse.Namespace, work: Path) -> None:
     broker = Broker(work / "mosquitto").start()
     admin = name = None
     try:
@@ -234,13 +257,6 @@ def main() -> int:
         if admin is not None:
             with admin.connect() as c:
                 c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    db = work / "volume.db"
-    t0 = time.perf_counter()
-    bulk_load(db, args.volume, args.identities)
-    print(f"bulk-loaded {args.volume} events in {time.perf_counter() - t0:.0f} s")
-    print("trajectory, one identity, last 48 h:", bench_trajectory(db, args.identities))
-    print("elder watch:", bench_watch(args.watched, work))
-    return 0
 
 
 if __name__ == "__main__":

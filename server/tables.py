@@ -96,6 +96,45 @@ events = Table(
     Index("ix_events_ts", "ts"),
 )
 
+# Where each identity is now, kept at ingest (moves forward in time only): the wall's "inside
+# now" and "seen in 24 h" without reading the events. direction "none" (an internal camera)
+# means inside. last_in / last_out are the newest passage in / out, whenever it arrived.
+presence = Table(
+    "presence",
+    metadata,
+    Column("identity", String(64), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("direction", String(4), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("gate", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("last_in", TS),
+    Column("last_out", TS),
+    Index("ix_presence_ts", "ts"),
+)
+
+# The newest passage of each gate camera, kept at ingest (apart from the cameras' status, so
+# that neither can stop the other being stored).
+camera_passages = Table(
+    "camera_passages",
+    metadata,
+    Column("gate", String(64), primary_key=True),
+    Column("camera", String(64), primary_key=True),
+    Column("last_passage", TS, nullable=False),
+)
+
+# Passages per UTC hour, role and direction, counted at ingest: the wall's hourly chart and
+# today's passages without scanning the day's events.
+hourly_counts = Table(
+    "hourly_counts",
+    metadata,
+    Column("hour", TS, primary_key=True),
+    Column("role", String(16), primary_key=True),
+    Column("direction", String(4), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
 dead_letters = Table(
     "dead_letters",
     metadata,

@@ -26,6 +26,7 @@ from server.api.routes import (
     trajectories,
     users,
     visitors,
+    wall,
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
@@ -33,7 +34,7 @@ from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 ROUTERS = (health, session, pages, users, persons, templates, gallery, board, events, trajectories,
-           alerts, searches, visitors, audit)  # fmt: skip
+           alerts, searches, visitors, audit, wall)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

@@ -17,9 +17,16 @@ LiveItem = dict[str, Any]  # a hub item: the JSON of a passage, status, alert or
 
 
 def sse(
-    hub: Hub, topic: str | None, view: Callable[[LiveItem], LiveItem | None]
+    hub: Hub,
+    topic: str | None,
+    view: Callable[[LiveItem], LiveItem | None],
+    keep_alive_s: float = KEEP_ALIVE_S,
+    ping: LiveItem | None = None,
 ) -> StreamingResponse:
-    """Stream the hub's items of ``topic`` (None: all) as ``view`` shows them (None: skip)."""
+    """Stream the hub's items of ``topic`` (None: all) as ``view`` shows them (None: skip).
+    Every ``keep_alive_s`` without an item: a comment, or ``ping`` as data (which a page's
+    EventSource sees, so it can tell a quiet stream from a dead one)."""
+    alive = ": keep-alive\n\n" if ping is None else f"data: {json.dumps(ping)}\n\n"
 
     async def gen() -> AsyncIterator[str]:
         key, q = hub.subscribe(topic)
@@ -27,9 +34,9 @@ def sse(
             yield ": connected\n\n"
             while True:
                 try:
-                    item = await asyncio.wait_for(q.get(), timeout=KEEP_ALIVE_S)
+                    item = await asyncio.wait_for(q.get(), timeout=keep_alive_s)
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
+                    yield alive
                     continue
                 shown = view(item)
                 if shown is not None:

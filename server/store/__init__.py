@@ -16,6 +16,7 @@ from server.store.base import Repository, now_utc
 from server.store.deadletters import DeadLetterStore, Refused
 from server.store.events import EventStore
 from server.store.gates import GateStore
+from server.store.presence import PresenceStore
 from server.store.records import as_utc
 from server.store.registry import GalleryEntry, RegistryStore
 from server.store.retention import RetentionStore
@@ -46,6 +47,7 @@ class Ingested:
 class Store(
     EventStore,
     GateStore,
+    PresenceStore,
     RegistryStore,
     SearchStore,
     AlertStore,
@@ -65,4 +67,5 @@ class Store(
             return Ingested([], [])
         with self.engine.begin() as conn:
             new = self._add_events(conn, passages)
+            self._touch_presence(conn, new)
             return Ingested(new, self._add_sightings(conn, new))

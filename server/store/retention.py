@@ -33,6 +33,13 @@ class RetentionStore(Repository):
             ).rowcount
             conn.execute(delete(t.visitor_alias).where(t.visitor_alias.c.created < visitor_cut))
             conn.execute(delete(t.visitor_matches).where(t.visitor_matches.c.ts < visitor_cut))
+            p = t.presence.c  # where someone is goes with their passages
+            conn.execute(delete(t.presence).where(p.kind != "person", p.ts < visitor_cut))
+            conn.execute(
+                delete(t.presence).where(
+                    p.kind == "person", p.ts < now - timedelta(days=resident_days)
+                )
+            )
             a = conn.execute(
                 delete(t.audit).where(t.audit.c.ts < now - timedelta(days=audit_days))
             ).rowcount

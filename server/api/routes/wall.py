@@ -1,0 +1,71 @@
+"""The wall screen's data and live stream: a public screen, names as ``wall.names`` says.
+
+Whoever signs the wall in (a viewer account, normally) sees the same thing: masked names and
+buildings, roles only, or full names, never a person id. Officer and admin reads are audited as
+the old board's were.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from server.api.deps import Server, Viewer
+from server.api.stream import KEEP_ALIVE_S, LiveItem, sse
+from server.states import AuditAction, UserRole
+from server.wall import Wall, WallData, WallPassage, shown, wall_alert
+
+router = APIRouter(prefix="/api", tags=["wall"])
+SEES_IDENTITIES = (UserRole.ADMIN, UserRole.OFFICER)
+
+
+def wall_data(request: Request, app: Server) -> WallData:
+    """The app's one WallData (it keeps the past weeks' hourly average per local day)."""
+    state = request.app.state
+    if getattr(state, "wall", None) is None:
+        state.wall = WallData(app.store, app.cfg)
+    return state.wall
+
+
+@router.get("/wall")
+def wall(request: Request, app: Server, user: Viewer) -> Wall:
+    """Inside now, today in / out by role, the hourly chart, the last passages, open alerts,
+    elders seen and the gates: what the police room's wall screen shows."""
+    if user.role in SEES_IDENTITIES:
+        app.store.audit(user.name, AuditAction.READ_BOARD, "/api/wall", None)
+    return wall_data(request, app).latest()
+
+
+@router.get("/wall/stream")
+def wall_stream(app: Server, user: Viewer) -> StreamingResponse:
+    """Server-Sent Events: each passage and alert as the wall shows it (masked), and a nudge
+    when a gate's status changes or a search sights someone."""
+    if user.role in SEES_IDENTITIES:
+        app.store.audit(user.name, AuditAction.WATCH_BOARD, "/api/wall/stream", None)
+    names = app.cfg.wall.names
+
+    def labels(identity: str | None) -> dict[str, tuple[str, str | None]]:
+        return app.store.person_labels([identity]) if identity and names != "roles" else {}
+
+    def view(item: LiveItem) -> LiveItem | None:
+        topic = item.get("topic")
+        if topic == "passage":
+            ident = item["identity"] if item.get("identity_kind") == "person" else None
+            p = WallPassage(ts=item["ts"], gate=item["gate"], camera=item["camera"],
+                            direction=item["direction"],
+                            **shown(names, item["role"], ident, labels(ident)))  # fmt: skip
+            return {"topic": "passage", **p.model_dump(mode="json", exclude_none=True)}
+        if topic == "alert":
+            a = wall_alert(names, item["alert_id"], item["rule"], item["person_id"],
+                           item.get("evidence") or {}, datetime.fromisoformat(item["created"]),
+                           labels(item["person_id"]))  # fmt: skip
+            return {"topic": "alert", **a.model_dump(mode="json", exclude_none=True)}
+        if topic in ("gate", "sighting") or str(topic).startswith("search:"):
+            return {"topic": "gate" if topic == "gate" else "sighting"}
+        return None
+
+    # A ping well within the wall's stale_after_s, so that a quiet hour does not look dead.
+    every = min(KEEP_ALIVE_S, app.cfg.wall.stale_after_s / 3)
+    return sse(app.hub, None, view, keep_alive_s=every, ping={"topic": "ping"})
