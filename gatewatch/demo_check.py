@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gatewatch.demo_wall import wall_problems
+
 if TYPE_CHECKING:
     from gatewatch.demo import Demo
 
@@ -60,6 +62,7 @@ def summarize(demo: Demo, search_id: str, traj: dict[str, Any]) -> dict[str, Any
     for p in ps:
         roles[p["role"]] = roles.get(p["role"], 0) + 1
     problems = _passage_problems(ps, search_id) + _search_problems(answer, alerts)
+    problems += wall_problems(demo.url, demo.viewer, ps)
     dirs = [p["direction"] for p in traj["passages"]]
     if dirs != ["in", "none", "out"]:
         problems.append(f"p-elder's trajectory should be in, building 7, out; is {dirs}")

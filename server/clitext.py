@@ -36,6 +36,10 @@ class CliSite:
         """'21:04' in the site's zone."""
         return self.local(ts)[-5:]
 
+    def hms(self, ts: datetime | str) -> str:
+        """'21:04:05' in the site's zone."""
+        return self.local(ts, seconds=True)[-8:]
+
     def label(self, group: str, value: str | None) -> str:
         """The catalogue's name of ``value`` in ``group`` (``direction``, ``role``, ``rule``,
         ``alert_state``, ``flag``, ``cli.user_role``), else the value itself."""

@@ -70,6 +70,10 @@ def test_sigterm_stops_broker_server_and_edges(tmp_path: Path, gatewatch_home: P
         # "Up": broker, server and the three edges started (the demo says so once they run):
         # in-gate, out-gate and the internal camera at building 7 (issue 10 §5).
         assert wait_until(lambda: any(ln.startswith("edges:") for ln in lines), 300), "".join(lines)
+        # The wall screen's address and the viewer token to sign in with, before the passages.
+        wall = [ln for ln in lines if "WALL SCREEN" in ln]
+        assert wall and wall[0].rstrip().endswith("/wall"), "".join(lines)
+        assert not any("opening the wall screen" in ln for ln in lines), "headless: no browser"
         assert wait_until(lambda: len(children(demo.pid)) >= 5, 60), children(demo.pid)
         started = children(demo.pid)
         kinds = " ".join(started.values())
