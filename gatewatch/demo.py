@@ -331,7 +331,8 @@ class Demo:
         )
         where = search["whereabouts"]
         print(
-            f"search {search['search_id']} raised for p-elder: last seen {where['last_seen']} at "
+            f"search {search['search_id']} raised for p-elder: last seen "
+            f"{LOCAL.local(where['last_seen'], seconds=True)} at "
             f"{where['gate']}, believed {'inside' if search['believed_inside'] else 'outside'}\n"
         )
         self.wait_for(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gatewatch.demo_wall import wall_problems
+from server.clitext import CliSite
 
 if TYPE_CHECKING:
     from gatewatch.demo import Demo
@@ -53,7 +54,7 @@ def summarize(demo: Demo, search_id: str, traj: dict[str, Any]) -> dict[str, Any
     answer = demo.api("GET", f"/api/searches/{search_id}", token=demo.officer)
     internal = answer.get("last_internal") or {}
     print(f"search answer: last internal camera {internal.get('gate')}/"
-          f"{internal.get('camera')} at {internal.get('ts')}; "
+          f"{internal.get('camera')} at {CliSite('en').local(internal.get('ts'), True)}; "
           f"{len(answer['candidates'])} sighting candidate(s)")  # fmt: skip
     with demo.lock:
         ps = list(demo.passages)
