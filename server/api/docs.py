@@ -1,9 +1,9 @@
 """The API's documentation pages, served without internet.
 
-FastAPI's own /docs and /redoc load Swagger UI and ReDoc from a CDN, blank on the compound's
-offline network. Here both pages load the copies the ``fastapi-offline`` package ships (Swagger UI
-5, which reads FastAPI's OpenAPI 3.1 document, and ReDoc 2), mounted at ``ASSETS``. The pages
-themselves need a credential like any route (the guard); their assets are open, like /static/.
+FastAPI's own /docs loads Swagger UI from a CDN, blank on the compound's offline network. Here it
+loads the copy the ``fastapi-offline`` package ships (Swagger UI 5, which reads FastAPI's OpenAPI
+3.1 document), mounted at ``ASSETS``. The page needs a credential like any route (the guard); its
+assets are open, like /static/. There is no /redoc: ReDoc fetches its logo from its maker's CDN.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -23,8 +23,8 @@ SWAGGER_PARAMETERS = {"validatorUrl": None}
 
 
 def add_docs(api: FastAPI) -> None:
-    """/docs (Swagger UI) and /redoc (ReDoc) on ``api``, made with ``docs_url=None,
-    redoc_url=None``, their scripts and styles from the installed package."""
+    """/docs (Swagger UI) on ``api``, made with ``docs_url=None, redoc_url=None``, its script
+    and style from the installed package."""
     api.mount(ASSETS, StaticFiles(directory=ASSETS_DIR), name="static-docs")
     openapi = api.openapi_url or "/openapi.json"
 
@@ -37,14 +37,4 @@ def add_docs(api: FastAPI) -> None:
             swagger_css_url=f"{ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS}/favicon.png",
             swagger_ui_parameters=SWAGGER_PARAMETERS,
-        )
-
-    @api.get("/redoc", include_in_schema=False)
-    def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi,
-            title=f"{api.title} - API",
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
         )

@@ -27,7 +27,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-NO_CSP = frozenset({"/docs", "/redoc"})  # Swagger UI and ReDoc run inline scripts of their own
+NO_CSP = frozenset({"/docs"})  # Swagger UI runs an inline script of its own
 
 
 class BodyTooLarge(HTTPException):
