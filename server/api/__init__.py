@@ -49,7 +49,7 @@ def create_api(app: ServerApp) -> FastAPI:
         api.include_router(module.router)
     api.include_router(pages.site_router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
-    add_docs(api)  # Swagger UI and ReDoc from an installed package, not a CDN
+    add_docs(api)  # Swagger UI from an installed package, not a CDN
 
     h = app.cfg.http
     limits = BodyLimits(h.max_body_bytes, {p: h.max_upload_bytes for p in UPLOAD_PATHS})
