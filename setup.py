@@ -41,6 +41,10 @@ setup(
         "SQLAlchemy>=2.0,<3",
         "alembic>=1.13,<2",
         "fastapi>=0.110,<1",
+        # Only for the Swagger UI 5 files its wheel carries: /docs loads them from the server, not
+        # a CDN (server/api/docs.py). swagger-ui-bundle ships Swagger UI 4, which cannot read
+        # FastAPI's OpenAPI 3.1 document.
+        "fastapi-offline>=1.7,<2",
         # The police room's pages: server-rendered templates (FastAPI's usual pairing).
         "Jinja2>=3.1,<4",
         # IANA time zones (ServerConfig.timezone) where the system has no zoneinfo database.

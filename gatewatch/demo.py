@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -38,47 +37,22 @@ from gatewatch.broker import (
 )
 from gatewatch.cast import Cast, members
 from gatewatch.demo_check import summarize
+from gatewatch.demo_people import (  # noqa: F401  (re-exported: the demo's check and tests)
+    ALERTS_WANTED,
+    EDGES,
+    ENROLLED_FIRST,
+    IN_PHASE1,
+    IN_PHASE2,
+    INSIDE_PHASE2,
+    OUT_PHASE2,
+    PEOPLE,
+    Person,
+)
+from gatewatch.demo_wall import banner, open_wall
+from server.clitext import CliSite
 
 PASS_S, GAP_S, PAUSE_S = 2.0, 0.6, 16.0
-
-
-@dataclass(frozen=True)
-class Person:
-    """Who a part of the cast is enrolled as."""
-
-    id: str
-    name: str
-    role: str
-    born: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-# The enrolled parts (the visitor is never enrolled; the newcomer is enrolled between the phases).
-PEOPLE = {
-    "elder": Person(
-        "p-elder", "Wang Jun", "resident", "1950-08-04",
-        {"care": "lives_alone", "building": "7", "unit": "701"},
-    ),
-    "resident": Person("p-resident", "Li Ming", "resident", "1986-12-26", {"building": "3"}),
-    "courier": Person(
-        "c-courier", "Courier (FastPost)", "courier", None,
-        {"company": "FastPost", "valid-until": f"{date.today().year + 1}-12-31"},
-    ),
-    "watchlist": Person("w-entry", "Watchlist entry", "watchlist"),
-    "newcomer": Person("p-newcomer", "Zhao Ping", "resident", "1980-02-26"),
-}  # fmt: skip
-ENROLLED_FIRST = ("elder", "resident", "courier", "watchlist")
-IN_PHASE1 = ("elder", "resident", "courier", "watchlist", "visitor", "newcomer")
-IN_PHASE2 = ("newcomer",)
-INSIDE_PHASE2 = ("elder",)  # seen by the internal camera at building 7's entrance
-OUT_PHASE2 = ("elder", "newcomer", "visitor")  # the visitor leaves under the id the in-gate gave
-ALERTS_WANTED = {"sighting", "out_not_back", "watchlist_seen"}
-# Video name (edge-<first word> is its process), gate, camera, direction ('none': internal camera).
-EDGES = (
-    ("in-gate", "in-gate", "cam1", "in"),
-    ("out-gate", "out-gate", "cam1", "out"),
-    ("b7", "building-7", "entrance", "none"),
-)
+LOCAL = CliSite("en")  # the demo's own output: English, the demo site's time (Asia/Shanghai)
 
 
 class DemoError(Exception):
@@ -90,6 +64,7 @@ class Demo:
     work: Path
     photos: Path | None  # FOLDER/<person>/*.jpg; None: the faces installed packages ship
     check: bool
+    browser: bool = False  # open the wall screen in a browser (where there is a display)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     passages: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
@@ -175,6 +150,8 @@ class Demo:
         self.officer = self.api("POST", "/api/users", {"name": "officer", "role": "officer"})[
             "token"
         ]
+        # The wall screen's sign-in: a viewer sees roles and masked names, never a trajectory.
+        self.viewer = self.api("POST", "/api/users", {"name": "wall", "role": "viewer"})["token"]
         self.admin_token_file = self.work / "admin-token"
         self.admin_token_file.touch(mode=0o600)
         self.admin_token_file.write_text(self.admin + "\n")
@@ -284,13 +261,14 @@ class Demo:
             with self.lock:
                 if msg.topic.endswith("/alerts"):
                     self.alerts.append(item)
-                    print(f"  ALERT  {item['rule']:<17} {item['person_id']:<12} {item['evidence']}")
+                    print(f"  ALERT  {item['rule']:<17} {item['person_id']:<12} "
+                          f"{LOCAL.evidence(item['evidence'])}")  # fmt: skip
                 elif item["event_id"] not in {p["event_id"] for p in self.passages}:
                     self.passages.append(item)
                     who = item["identity"] or "-"
                     flag = f"  search {item['search_id']}" if item["search_id"] else ""
                     print(
-                        f"  {item['ts'][11:19]}  {item['gate']:<8} {item['direction']:<4} "
+                        f"  {LOCAL.hms(item['ts'])}  {item['gate']:<8} {item['direction']:<4} "
                         f"{item['role']:<10} {who:<16} score {item['score']}{flag}",
                         flush=True,
                     )
@@ -320,6 +298,9 @@ class Demo:
         print(f"broker: mosquitto on 127.0.0.1:{self.mqtt_port}")
         self.start_server()
         print(f"server: {self.url} (SQLite in {self.work / 'server'})")
+        print(banner(self.url, self.viewer), flush=True)
+        if self.browser:
+            print(open_wall(self.url), flush=True)
         print(
             f"admin token: in {self.admin_token_file}; to enroll someone yourself while the demo "
             f"runs:\n  gatewatch enroll add --url {self.url} --token-file {self.admin_token_file} "
@@ -345,12 +326,13 @@ class Demo:
         search = self.api(
             "POST",
             "/api/searches",
-            {"person_id": "p-elder", "reason": "daughter reports him missing"},
+            {"person_id": "p-elder", "reason": "女儿报告她走失"},
             token=self.officer,
         )
         where = search["whereabouts"]
         print(
-            f"search {search['search_id']} raised for p-elder: last seen {where['last_seen']} at "
+            f"search {search['search_id']} raised for p-elder: last seen "
+            f"{LOCAL.local(where['last_seen'], seconds=True)} at "
             f"{where['gate']}, believed {'inside' if search['believed_inside'] else 'outside'}\n"
         )
         self.wait_for(
@@ -381,7 +363,7 @@ class Demo:
         traj = self.api("GET", "/api/trajectory/p-elder?since=1h&reason=demo", token=self.officer)
         print("\ntrajectory of p-elder:")
         for p in traj["passages"]:
-            print(f"  {p['ts'][11:19]}  {p['direction']:<4} {p['gate']}")
+            print(f"  {LOCAL.hms(p['ts'])}  {p['direction']:<4} {p['gate']}")
         return summarize(self, search["search_id"], traj)
 
 
@@ -405,15 +387,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 2
     work = args.data_dir or Path(tempfile.mkdtemp(prefix="gatewatch-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    demo = Demo(work.resolve(), photos, args.check)
+    demo = Demo(work.resolve(), photos, args.check, browser=not (args.check or args.no_browser))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = demo.run()
         if args.json:
             (work / "summary.json").write_text(json.dumps(summary, indent=1))
+        print(f"\n{banner(demo.url, demo.viewer)}")
         if not args.check:
             print(
-                f"\ndashboard: {demo.url}/  (viewer/officer token: {demo.officer})\n"
+                f"officer token (the workbench pages, the CLI's GATEWATCH_TOKEN): {demo.officer}\n"
                 f"admin token in {demo.admin_token_file}\nCtrl-C (or kill {os.getpid()}) to stop."
             )
             try:
@@ -444,4 +427,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data-dir", type=Path, help="keep everything here (default: a temp dir)")
     p.add_argument("--json", action="store_true", help="also write summary.json in the data dir")
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="do not open the wall screen in a browser (never opened without a display, in CI or "
+        "with --check)",
+    )
     p.set_defaults(func=cmd_demo)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gatewatch.demo_wall import wall_problems
+from server.clitext import CliSite
+
 if TYPE_CHECKING:
     from gatewatch.demo import Demo
 
@@ -51,7 +54,7 @@ def summarize(demo: Demo, search_id: str, traj: dict[str, Any]) -> dict[str, Any
     answer = demo.api("GET", f"/api/searches/{search_id}", token=demo.officer)
     internal = answer.get("last_internal") or {}
     print(f"search answer: last internal camera {internal.get('gate')}/"
-          f"{internal.get('camera')} at {internal.get('ts')}; "
+          f"{internal.get('camera')} at {CliSite('en').local(internal.get('ts'), True)}; "
           f"{len(answer['candidates'])} sighting candidate(s)")  # fmt: skip
     with demo.lock:
         ps = list(demo.passages)
@@ -60,6 +63,7 @@ def summarize(demo: Demo, search_id: str, traj: dict[str, Any]) -> dict[str, Any
     for p in ps:
         roles[p["role"]] = roles.get(p["role"], 0) + 1
     problems = _passage_problems(ps, search_id) + _search_problems(answer, alerts)
+    problems += wall_problems(demo.url, demo.viewer, ps)
     dirs = [p["direction"] for p in traj["passages"]]
     if dirs != ["in", "none", "out"]:
         problems.append(f"p-elder's trajectory should be in, building 7, out; is {dirs}")

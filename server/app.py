@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
@@ -76,8 +76,9 @@ class ServerApp:
             photos=PhotoDecoder(cfg.http.max_photo_pixels),
             tz=self.tz,
             cfg=cfg.search,
+            locale=cfg.locale,
         )
-        self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert)
+        self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert, tz=self.tz)
         self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
@@ -169,8 +170,9 @@ class ServerApp:
         h = self.cfg.http
         return h.public_url or f"{'https' if h.tls else 'http'}://{h.host}:{h.port}"
 
-    def publish_gallery(self) -> GalleryManifest:
-        """Build the next gallery snapshot and announce it (retained) to every edge."""
+    def publish_gallery(self, now: datetime | None = None) -> GalleryManifest:
+        """Build the next gallery snapshot and announce it (retained) to every edge; a courier's
+        validity ends with its last day in the compound's time zone."""
         face = self.face
         m = build_snapshot(
             self.store,
@@ -178,7 +180,7 @@ class ServerApp:
             face.dim,
             self.cfg.data_dir / "galleries",
             self.base_url(),
-            datetime.now(UTC).date(),
+            (now or now_utc()).astimezone(self.tz).date(),
         )
         self.bus.publish(self.topics.gallery(), m.model_dump_json().encode(), retain=True)
         return m

@@ -10,12 +10,14 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from server.clitext import CliSite, site_of
 from server.errors import ApiError
 
 if TYPE_CHECKING:
     from uvicorn import Config
     from uvicorn._types import ASGIApplication
 
+    from contract.http import HttpError
     from server.config import HttpConfig
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,29 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
     try:
         return client.call(method, path, body)
     except HttpError as e:
-        raise ApiError(str(e)) from e
+        raise ApiError(_error_text(args, e)) from e
     finally:
         client.close()
+
+
+def _error_text(args: argparse.Namespace, e: HttpError) -> str:
+    """A 404 says what is missing ("no such person: <id>", and in the site's language); other
+    failures keep the method, path and status."""
+    if e.status != 404:
+        return str(e)
+    site: CliSite | None = getattr(args, "site_cache", None)
+    pid = e.detail.removeprefix("no such person: ")
+    if site is not None and pid != e.detail and site.locale != "en":
+        return f"{site.t('error.no_such_person', id=pid)} ({e.detail})"
+    return str(e.detail)
+
+
+def _site(args: argparse.Namespace) -> CliSite:
+    """The site's language and time zone (``GET /api/site``), asked once per command."""
+    site: CliSite | None = getattr(args, "site_cache", None)
+    if site is None:
+        site = args.site_cache = site_of(lambda path: _call(args, "GET", path))
+    return site
 
 
 def _out(args: argparse.Namespace, obj: Any, text: str) -> int:
@@ -78,38 +100,54 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> int:
 
 
 def cmd_trajectory(args: argparse.Namespace) -> int:
+    s = _site(args)
     q = urllib.parse.urlencode({"since": args.since, "reason": args.reason})
     t = _call(args, "GET", f"/api/trajectory/{urllib.parse.quote(args.identity)}?{q}")
     w = t["whereabouts"]
-    lines = [f"{p['ts']}  {p['direction']:<4} {p['gate']}/{p['camera']}" for p in t["passages"]]
+    lines = [
+        f"{s.local(p['ts'])}  {s.label('direction', p['direction'])}  {p['gate']}/{p['camera']}"
+        for p in t["passages"]
+    ]
     where = (
-        (
-            f"last seen {w['last_seen']} at {w['gate']}/{w['camera']}, "
-            f"{'inside' if w['inside'] else 'outside'} since {w['since']}"
-        )
+        s.t(
+            "cli.last_seen",
+            time=s.local(w["last_seen"]),
+            gate=w["gate"],
+            camera=w["camera"],
+            where=s.where(w["inside"]),
+            since=s.local(w["since"]),
+        )  # fmt: skip
         if w["last_seen"]
-        else "never seen"
+        else s.t("cli.never_seen")
     )
     return _out(args, t, "\n".join([*lines, where]))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    s = _site(args)
     if args.action == "raise":
         a = _call(args, "POST", "/api/searches", {"person_id": args.person, "reason": args.reason})
-        text = f"search {a['search_id']} raised; " + (
-            a.get("note") or (f"believed {'inside' if a.get('believed_inside') else 'outside'}")
+        answer = (
+            s.t("cli.believed", where=s.where(a.get("believed_inside")))
+            if a.get("seen_last_48h")
+            else s.t("cli.not_seen_48h")
         )
-        return _out(args, a, text)
+        return _out(args, a, s.t("cli.search_raised", id=a["search_id"], answer=answer))
     if args.action == "list":
         rows = _call(args, "GET", "/api/searches?state=active")
-        return _out(
-            args,
-            rows,
-            "\n".join(f"{r['id']} {r['person_id'] or 'photo'} {r['reason']}" for r in rows)
-            or "no active searches",
+        text = "\n".join(
+            s.t(
+                "cli.search_row",
+                id=r["id"],
+                time=s.local(r["created"]),
+                who=r["person_id"] or s.t("cli.photo"),
+                reason=r["reason"],
+            )  # fmt: skip
+            for r in rows
         )
-    a = _call(args, "POST", f"/api/searches/{args.search_id}/close")
-    return _out(args, a, f"search {args.search_id} closed; {len(a['sightings'])} sightings")
+        return _out(args, rows, text or s.t("cli.no_searches"))
+    a = _call(args, "POST", f"/api/searches/{urllib.parse.quote(args.search_id)}/close")
+    return _out(args, a, s.t("cli.search_closed", id=args.search_id, n=len(a["sightings"])))
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -124,23 +162,33 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """API users (admin): list, add, revoke, rotate a token."""
+    s = _site(args)
     if args.action == "list":
         rows = _call(args, "GET", "/api/users")
         text = "\n".join(
-            f"{u['name']:<20} {u['role']:<8} {'revoked' if u['disabled'] else 'active':<8} "
-            f"expires {u['expires'] or 'never'}"
+            s.t(
+                "cli.user_row",
+                name=u["name"],
+                role=s.label("cli.user_role", u["role"]),
+                state=s.t("cli.user_revoked" if u["disabled"] else "cli.user_active"),
+                expires=s.t("cli.expires", time=s.local(u["expires"]))
+                if u["expires"]
+                else s.t("cli.never_expires"),
+            )  # fmt: skip
             for u in rows
         )
         return _out(args, rows, text)
     if args.action == "add":
         body = {"name": args.name, "role": args.role, "expires_days": args.days}
         u = _call(args, "POST", "/api/users", body)
-        return _out(args, u, f"{u['name']} ({u['role']}) token, shown once: {u['token']}")
+        role = s.label("cli.user_role", u["role"])
+        return _out(args, u, s.t("cli.user_added", name=u["name"], role=role, token=u["token"]))
     name = urllib.parse.quote(args.name)
     if args.action == "revoke":
-        return _out(args, _call(args, "DELETE", f"/api/users/{name}"), f"{args.name} revoked")
+        r = _call(args, "DELETE", f"/api/users/{name}")
+        return _out(args, r, s.t("cli.user_revoked_done", name=args.name))
     u = _call(args, "POST", f"/api/users/{name}/token")
-    return _out(args, u, f"{u['name']} new token, shown once: {u['token']}")
+    return _out(args, u, s.t("cli.user_rotated", name=u["name"], token=u["token"]))
 
 
 def _register_users(sub: argparse._SubParsersAction, client: Any) -> None:  # noqa: ANN401

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from contract.events import Alert
 from server.config import ElderWatchConfig
+from server.localtime import local_text
 from server.states import AlertRule
 from server.store import Store
 from server.store.records import Evidence, PassageRow, Person, as_utc
@@ -76,6 +77,7 @@ class NotSeen:
             if w.hours >= self.hours:
                 evidence: Evidence = {
                     "last_seen": w.last.ts.isoformat() if w.last else None,
+                    "last_seen_local": local_text(w.last.ts, scan.tz) if w.last else None,
                     "gate": w.last.gate if w.last else None,
                     "hours": round(w.hours, 1),
                 }
@@ -95,6 +97,7 @@ class OutNotBack:
             if w.last and w.last.direction == "out" and w.hours >= self.hours:
                 evidence: Evidence = {
                     "went_out": w.last.ts.isoformat(),
+                    "went_out_local": local_text(w.last.ts, scan.tz),
                     "gate": w.last.gate,
                     "hours": round(w.hours, 1),
                 }
@@ -112,6 +115,7 @@ class NoPassageToday:
             if "lives_alone" in w.person.care_flags and w.hours >= self.hours:
                 evidence: Evidence = {
                     "last_seen": w.last.ts.isoformat() if w.last else None,
+                    "last_seen_local": local_text(w.last.ts, scan.tz) if w.last else None,
                     "hours": round(w.hours, 1),
                 }
                 episode = f"day:{scan.today_local.isoformat()}"
@@ -138,6 +142,7 @@ class OutAtNight:
             if self.is_night(local.hour):
                 evidence: Evidence = {
                     "went_out": ev.ts.isoformat(),
+                    "went_out_local": local_text(ev.ts, scan.tz),
                     "local_time": local.strftime("%H:%M"),
                     "gate": ev.gate,
                 }
@@ -202,6 +207,7 @@ class ElderWatch:
                 continue
             evidence: Evidence = {
                 "returned": ret.ts.isoformat(),
+                "returned_local": local_text(ret.ts, self.tz),
                 "return_event_id": ret.event_id,
                 "return_gate": ret.gate,
                 "return_camera": ret.camera,

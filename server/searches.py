@@ -22,7 +22,9 @@ from contract.events import Alert, SearchOrder, SightingCandidate
 from contract.topics import Topics
 from server.config import SearchConfig
 from server.errors import BadRequest, NotFound
+from server.i18n import DEFAULT_LOCALE
 from server.live import Hub
+from server.localtime import local_text
 from server.photos import PhotoDecoder
 from server.states import AlertRule, Verdict
 from server.store import SightingHit, Store, now_utc
@@ -81,6 +83,7 @@ class Searches:
         photos: PhotoDecoder,
         tz: tzinfo = UTC,
         cfg: SearchConfig | None = None,
+        locale: str = DEFAULT_LOCALE,
     ) -> None:
         self.cfg = cfg or SearchConfig()
         self.photos = photos
@@ -90,7 +93,8 @@ class Searches:
         self.publish = publish
         self.alert = alert
         self.face = face
-        self.tz = tz  # the compound's local time, for the look-back summaries
+        self.tz = tz  # the compound's local time, for the look-back summaries and the evidence
+        self.locale = locale  # the site's language, for the look-back summaries
 
     def raise_search(
         self, user: str, reason: str, person_id: str | None = None, photo: bytes | None = None
@@ -100,7 +104,7 @@ class Searches:
         if (person_id is None) == (photo is None):
             raise BadRequest("name a person_id or upload a photo, not both")
         if person_id is not None and self.store.get_person(person_id) is None:
-            raise NotFound(f"no person {person_id}")
+            raise NotFound(f"no such person: {person_id}")
         if person_id is not None and (open_one := self.store.open_search_for(person_id)):
             log.info("search for %s asked by %s: %s is open already", person_id, user,
                      open_one.id)  # fmt: skip
@@ -153,7 +157,7 @@ class Searches:
             else None
         )
         since = now - timedelta(hours=TRAJECTORY_H)
-        visitors = look_back(self.store, sid, since, self.tz) if s.person_id is None else []
+        visitors = [] if s.person_id else look_back(self.store, sid, since, self.tz, self.locale)
         return SearchReport(
             s, self.store.sightings(sid), traj, now, self.store.candidates(sid), visitors
         )
@@ -176,6 +180,7 @@ class Searches:
                 "gate": s.gate,
                 "camera": s.camera,
                 "ts": s.ts.isoformat(),
+                "ts_local": local_text(s.ts, self.tz),
                 "score": s.score,
             }
             alert_id = self.store.add_alert(AlertRule.SIGHTING, who, s.event_id, evidence)
@@ -214,6 +219,7 @@ class Searches:
             "gate": c.gate,
             "camera": c.camera,
             "ts": c.ts.isoformat(),
+            "ts_local": local_text(c.ts, self.tz),
             "score": c.score,
             "frames_at_threshold": c.frames_at_threshold,
             "event_id": c.event_id,

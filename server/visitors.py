@@ -20,7 +20,9 @@ from contract.mqtt import Subscription
 from contract.topics import Topics
 from contract.visitors import VisitorAlias, VisitorMatch
 from server.config import VisitorWatchConfig
+from server.i18n import DEFAULT_LOCALE, text
 from server.live import Hub
+from server.localtime import local_text
 from server.states import AlertRule
 from server.store import Store, now_utc
 from server.store.records import Evidence, PassageRow
@@ -81,23 +83,29 @@ def visitors_inside(store: Store, now: datetime, lookback_h: float) -> list[Visi
     return sorted(inside, key=lambda v: v.since)
 
 
-def summary(passages: Sequence[PassageRow], tz: tzinfo) -> str:
-    """'entered 14:02 by the north gate, not seen leaving', in the compound's local time."""
+def summary(passages: Sequence[PassageRow], tz: tzinfo, locale: str = DEFAULT_LOCALE) -> str:
+    """'entered 14:02 by the north gate, not seen leaving', in the compound's local time and the
+    site's language (catalogue keys ``lookback.*``)."""
     moves = [p for p in passages if p.direction in ("in", "out")]
     if not moves:
-        return "no passage through a gate in the window"
+        return text(locale, "lookback.none")
 
-    def at(p: PassageRow) -> str:
-        return f"{p.ts.astimezone(tz).strftime('%H:%M')} by the {p.gate} gate"
+    def hm(p: PassageRow) -> str:
+        return p.ts.astimezone(tz).strftime("%H:%M")
 
     last = moves[-1]
     if last.direction == "in":
-        return f"entered {at(last)}, not seen leaving"
+        return text(locale, "lookback.inside", time=hm(last), gate=last.gate)
     entered = next((p for p in reversed(moves) if p.direction == "in"), None)
-    return f"entered {at(entered)}, left {at(last)}" if entered else f"left {at(last)}"
+    if entered is None:
+        return text(locale, "lookback.out", time=hm(last), gate=last.gate)
+    return text(locale, "lookback.in_out", in_time=hm(entered), in_gate=entered.gate,
+                out_time=hm(last), out_gate=last.gate)  # fmt: skip
 
 
-def look_back(store: Store, search_id: str, since: datetime, tz: tzinfo) -> list[VisitorLookBack]:
+def look_back(
+    store: Store, search_id: str, since: datetime, tz: tzinfo, locale: str = DEFAULT_LOCALE
+) -> list[VisitorLookBack]:
     """The visitors the edges matched to a template search, best first, with their passages
     since ``since``. Confidence is high when the best score reaches the edges' same-visitor
     threshold (the naming threshold), 'possible' when it reaches only the search threshold."""
@@ -119,7 +127,7 @@ def look_back(store: Store, search_id: str, since: datetime, tz: tzinfo) -> list
                 gates=sorted(gates),
                 passages=passages,
                 inside=bool(moves) and moves[-1].direction == "in",
-                summary=summary(passages, tz),
+                summary=summary(passages, tz, locale),
             )
         )
     return out
@@ -177,7 +185,8 @@ class VisitorWatch:
         for v in visitors_inside(self.store, now, c.lookback_h):
             if v.hours < c.inside_at_night_h:
                 continue
-            evidence: Evidence = {"since": v.since.isoformat(), "gate": v.gate,
+            evidence: Evidence = {"since": v.since.isoformat(),
+                                  "since_local": local_text(v.since, self.tz), "gate": v.gate,
                                   "hours": round(v.hours, 1)}  # fmt: skip
             rule = AlertRule.VISITOR_INSIDE_AT_NIGHT
             alert_id = self.store.add_alert(rule, v.visitor_id, v.event_id, evidence)

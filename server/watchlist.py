@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, tzinfo
 
 from contract.events import Alert, Passage
+from server.localtime import local_text
 from server.states import HIGH_PRIORITY, AlertRule
 from server.store import Store
 from server.store.records import Evidence
@@ -16,9 +18,10 @@ log = logging.getLogger(__name__)
 class WatchlistWatch:
     """One ``watchlist_seen`` alert per passage of a person enrolled with the watchlist role."""
 
-    def __init__(self, store: Store, publish: Callable[[Alert], None]) -> None:
+    def __init__(self, store: Store, publish: Callable[[Alert], None], tz: tzinfo = UTC) -> None:
         self.store = store
         self.publish = publish
+        self.tz = tz  # the compound's, for the evidence's local time
 
     def seen(self, passages: Sequence[Passage]) -> list[Alert]:
         """Store and publish an alert for each new watchlist passage (one per event id)."""
@@ -32,6 +35,7 @@ class WatchlistWatch:
                 "camera": p.camera,
                 "direction": p.direction,
                 "ts": p.ts.isoformat(),
+                "ts_local": local_text(p.ts, self.tz),
                 "score": p.score,
             }
             rule = AlertRule.WATCHLIST_SEEN

@@ -55,8 +55,9 @@ def wait_until(cond, timeout_s: float) -> bool:  # noqa: ANN001
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
 @pytest.mark.skipif(not have_package_photos(), reason=NO_PACKAGE_PHOTOS)
 def test_sigterm_stops_broker_server_and_edges(tmp_path: Path, gatewatch_home: Path) -> None:
+    args = ["demo", "--no-browser", "--data-dir", str(tmp_path / "demo")]
     demo = subprocess.Popen(
-        [sys.executable, "-m", "gatewatch", "demo", "--data-dir", str(tmp_path / "demo")],
+        [sys.executable, "-m", "gatewatch", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -70,6 +71,10 @@ def test_sigterm_stops_broker_server_and_edges(tmp_path: Path, gatewatch_home: P
         # "Up": broker, server and the three edges started (the demo says so once they run):
         # in-gate, out-gate and the internal camera at building 7 (issue 10 §5).
         assert wait_until(lambda: any(ln.startswith("edges:") for ln in lines), 300), "".join(lines)
+        # The wall screen's address and the viewer token to sign in with, before the passages.
+        wall = [ln for ln in lines if "WALL SCREEN" in ln]
+        assert wall and wall[0].rstrip().endswith("/wall"), "".join(lines)
+        assert not any("opening the wall screen" in ln for ln in lines), "--no-browser"
         assert wait_until(lambda: len(children(demo.pid)) >= 5, 60), children(demo.pid)
         started = children(demo.pid)
         kinds = " ".join(started.values())

@@ -35,6 +35,7 @@ from edge.visitors import VisitorGallery
 from gatewatch.gatevideo import background, make_video
 from models.imageio import read_image
 from scripts.standins import AckingStore, server_config
+from server.i18n import text
 from tests.conftest import FACES, needs_shared
 from tests.edge.conftest import start_edge
 from tests.test_deployment_configs import (  # noqa: F401  (secured_broker is a fixture)
@@ -260,7 +261,8 @@ def test_a_visitor_keeps_one_id_from_gate_to_gate_and_across_a_restart(
     got = answer()[0]
     entered = again[-1].ts.astimezone(server.tz).strftime("%H:%M")
     assert got["visitor_id"] == vid and got["inside"] and got["gates"] == ["south"]
-    assert got["summary"] == f"entered {entered} by the north gate, not seen leaving"
+    # The site's language (zh-CN by default) and local time, from the catalogue.
+    assert got["summary"] == text("zh-CN", "lookback.inside", time=entered, gate="north")
     assert got["score"] >= 0.30 and got["confidence"] in ("high", "possible")
     assert [p["direction"] for p in got["passages"]] == ["in", "in"]
     client.post(f"/api/searches/{sid}/close", headers={"Authorization": f"Bearer {server.officer}"})

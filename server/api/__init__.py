@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server.api.auth import Authenticator, FailureLimiter
+from server.api.docs import add_docs
 from server.api.guard import BodyLimits, Guard, OpenPaths
 from server.api.routes import (
     alerts,
@@ -40,7 +41,7 @@ UPLOAD_PATHS = ("/api/searches/photo",)
 
 def create_api(app: ServerApp) -> FastAPI:
     """The FastAPI application serving ``app``, behind its guard."""
-    api = FastAPI(title="gatewatch server", version="1")
+    api = FastAPI(title="gatewatch server", version="1", docs_url=None, redoc_url=None)
     api.state.server = app
     api.add_exception_handler(NotFound, _status(404))
     api.add_exception_handler(PhotoTooLarge, _status(413))
@@ -49,6 +50,7 @@ def create_api(app: ServerApp) -> FastAPI:
         api.include_router(module.router)
     api.include_router(pages.site_router)
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
+    add_docs(api)  # Swagger UI from an installed package, not a CDN
 
     h = app.cfg.http
     limits = BodyLimits(h.max_body_bytes, {p: h.max_upload_bytes for p in UPLOAD_PATHS})

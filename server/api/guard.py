@@ -22,12 +22,12 @@ from server.api.auth import SESSION_COOKIE, Authenticator, Credential, Denied
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/", "/api/health", "/favicon.ico"})
-OPEN_PREFIXES = ("/static/",)
+OPEN_PREFIXES = ("/static/", "/static-docs/")  # the pages' and the API docs' assets
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
-NO_CSP = ("/docs", "/redoc")  # Swagger UI and ReDoc run inline scripts of their own
+NO_CSP = frozenset({"/docs"})  # Swagger UI runs an inline script of its own
 
 
 class BodyTooLarge(HTTPException):
@@ -152,7 +152,7 @@ def _headers(path: str) -> list[tuple[bytes, bytes]]:
         (b"referrer-policy", b"no-referrer"),
         (b"x-frame-options", b"DENY"),
     ]
-    if not path.startswith(NO_CSP):
+    if path not in NO_CSP:
         h.append((b"content-security-policy", CSP.encode()))
     return h
 

@@ -147,6 +147,10 @@ def test_search_round_trip(client, server, broker) -> None:
             "sightings"
         ]
     ] == [seen.event_id]
+    # Its sighting alert: the UTC time for machines, the compound's local time (UTC+8) to read.
+    [alert] = server.store.alerts()
+    assert alert.rule == "sighting" and alert.evidence["ts"] == seen.ts.isoformat()
+    assert alert.evidence["ts_local"] == (seen.ts + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M")
     # Closing clears the retained order.
     assert (
         client.post(f"/api/searches/{sid}/close", headers=auth(server, "officer")).json()["state"]

@@ -65,6 +65,12 @@ def test_each_rule_fires_once_with_evidence(store: Store) -> None:
     by_rule = {a.rule: a for a in first}
     assert by_rule["not_seen"].evidence["hours"] == 72.0
     assert by_rule["out_at_night"].evidence["local_time"] == "02:00"
+    # UTC for machines, the compound's local time (UTC+8) for people.
+    assert by_rule["out_at_night"].evidence["went_out"] == "2026-11-29T18:00:00+00:00"
+    assert by_rule["out_at_night"].evidence["went_out_local"] == "2026-11-30 02:00"
+    assert by_rule["out_not_back"].evidence["went_out_local"] == "2026-11-30 12:00"
+    assert by_rule["not_seen"].evidence["last_seen_local"] == "2026-11-27 20:00"
+    assert by_rule["no_passage_today"].evidence["last_seen_local"] == "2026-11-29 14:00"
     assert by_rule["out_not_back"].evidence["hours"] == 8.0
     assert [a.rule for a in published] == [a.rule for a in first]
     # Once per episode: scanning again, or a minute later, adds nothing.

@@ -44,11 +44,12 @@ def test_officer_commands(server, http_url: str) -> None:
     )
     r = cli(http_url, officer, "trajectory", "p-li", "--since", "24h", "--reason", "welfare check")
     assert r.returncode == 0, r.stderr
-    assert "out  g1/c1" in r.stdout and "outside since" in r.stdout
+    # The site's language (zh-CN by default) and local time: see test_officer_cli_local.py.
+    assert "出  g1/c1" in r.stdout and "起在小区外" in r.stdout
     r = cli(http_url, officer, "search", "raise", "p-li", "--reason", "did not come home", "--json")
     sid = json.loads(r.stdout)["search_id"]
     assert sid in cli(http_url, officer, "search", "list").stdout
-    assert "closed" in cli(http_url, officer, "search", "close", sid).stdout
+    assert f"寻人 {sid} 已结束" in cli(http_url, officer, "search", "close", sid).stdout
     server.store.add_alert("not_seen", "p-li", "since:x", {"hours": 50})
     assert "not_seen p-li" in cli(http_url, officer, "alerts").stdout
     r = cli(http_url, server.tokens["viewer"], "search", "raise", "p-li", "--reason", "x-x-x")

@@ -7,6 +7,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 from contract.visitors import VisitorAlias, VisitorMatch
+from server.i18n import text
 from server.visitors import VisitorWatch, look_back, summary
 from tests.mqtt_helpers import connect
 from tests.server.conftest import auth, passage
@@ -107,6 +108,11 @@ def test_a_visitor_inside_long_at_night_raises_one_alert_without_a_name(server) 
     alerts = watch.scan(night)
     assert [(a.rule, a.person_id) for a in alerts] == [("visitor_inside_at_night", VA)]
     assert alerts[0].evidence["gate"] == "north" and alerts[0].evidence["hours"] == 5.0
+    since = datetime.fromisoformat(str(alerts[0].evidence["since"]))  # UTC, machine-readable
+    assert since.utcoffset() == timedelta(0)
+    assert alerts[0].evidence["since_local"] == (since + timedelta(hours=8)).strftime(
+        "%Y-%m-%d %H:%M"
+    )
     assert published == alerts
     assert watch.scan(night + timedelta(minutes=5)) == [], "once per stay"
 
@@ -136,8 +142,12 @@ def test_look_back_answers_with_the_visitors_passages(client, server, broker) ->
         (VC, "possible", ["south"], False),
     ]
     assert got[0]["score"] == 0.52
-    assert got[0]["summary"] == f"entered {local} by the north gate, not seen leaving"
-    assert got[1]["summary"].startswith("entered ") and ", left " in got[1]["summary"]
+    # In the site's language (zh-CN by default) and local time, from the catalogue.
+    assert got[0]["summary"] == text("zh-CN", "lookback.inside", time=local, gate="north")
+    assert got[0]["summary"] == f"{local} 从 north 进入，未见离开"
+    left = [(now - timedelta(minutes=m) + timedelta(hours=8)).strftime("%H:%M") for m in (30, 10)]
+    assert got[1]["summary"] == text("zh-CN", "lookback.in_out", in_time=left[0], in_gate="south",
+                                     out_time=left[1], out_gate="south")  # fmt: skip
     assert [p["direction"] for p in got[1]["passages"]] == ["in", "out"]
 
 
@@ -151,4 +161,5 @@ def test_look_back_for_a_closed_search_is_not_stored(server) -> None:
 
 
 def test_summary_of_no_gate_passage() -> None:
-    assert summary([], UTC) == "no passage through a gate in the window"
+    assert summary([], UTC) == text("zh-CN", "lookback.none")
+    assert summary([], UTC, "en") == "no passage through a gate in the window"
