@@ -19,6 +19,7 @@ from server.api.routes import (
     gallery,
     health,
     pages,
+    people,
     persons,
     searches,
     session,
@@ -26,14 +27,16 @@ from server.api.routes import (
     trajectories,
     users,
     visitors,
+    visits,
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
 from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ROUTERS = (health, session, pages, users, persons, templates, gallery, board, events, trajectories,
-           alerts, searches, visitors, audit)  # fmt: skip
+# people before persons: /api/persons/find is not a person id.
+ROUTERS = (health, session, pages, users, people, persons, templates, gallery, board, events,
+           trajectories, alerts, searches, visitors, visits, audit)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 
