@@ -9,14 +9,14 @@ from server.config import ElderWatchConfig
 from server.elder import years_ago
 from server.roster import age_on
 from server.store import Store
-from server.store.records import Person
+from server.store.people import Brief
 
 
 @dataclass(frozen=True)
 class Due:
     """A resident due a visit: the last visit (None: never) and the days since it."""
 
-    person: Person
+    person: Brief
     age: int | None
     last_visit: datetime | None
     days_since: float | None
@@ -35,7 +35,7 @@ def due_visits(
     cut = now - timedelta(days=days)
     last = store.last_visits()
     out = []
-    for p in store.watched_persons(years_ago(today, cfg.age_years)):
+    for p in store.watched_brief(years_ago(today, cfg.age_years)):
         if not p.care_flags:
             continue
         seen = last.get(p.id)

@@ -10,7 +10,6 @@ from contract.roles import EnrolledRole
 from contract.topics import ID_PATTERN
 from server.api.schemas import StayOut, TrajectoryOut, WhereaboutsOut
 from server.overview import Overview
-from server.roster import RosterRow
 from server.states import VisitOutcome
 from server.store.records import TEXT_PATTERN, AlertRecord, CareFlag, HomeVisit, PassageRow, Search
 from server.visits import Due
@@ -49,16 +48,6 @@ class RosterEntry(_Out):
     alerts: int = Field(description="Open (or acknowledged) alerts.")
     alert_rules: list[str]
     risk: int = Field(description="Rank by risk over the whole roster, 1 = most at risk.")
-
-    @classmethod
-    def of(cls, r: RosterRow) -> RosterEntry:
-        p, last = r.person, r.last
-        return cls(id=p.id, name=p.name, age=r.age, building=p.building, unit=p.unit,
-                   flags=p.care_flags, last_seen=last.ts if last else None,
-                   gate=last.gate if last else None, camera=last.camera if last else None,
-                   direction=last.direction if last else None, inside=r.inside,
-                   hours=None if r.hours is None else round(r.hours, 2), alerts=len(r.alerts),
-                   alert_rules=r.alerts, risk=r.risk)  # fmt: skip
 
 
 class Roster(_Out):

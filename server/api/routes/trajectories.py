@@ -26,8 +26,9 @@ def trajectory(
     since: Annotated[str, Query(max_length=64)] = "48h",
 ) -> TrajectoryOut:
     audit.detail = {"since": since}
+    start = parse_since(since)
     _known(app, identity)
-    return TrajectoryOut.of(app.trajectory(identity, parse_since(since)), now_utc())
+    return TrajectoryOut.of(app.trajectory(identity, start), now_utc())
 
 
 def _known(app: ServerApp, identity: str) -> None:
