@@ -26,7 +26,7 @@ def age_on(birth: date | None, today: date) -> int | None:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RosterRow:
     """One watched resident: who, where last seen, since when, open alerts, rank by risk."""
 
@@ -69,18 +69,15 @@ def roster(
     """The watched residents ranked by risk (the rank is over the whole roster, then filtered)."""
     today = now.astimezone(tz).date()
     born_before = years_ago(today, cfg.age_years)
-    persons = store.watched_brief(born_before)
-    last = store.last_seen([p.id for p in persons])
     alerts = store.open_alert_rules()
     rows = []
-    for p in persons:
-        lp = last.get(p.id)
+    for p, lp in store.watched_last_seen(born_before):
         hours = None if lp is None else max(0.0, (now - lp.ts).total_seconds() / 3600)
         rows.append(RosterRow(p, age_on(p.birth_date, today), lp, hours, alerts.get(p.id, [])))
     rows.sort(key=RosterRow.risk_key)
-    ranked = [RosterRow(r.person, r.age, r.last, r.hours, r.alerts, i + 1) for i, r in
-              enumerate(rows)]  # fmt: skip
-    return [r for r in ranked if only.keep(r.person)]
+    for i, r in enumerate(rows):
+        r.risk = i + 1
+    return [r for r in rows if only.keep(r.person)]
 
 
 # fmt: off

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Text, and_, cast, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Row, Text, and_, cast, delete, func, insert, or_, select
 
 from server import tables as t
 from server.states import AlertState, VisitOutcome
 from server.store.base import Repository, now_utc
 from server.store.records import AlertRecord, HomeVisit, Person, as_utc
 
-CHUNK = 5000  # ids per IN list (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 OPEN_STATES = (AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value)
 
 
@@ -28,6 +28,16 @@ class Brief(NamedTuple):
     unit: str | None
     phone: str | None
     care_flags: list[str]
+
+
+# The care flags come as their JSON text, decoded only when not empty (most rows: "[]").
+BRIEF_COLS = (*(t.persons.c[f] for f in Brief._fields[:-1]),
+              cast(t.persons.c.care_flags, Text).label("care_flags"))  # fmt: skip
+
+
+def brief(r: Row) -> Brief:
+    flags = r.care_flags
+    return Brief(*r[:6], [] if flags in (None, "[]") else json.loads(flags))
 
 
 class LastSeen(NamedTuple):
@@ -52,31 +62,32 @@ VISIT_COLS = (*t.home_visits.c, t.persons.c.name, t.persons.c.building, t.person
 class PeopleStore(Repository):
     def watched_brief(self, born_before: date) -> list[Brief]:
         """The watched residents (see ``watched_condition``), in one query."""
-        p = t.persons.c
-        cols = (p.id, p.name, p.birth_date, p.building, p.unit, p.phone, p.care_flags)
-        q = select(*cols).where(watched_condition(born_before))
+        q = select(*BRIEF_COLS).where(watched_condition(born_before))
         with self.engine.connect() as conn:
-            return [Brief(*r) for r in conn.execute(q)]
+            return [brief(r) for r in conn.execute(q)]
 
-    def last_seen(self, ids: Sequence[str]) -> dict[str, LastSeen]:
-        """Each identity's newest passage or internal sighting (index: identity, ts), in
-        chunks of 5,000 ids."""
-        e = t.events.c
-        out: dict[str, LastSeen] = {}
+    def watched_last_seen(self, born_before: date) -> list[tuple[Brief, LastSeen | None]]:
+        """The watched residents, each with the newest passage or internal sighting (one index
+        seek per resident: identity, ts descending), in one query."""
+        e, p = t.events.c, t.persons.c
+        newest = (
+            select(e.id)
+            .where(e.identity == p.id)
+            .order_by(e.ts.desc())
+            .limit(1)
+            .correlate(t.persons)
+            .scalar_subquery()
+        )
+        q = (
+            select(*BRIEF_COLS, e.ts, e.gate, e.camera, e.direction)
+            .select_from(t.persons.outerjoin(t.events, e.id == newest))
+            .where(watched_condition(born_before))
+        )
         with self.engine.connect() as conn:
-            for i in range(0, len(ids), CHUNK):
-                latest = (
-                    select(e.identity, func.max(e.ts).label("ts"))
-                    .where(e.identity.in_(ids[i : i + CHUNK]))
-                    .group_by(e.identity)
-                    .subquery()
-                )
-                q = select(e.identity, e.ts, e.gate, e.camera, e.direction).join(
-                    latest, and_(e.identity == latest.c.identity, e.ts == latest.c.ts)
-                )
-                for r in conn.execute(q):
-                    out[r.identity] = LastSeen(as_utc(r.ts), r.gate, r.camera, r.direction)
-        return out
+            return [
+                (brief(r), None if r.ts is None else LastSeen(as_utc(r.ts), *r[8:]))
+                for r in conn.execute(q)
+            ]
 
     def find_persons(self, q: str, limit: int = 20) -> list[Person]:
         """Persons (not removed) whose name, building or id contains ``q``, names first."""

@@ -183,6 +183,8 @@ def test_trajectory_of_a_wrong_id_is_404_and_visitors_still_work(client, server,
     officer = auth(server, "officer")
     r = client.get("/api/trajectory/p-nobody?reason=check", headers=officer)
     assert r.status_code == 404 and r.json() == {"detail": "no such person: p-nobody"}
+    r = client.get("/api/whereabouts/p-nobody?reason=check", headers=officer)
+    assert r.status_code == 404 and r.json() == {"detail": "no such person: p-nobody"}
     r = client.get("/api/trajectory/p-chen?reason=check", headers=officer)
     assert r.status_code == 200 and r.json()["passages"] == [], "known, never seen: not a 404"
     vid = "v-0123456789ab"

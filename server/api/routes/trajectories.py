@@ -48,4 +48,5 @@ def whereabouts(
     reason: Reason,
     _a: Annotated[AuditEntry, audited(AuditAction.WHEREABOUTS, "identity")],
 ) -> WhereaboutsOut:
+    _known(app, identity)
     return WhereaboutsOut.of(app.whereabouts(identity), now_utc())
