@@ -21,6 +21,7 @@ Usage: python scripts/bench_server.py [--events 20000] [--volume 10000000] [--wa
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sqlite3
 import statistics
@@ -254,12 +255,13 @@ def bench_roster(work: Path, residents: int, elders: int, events: int, calls: in
     cfg = server_config(work / "roster", "roster", 1883, f"sqlite:///{db}")
     app = ServerApp(cfg)  # not started: the API reads the store, no broker needed
     token = app.store.add_user("officer1", "officer")
-    lat, rows = [], 0
+    lat, cpu, rows = [], [], 0
     with TestClient(create_api(app)) as client:
         for _ in range(calls):
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             r = client.get("/api/elders", headers={"Authorization": f"Bearer {token}"})
             lat.append((time.perf_counter() - t1) * 1000)
+            cpu.append((time.process_time() - c1) * 1000)  # this process: client and server
             r.raise_for_status()
             rows = len(r.json()["rows"])
     from server.roster import RosterFilter, roster
@@ -278,7 +280,9 @@ def bench_roster(work: Path, residents: int, elders: int, events: int, calls: in
         "load_s": round(loaded_s, 1),
         "median_ms": round(statistics.median(lat), 1),
         "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "cpu_median_ms": round(statistics.median(cpu), 1),
         "query_and_rank_median_ms": round(statistics.median(inner), 1),
+        "load_average": round(os.getloadavg()[0], 2),
     }
 
 
