@@ -7,7 +7,20 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Row, Text, and_, cast, delete, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+)
 
 from server import tables as t
 from server.states import AlertState, VisitOutcome
@@ -67,10 +80,30 @@ class PeopleStore(Repository):
             return [brief(r) for r in conn.execute(q)]
 
     def watched_last_seen(self, born_before: date) -> list[tuple[Brief, LastSeen | None]]:
-        """The watched residents, each with the newest passage or internal sighting (one index
-        seek per resident: identity, ts descending), in one query."""
+        """The watched residents, each with the newest passage or internal sighting, in one
+        query: one index seek per resident (identity, ts descending)."""
+        with self.engine.connect() as conn:
+            return [
+                (brief(r), None if r.ts is None else LastSeen(as_utc(r.ts), *r[8:]))
+                for r in conn.execute(self._watched_last_seen_query(born_before))
+            ]
+
+    def _watched_last_seen_query(self, born_before: date) -> Select:
         e, p = t.events.c, t.persons.c
-        newest = (
+        if self.dialect == "postgresql":  # LATERAL: PostgreSQL would hash the whole events table
+            last = (
+                select(e.ts, e.gate, e.camera, e.direction)
+                .where(e.identity == p.id)
+                .order_by(e.ts.desc())
+                .limit(1)
+                .lateral("last")
+            )
+            return (
+                select(*BRIEF_COLS, *last.c)
+                .select_from(t.persons.outerjoin(last, true()))
+                .where(watched_condition(born_before))
+            )
+        newest = (  # SQLite: the newest event's id per resident, then that row by primary key
             select(e.id)
             .where(e.identity == p.id)
             .order_by(e.ts.desc())
@@ -78,16 +111,13 @@ class PeopleStore(Repository):
             .correlate(t.persons)
             .scalar_subquery()
         )
-        q = (
-            select(*BRIEF_COLS, e.ts, e.gate, e.camera, e.direction)
-            .select_from(t.persons.outerjoin(t.events, e.id == newest))
+        watched = (
+            select(*BRIEF_COLS, newest.label("newest"))
             .where(watched_condition(born_before))
+            .subquery()
         )
-        with self.engine.connect() as conn:
-            return [
-                (brief(r), None if r.ts is None else LastSeen(as_utc(r.ts), *r[8:]))
-                for r in conn.execute(q)
-            ]
+        q = select(*watched.c[: len(Brief._fields)], e.ts, e.gate, e.camera, e.direction)
+        return q.select_from(watched.outerjoin(t.events, e.id == watched.c.newest))
 
     def find_persons(self, q: str, limit: int = 20) -> list[Person]:
         """Persons (not removed) whose name, building or id contains ``q``, names first."""
