@@ -124,6 +124,9 @@ def test_visits_page_records_a_visit_and_the_person_leaves_the_due_list(
 
 def test_person_page_timeline_tables_and_raise_search(client, server, broker, http_url, driver):
     compound(client, server, broker)
+    visit = {"person_id": "p-wang", "visitor": "社区网格员小刘", "outcome": "ok", "note": "精神好"}
+    r = client.post("/api/visits", json=visit, headers=auth(server, "officer"))
+    assert r.status_code == 201, r.text
     o = client.get("/api/persons/p-wang/overview", headers=auth(server, "officer")).json()
     sign_in(driver, http_url, server.tokens["officer"], "/person/p-wang")
     wait(driver, ready)
@@ -138,6 +141,7 @@ def test_person_page_timeline_tables_and_raise_search(client, server, broker, ht
     assert len(driver.find_elements(By.CSS_SELECTOR, "#timeline .tick.internal")) == 1
     assert len(driver.find_elements(By.CSS_SELECTOR, "#passage-rows tr")) == 3
     assert "独居" in driver.find_element(By.ID, "facts").text
+    assert "社区网格员小刘" in driver.find_element(By.ID, "visit-rows").text
     shoot(driver, "person", ready)
 
     driver.find_element(By.ID, "raise").click()
@@ -150,6 +154,8 @@ def test_person_page_timeline_tables_and_raise_search(client, server, broker, ht
     assert [(s["person_id"], s["reason"]) for s in searches] == [("p-wang", "家属报告走失")]
     sid = driver.find_element(By.CSS_SELECTOR, "#search-state .raised").get_attribute("data-search")
     assert sid == searches[0]["id"]
+    driver.execute_script("document.getElementById('stays').scrollIntoView()")
+    shoot(driver, "person-tables", ready)
 
     driver.get(http_url + "/person/c-sun")
     wait(driver, ready)

@@ -84,7 +84,7 @@ GW.start(async (_me) => {
       GW.el("td", {text: length(s.since, s.until || o.until)}),
       GW.el("td", {text: s.entered_by}))));
     People.fill($("passage-rows"), ...o.passages.slice().reverse().map((p) => GW.el("tr", {data: {event: p.event_id}},
-      GW.el("td", {text: GW.fmt(p.ts, "seconds")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
+      GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
       GW.el("td", {cls: `dir ${p.direction}`, text: GW.label("direction", p.direction)}),
       GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}))));
     People.fill($("alert-rows"), ...o.alerts.map((a) => GW.el("tr", {cls: a.state === "open" ? "high" : null},
