@@ -12,13 +12,18 @@ Usage: python scripts/bench_server.py [--events 20000] [--volume 10000000] [--wa
 3. Elder watch: --watched residents aged 70+ with a few passages each; one full scan, seconds.
 4. Wall: 33,000 residents, 150,000 passages today and on the same weekday of the 4 weeks
    before; /api/wall's data function, median and p95 ms of 50 calls (scripts/bench_wall.py).
+5. Elder roster: --residents residents of whom --elders are 70+ (and one in fifty of the others
+   carries a care flag), --roster-events passages over 30 days and a few hundred open alerts,
+   bulk-loaded into SQLite; GET /api/elders (the whole roster, JSON) as an officer through the
+   API, 30 times: median and p95 ms.
 
-``--only ingest|trajectory|watch|wall`` runs one section.
+``--only ingest|trajectory|watch|wall|roster`` runs one section.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sqlite3
 import statistics
@@ -205,14 +210,96 @@ def bench_watch(watched: int, work: Path) -> dict:
     }
 
 
+def load_residents(db: Path, residents: int, elders: int) -> int:
+    """Persons p0.. (the identities of bulk_load): the first ``elders`` aged 70-95, one in fifty of
+    the others with a care flag; open alerts for one elder in twenty. Returns the roster's size."""
+    import json
+
+    con = sqlite3.connect(db)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    year = datetime.now(UTC).year
+    rows, watched = [], 0
+    flags = ("lives_alone", "disabled", "pregnant", "serious_illness")
+    for i in range(residents):
+        old = i < elders
+        care = [flags[i % 4]] if (old and i % 5 == 0) or (not old and i % 50 == 0) else []
+        watched += old or bool(care)
+        born = f"{year - (70 + i % 26) if old else year - (20 + i % 49)}-01-01"
+        rows.append((f"p{i}", f"居民{i}", "resident", born, str(1 + i % 60), str(1 + i % 4),
+                     json.dumps(care), "consent", 0, now, now))  # fmt: skip
+    con.executemany(
+        "INSERT INTO persons (id, name, role, birth_date, building, unit, care_flags, "
+        "legal_basis, removed, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    alerts = [("not_seen", f"p{i}", f"e{i}", "open", "{}", now, now) for i in range(0, elders, 20)]
+    con.executemany(
+        "INSERT INTO alerts (rule, person_id, episode, state, evidence, created, updated) "
+        "VALUES (?,?,?,?,?,?,?)",
+        alerts,
+    )
+    con.commit()
+    con.close()
+    return watched
+
+
+def bench_roster(work: Path, residents: int, elders: int, events: int, calls: int = 30) -> dict:
+    """GET /api/elders through the API (TestClient), as an officer, on a bulk-loaded compound."""
+    from fastapi.testclient import TestClient
+
+    from server.api import create_api
+    from server.app import ServerApp
+
+    db = work / "roster.db"
+    t0 = time.perf_counter()
+    bulk_load(db, events, residents)
+    watched = load_residents(db, residents, elders)
+    loaded_s = time.perf_counter() - t0
+    cfg = server_config(work / "roster", "roster", 1883, f"sqlite:///{db}")
+    app = ServerApp(cfg)  # not started: the API reads the store, no broker needed
+    token = app.store.add_user("officer1", "officer")
+    lat, cpu, rows = [], [], 0
+    with TestClient(create_api(app)) as client:
+        for _ in range(calls):
+            t1, c1 = time.perf_counter(), time.process_time()
+            r = client.get("/api/elders", headers={"Authorization": f"Bearer {token}"})
+            lat.append((time.perf_counter() - t1) * 1000)
+            cpu.append((time.process_time() - c1) * 1000)  # this process: client and server
+            r.raise_for_status()
+            rows = len(r.json()["rows"])
+    from server.roster import RosterFilter, roster
+
+    inner = []
+    for _ in range(calls):
+        t1 = time.perf_counter()
+        roster(app.store, app.cfg.elder, app.tz, datetime.now(UTC), RosterFilter())
+        inner.append((time.perf_counter() - t1) * 1000)
+    app.engine.dispose()
+    return {
+        "residents": residents,
+        "roster": rows,
+        "expected": watched,
+        "events": events,
+        "load_s": round(loaded_s, 1),
+        "median_ms": round(statistics.median(lat), 1),
+        "p95_ms": round(float(np.percentile(lat, 95)), 1),
+        "cpu_median_ms": round(statistics.median(cpu), 1),
+        "query_and_rank_median_ms": round(statistics.median(inner), 1),
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--volume", type=int, default=10_000_000)
     ap.add_argument("--identities", type=int, default=50_000)
     ap.add_argument("--watched", type=int, default=5_000)
+    ap.add_argument("--residents", type=int, default=33_000)
+    ap.add_argument("--elders", type=int, default=5_000)
+    ap.add_argument("--roster-events", type=int, default=2_000_000)
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    ap.add_argument("--only", choices=("ingest", "trajectory", "watch", "wall"))
+    ap.add_argument("--only", choices=("ingest", "trajectory", "watch", "wall", "roster"))
     ap.add_argument("--wall-passages", type=int, default=150_000, help="passages a day (wall)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_server_"))
@@ -228,6 +315,9 @@ def main() -> int:
         print("elder watch:", bench_watch(args.watched, work))
     if args.only in (None, "wall"):
         print("wall data (GET /api/wall):", bench_wall(work, args.wall_passages))
+    if args.only in (None, "roster"):
+        print("elder roster, GET /api/elders:", bench_roster(work, args.residents, args.elders,
+                                                             args.roster_events))  # fmt: skip
     return 0
 
 

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from contract.events import Alert, EdgeStatus
@@ -204,6 +204,8 @@ class ServerApp:
     def purge(self, now: datetime) -> dict[str, int]:
         r = self.cfg.retention
         n = self.store.purge(now, r.visitor_days, r.resident_days, r.audit_days)
+        # Home visits are kept as long as the resident's passages (the same retention).
+        n["home_visits"] = self.store.purge_visits(now - timedelta(days=r.resident_days))
         if any(n.values()):
             log.info("retention purge: %s", n)
         pictures = self.searches.purge_evidence(now)

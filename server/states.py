@@ -41,6 +41,15 @@ class AlertRule(StrEnum):
 HIGH_PRIORITY = frozenset({AlertRule.WATCHLIST_SEEN})  # shown in red with a sound
 
 
+class VisitOutcome(StrEnum):
+    """How a home visit went."""
+
+    OK = "ok"
+    NEEDS_HELP = "needs_help"
+    NOT_HOME = "not_home"
+    REFERRED = "referred"
+
+
 class Verdict(StrEnum):
     """An officer's decision on a sighting candidate."""
 
@@ -81,3 +90,9 @@ class AuditAction(StrEnum):
     REVOKE_USER = "revoke_user"
     ROTATE_TOKEN = "rotate_token"
     VISITORS_INSIDE = "visitors_inside"
+    READ_ROSTER = "read_roster"
+    FIND_PERSONS = "find_persons"
+    PERSON_OVERVIEW = "person_overview"
+    RECORD_VISIT = "record_visit"
+    LIST_VISITS = "list_visits"
+    VISITS_DUE = "visits_due"

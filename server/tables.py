@@ -264,6 +264,22 @@ candidate_evidence = Table(
     Index("ix_candidate_evidence_stored", "stored"),
 )
 
+# Home visits to care-flag residents (kept as long as the resident's passages: retention).
+home_visits = Table(
+    "home_visits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("visited_at", TS, nullable=False),
+    Column("visitor", String(100), nullable=False),
+    Column("note", Text),
+    Column("outcome", String(16), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("created", TS, nullable=False),
+    Index("ix_home_visits_person_visited", "person_id", "visited_at"),
+    Index("ix_home_visits_visited", "visited_at"),
+)
+
 audit = Table(
     "audit",
     metadata,

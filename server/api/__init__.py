@@ -20,6 +20,7 @@ from server.api.routes import (
     gallery,
     health,
     pages,
+    people,
     persons,
     searches,
     session,
@@ -27,6 +28,7 @@ from server.api.routes import (
     trajectories,
     users,
     visitors,
+    visits,
     wall,
 )
 from server.app import ServerApp
@@ -34,8 +36,9 @@ from server.errors import BadRequest, NotFound
 from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-ROUTERS = (health, session, pages, users, persons, templates, gallery, board, events, trajectories,
-           alerts, searches, visitors, audit, wall)  # fmt: skip
+# people before persons: /api/persons/find is not a person id.
+ROUTERS = (health, session, pages, users, people, persons, templates, gallery, board, events,
+           trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

@@ -16,6 +16,7 @@ from server.store.base import Repository, now_utc
 from server.store.deadletters import DeadLetterStore, Refused
 from server.store.events import EventStore
 from server.store.gates import GateStore
+from server.store.people import PeopleStore
 from server.store.presence import PresenceStore
 from server.store.records import as_utc
 from server.store.registry import GalleryEntry, RegistryStore
@@ -55,6 +56,7 @@ class Store(
     RetentionStore,
     VisitorStore,
     DeadLetterStore,
+    PeopleStore,
 ):
     """Every repository over one engine."""
 

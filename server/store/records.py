@@ -19,7 +19,7 @@ from sqlalchemy import Result, Row
 from contract.events import Direction, IdentityKind, RoleSource
 from contract.roles import EnrolledRole, Role
 from contract.topics import ID_PATTERN
-from server.states import AlertRule, AlertState, SearchState, UserRole, Verdict
+from server.states import AlertRule, AlertState, SearchState, UserRole, Verdict, VisitOutcome
 
 
 def as_utc(dt: datetime) -> datetime:
@@ -280,3 +280,19 @@ class VisitorMatchRow(Record):
     score: float
     threshold: float
     ts: UtcDatetime
+
+
+class HomeVisit(Record):
+    """A home visit to a resident, with the resident's name and address for the lists."""
+
+    id: int
+    person_id: str
+    visited_at: UtcDatetime
+    visitor: str
+    note: str | None
+    outcome: VisitOutcome
+    recorded_by: str
+    created: UtcDatetime
+    name: str = ""
+    building: str | None = None
+    unit: str | None = None

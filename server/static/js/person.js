@@ -1,3 +1,160 @@
-// The person page (to be built).
+// The person page: who, where now (big), the last 48 hours as a timeline of stays inside and
+// outside with every passage and internal sighting as a tick, the tables, "raise a search".
 "use strict";
-GW.start(async (_me) => {});
+GW.start(async (_me) => {
+  const $ = GW.$;
+  const id = GW.site.person_id;
+  const ms = (iso) => new Date(iso).getTime();
+  let data;
+
+  function whereabouts(w) {
+    const now = $("where-now");
+    if (w.inside == null) {
+      now.className = "big unknown";
+      now.textContent = GW.t("person.never_seen");
+      $("where-detail").textContent = "";
+      return;
+    }
+    now.className = `big ${w.inside ? "inside" : "outside"}`;
+    now.textContent = GW.t(w.inside ? "common.inside" : "common.outside");
+    const hoursSince = (Date.now() - ms(w.last_seen)) / 3600000;
+    People.fill($("where-detail"),
+      GW.el("div", {cls: "last-seen", text: GW.t("person.last_seen", {where: `${w.gate}/${w.camera}`, at: GW.fmt(w.last_seen, "datetime"), ago: GW.ago(w.last_seen)})}),
+      GW.el("div", {cls: hoursSince >= 24 ? "amber" : "", text: GW.t("person.hours_since", {n: hoursSince.toFixed(1)})}),
+      w.for_hours != null ? GW.el("div", {text: GW.t(w.inside ? "person.inside_for" : "person.outside_for", {n: w.for_hours.toFixed(1)})}) : null);
+  }
+
+  function facts(p) {
+    const dl = $("facts");
+    const add = (key, value) => { if (value != null && value !== "") dl.append(GW.el("dt", {text: GW.t(key)}), GW.el("dd", {}, value)); };
+    dl.replaceChildren();
+    add("common.age", p.age == null ? null : `${GW.t("elders.age_n", {n: p.age})}（${p.birth_date}）`);
+    add("elders.col.address", People.address(p.building, p.unit));
+    add("common.phone", p.phone);
+    add("common.flags", p.care_flags.length ? People.flags(p.care_flags) : GW.t("common.none"));
+    add("person.company", p.company);
+    if (p.valid_until) {
+      add("person.valid_until", GW.el("span", {cls: p.expired ? "red expired" : "green",
+        text: p.expired ? GW.t("person.expired", {date: p.valid_until}) : p.valid_until}));
+    }
+  }
+
+  /** One band per stay, one tick per passage, hour labels in the site's zone. */
+  function timeline(o) {
+    const t0 = ms(o.since), t1 = ms(o.until), span = t1 - t0;
+    const pct = (t) => `${(100 * Math.min(Math.max(t - t0, 0), span)) / span}%`;
+    const box = $("timeline");
+    const lane = GW.el("div", {cls: "lane"});
+    for (const s of o.stays) {
+      const end = s.until ? ms(s.until) : t1;
+      const band = GW.el("div", {cls: `band ${s.where}`, data: {since: s.since, until: s.until || ""},
+        title: `${GW.t(s.where === "inside" ? "common.inside" : "common.outside")} ${GW.fmt(s.since, "datetime")} – ${s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}`});
+      band.style.left = pct(ms(s.since));
+      band.style.width = `${(100 * (Math.min(end, t1) - Math.max(ms(s.since), t0))) / span}%`;
+      lane.append(band);
+    }
+    for (const p of o.passages) {
+      const tick = GW.el("div", {cls: `tick ${p.direction === "none" ? "internal" : p.direction}`,
+        data: {ts: p.ts, direction: p.direction}, title: `${GW.fmt(p.ts, "seconds")} ${p.gate}/${p.camera} ${GW.label("direction", p.direction)}`});
+      tick.style.left = pct(ms(p.ts));
+      lane.append(tick);
+    }
+    const hours = GW.el("div", {cls: "hours"});
+    const hourOf = new Intl.DateTimeFormat("en-GB", {timeZone: GW.site.timezone, hour: "2-digit", hour12: false});
+    for (let t = Math.ceil(t0 / 3600000) * 3600000; t <= t1; t += 3600000) {
+      const h = Number(hourOf.format(new Date(t))) % 24;
+      if (h % 3) continue;
+      const iso = new Date(t).toISOString();
+      const label = GW.el("span", {cls: h === 0 ? "hour day" : "hour", text: h === 0 ? GW.fmt(iso, "date") : GW.fmt(iso, "time")});
+      label.style.left = pct(t);
+      hours.append(label);
+      const rule = GW.el("div", {cls: h === 0 ? "rule day" : "rule"});
+      rule.style.left = pct(t);
+      lane.append(rule);
+    }
+    box.replaceChildren(lane, hours);
+  }
+
+  const length = (a, b) => GW.t("common.hours", {n: ((ms(b) - ms(a)) / 3600000).toFixed(1)});
+  function tables(o) {
+    People.fill($("stay-rows"), ...o.stays.slice().reverse().map((s) => GW.el("tr", {},
+      GW.el("td", {}, People.where(s.where === "inside")),
+      GW.el("td", {text: GW.fmt(s.since, "datetime")}),
+      GW.el("td", {text: s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}),
+      GW.el("td", {text: length(s.since, s.until || o.until)}),
+      GW.el("td", {text: s.entered_by}))));
+    People.fill($("passage-rows"), ...o.passages.slice().reverse().map((p) => GW.el("tr", {data: {event: p.event_id}},
+      GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
+      GW.el("td", {cls: `dir ${p.direction}`, text: GW.label("direction", p.direction)}),
+      GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}))));
+    People.fill($("alert-rows"), ...o.alerts.map((a) => GW.el("tr", {cls: a.state === "open" ? "high" : null},
+      GW.el("td", {text: GW.fmt(a.created, "datetime")}), GW.el("td", {text: GW.label("rule", a.rule)}),
+      GW.el("td", {text: GW.label("alert_state", a.state)}), GW.el("td", {text: evidence(a.evidence)}))));
+    People.fill($("visit-rows"), ...o.visits.map((v) => GW.el("tr", {},
+      GW.el("td", {text: GW.fmt(v.visited_at, "datetime")}), GW.el("td", {text: v.visitor}),
+      GW.el("td", {text: GW.label("visits.outcome", v.outcome)}), GW.el("td", {text: v.note || ""}))));
+    for (const [body, cols] of [["stay-rows", 5], ["passage-rows", 5], ["alert-rows", 4], ["visit-rows", 4]]) {
+      if (!$(body).children.length) $(body).append(GW.el("tr", {}, GW.el("td", {colspan: cols, cls: "muted", text: GW.t("common.none")})));
+    }
+  }
+
+  function evidence(ev) {
+    const parts = [];
+    for (const k of ["went_out", "last_seen", "returned"]) if (ev[k]) parts.push(`${GW.t(`person.ev_${k}`)} ${GW.fmt(ev[k], "datetime")}`);
+    if (ev.gate) parts.push(`${GW.t("common.gate")} ${ev.gate}`);
+    if (ev.hours != null) parts.push(GW.t("common.hours", {n: ev.hours}));
+    return parts.join("，");
+  }
+
+  function searchState(searches) {
+    const s = searches[0];
+    People.fill($("search-state"), s && GW.el("a", {cls: "red", href: "/search", text: GW.t("person.search_active", {reason: s.reason})}));
+  }
+
+  function exportCsv() {
+    const cell = (v) => `"${String(v).replace(/"/g, '""')}"`;
+    const lines = [[GW.t("common.time"), GW.t("common.gate"), GW.t("person.camera"), GW.t("common.direction")].map(cell).join(",")];
+    for (const p of data.passages) lines.push([GW.fmt(p.ts, "date") + " " + GW.fmt(p.ts, "seconds"), p.gate, p.camera, GW.label("direction", p.direction)].map(cell).join(","));
+    const url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n")], {type: "text/csv;charset=utf-8"}));
+    const a = GW.el("a", {href: url, download: `${data.person.name}-${id}.csv`});
+    document.body.append(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  async function load() {
+    try { data = await GW.api(`/api/persons/${encodeURIComponent(id)}/overview`); } catch (e) {
+      if (e.status !== 404) throw e;
+      $("missing").textContent = GW.t("error.no_such_person", {id});
+      $("missing").hidden = false;
+      $("person-root").hidden = true;
+      return false;
+    }
+    const p = data.person;
+    document.title = `${p.name} · ${GW.t("app.title")}`;
+    $("name").textContent = p.name;
+    People.fill($("badges"), GW.el("span", {cls: `role ${p.role}`, text: GW.label("role", p.role)}));
+    whereabouts(data.whereabouts);
+    facts(p);
+    timeline(data);
+    tables(data);
+    searchState(data.searches);
+    $("person-root").hidden = false;
+    return true;
+  }
+
+  $("raise").addEventListener("click", () => { $("reason").value = GW.t("person.search_reason_default"); $("raise-error").textContent = ""; $("raise-dialog").showModal(); });
+  $("raise-cancel").addEventListener("click", () => $("raise-dialog").close());
+  $("raise-go").addEventListener("click", async () => {
+    try {
+      const r = await GW.api("/api/searches", {method: "POST", body: {person_id: id, reason: $("reason").value.trim()}});
+      $("raise-dialog").close();
+      GW.showError(null);
+      $("raise-error").textContent = "";
+      People.fill($("search-state"), GW.el("a", {cls: "red raised", href: "/search", data: {search: r.search_id}, text: GW.t("person.search_raised", {id: r.search_id})}));
+    } catch (e) { $("raise-error").textContent = GW.t("error.prefix") + e.message; }
+  });
+  $("export").addEventListener("click", exportCsv);
+  $("print").addEventListener("click", () => window.print());
+  await load();
+  document.body.dataset.ready = "1";
+});
