@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
 
+from server import tables as t
 from server.api.deps import Admin, AuditEntry, Id, Officer, Reason, Server, StoreDep, audited
 from server.api.schemas import ListedPerson, Person, PersonIn, PersonRemoved
 from server.states import AuditAction
@@ -36,6 +40,45 @@ def list_persons(
     _a: Annotated[AuditEntry, audited(AuditAction.LIST_PERSONS)],
 ) -> list[ListedPerson]:
     return store.list_persons()
+
+
+class FoundPerson(BaseModel):
+    id: str
+    name: str
+    role: str
+    building: str | None
+    unit: str | None
+    age: int | None
+
+
+def _age(born: date | None, today: date) -> int | None:
+    if born is None:
+        return None
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@router.get("/find")
+def find_persons(
+    store: StoreDep,
+    _u: Officer,
+    _a: Annotated[AuditEntry, audited(AuditAction.READ_PERSON, "q")],
+    q: Annotated[str, Query(min_length=1, max_length=64)],
+) -> list[FoundPerson]:
+    """Type-ahead (officer, audited): up to 20 persons whose name, id or building has ``q``."""
+    p, like = t.persons, "%" + q.lower().replace("%", "").replace("_", "") + "%"
+    stmt = (
+        select(p.c.id, p.c.name, p.c.role, p.c.building, p.c.unit, p.c.birth_date)
+        .where(p.c.removed.is_(False))
+        .where(
+            or_(func.lower(p.c.name).like(like), func.lower(p.c.id).like(like), p.c.building == q)
+        )  # fmt: skip
+        .order_by(p.c.name)
+        .limit(20)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    today = date.today()
+    return [FoundPerson(**r._asdict(), age=_age(r.birth_date, today)) for r in rows]
 
 
 @router.get("/{person_id}")
