@@ -47,14 +47,21 @@ def _by(driver, css: str):  # noqa: ANN001, ANN202
 
 
 def _text(driver, css: str) -> str:  # noqa: ANN001
-    found = _by(driver, css)
-    return found[0].text if found else ""
+    """The first match's text, read in one step (rows are redrawn while a test waits)."""
+    js = "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''"
+    return driver.execute_script(js, css)
 
 
-def _loaded(driver, img) -> bool:  # noqa: ANN001
-    return driver.execute_script(
-        "return arguments[0].complete && arguments[0].naturalWidth > 0", img
-    )
+def _texts(driver, css: str) -> list[str]:  # noqa: ANN001
+    js = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)"
+    return driver.execute_script(js, css)
+
+
+def _pictures_loaded(driver) -> bool:  # noqa: ANN001
+    """Every evidence picture on the page has loaded (checked in one step)."""
+    js = ("const i = [...document.querySelectorAll('.cand img')];"
+          "return i.length > 0 && i.every(e => e.complete && e.naturalWidth > 0)")  # fmt: skip
+    return driver.execute_script(js)
 
 
 def _raise_by_name(d, client, server) -> str:  # noqa: ANN001
@@ -113,11 +120,11 @@ def test_search_page_raise_candidates_live_judge_and_close(
         for _ in range(2):  # two candidates from an edge, with evidence from a real face photo
             _send(server, broker, _candidate(server, sid, engine))
         wait(d, lambda d: len(_by(d, ".cand")) == 2)
-        wait(d, lambda d: all(_loaded(d, i) for i in _by(d, ".cand img")))
+        wait(d, _pictures_loaded)
         assert len(_by(d, ".cand img")) == 4
         _judge(d, client, server, sid)
         assert "[object" not in d.page_source and "undefined" not in _text(d, "main")
-        shoot(d, "search", ready=lambda d: all(_loaded(d, i) for i in _by(d, ".cand img")))
+        shoot(d, "search", ready=_pictures_loaded)
         _by(d, "#close-note")[0].send_keys("已在 7 号楼楼道找到，家属已接回")
         _by(d, "#close-search")[0].click()
         wait(d, lambda d: "已在 7 号楼楼道找到" in _text(d, "#history"))
@@ -207,8 +214,7 @@ def test_alerts_visitors_and_audit_pages(server, broker, http_url, client) -> No
         assert "查看在场访客" in _text(d, "#rows")
         _by(d, "#f-user")[0].send_keys("officer1")
         _by(d, "#apply")[0].click()
-        wait(d, lambda d: {c.text for c in _by(d, "#rows tr[data-id] td:nth-child(2)")}
-             == {"officer1"})  # fmt: skip
+        wait(d, lambda d: set(_texts(d, "#rows tr[data-id] td:nth-child(2)")) == {"officer1"})
         shoot(d, "audit")
         _sign_out(d)
         sign_in(d, http_url, server.tokens["officer"], "/audit")

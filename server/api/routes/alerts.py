@@ -45,9 +45,17 @@ def alerts(
 
 
 def _set_state(
-    store: Store, alert_id: int, state: AlertState, user: Caller, body: NoteIn | None
+    store: Store,
+    alert_id: int,
+    state: AlertState,
+    user: Caller,
+    body: NoteIn | None,
+    audit: AuditEntry,
 ) -> AlertChange:
-    if not store.set_alert_state(alert_id, state, user.name, body.note if body else None):
+    note = body.note if body else None
+    if note:
+        audit.detail = {"note": note}
+    if not store.set_alert_state(alert_id, state, user.name, note):
         raise HTTPException(404, f"no alert {alert_id}")
     return AlertChange(alert_id=alert_id, state=state, by=user.name)
 
@@ -57,10 +65,10 @@ def acknowledge(
     alert_id: IntId,
     store: StoreDep,
     user: Officer,
-    _a: Annotated[AuditEntry, audited(AuditAction.ALERT_ACKNOWLEDGE, "alert_id")],
+    audit: Annotated[AuditEntry, audited(AuditAction.ALERT_ACKNOWLEDGE, "alert_id")],
     body: Note = None,
 ) -> AlertChange:
-    return _set_state(store, alert_id, AlertState.ACKNOWLEDGED, user, body)
+    return _set_state(store, alert_id, AlertState.ACKNOWLEDGED, user, body, audit)
 
 
 @router.post("/{alert_id}/close")
@@ -68,7 +76,7 @@ def close(
     alert_id: IntId,
     store: StoreDep,
     user: Officer,
-    _a: Annotated[AuditEntry, audited(AuditAction.ALERT_CLOSE, "alert_id")],
+    audit: Annotated[AuditEntry, audited(AuditAction.ALERT_CLOSE, "alert_id")],
     body: Note = None,
 ) -> AlertChange:
-    return _set_state(store, alert_id, AlertState.CLOSED, user, body)
+    return _set_state(store, alert_id, AlertState.CLOSED, user, body, audit)
