@@ -135,6 +135,8 @@ def test_search_page_raise_candidates_live_judge_and_close(
         _by(d, "#raise-photo")[0].click()
         wait(d, lambda d: "照片寻人" in _text(d, "#answer h2"))
         assert "48 小时内没有匹配的访客" in _text(d, "#answer")
+        d.get(http_url + "/search?person=p-li")  # the person page's "raise a search"
+        wait(d, lambda d: _text(d, "#picked") == "已选：李桂兰（p-li）")
     finally:
         d.quit()
 

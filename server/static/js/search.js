@@ -204,6 +204,12 @@ GW.start(async (_me) => {
   }));
 
   await lists();
-  const wanted = new URLSearchParams(location.search).get("id");
-  if (wanted) await select(wanted);
+  // /search?id=<search> opens a search; /search?person=<id> (the person page) picks the person.
+  const asked = new URLSearchParams(location.search);
+  if (asked.get("id")) await select(asked.get("id"));
+  if (asked.get("person")) {
+    const found = await api(`/api/persons/find?q=${encodeURIComponent(asked.get("person"))}`);
+    const p = found.find((x) => x.id === asked.get("person"));
+    if (p) { pick(p); $("reason").focus(); }
+  }
 });
