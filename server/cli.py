@@ -150,14 +150,51 @@ def cmd_search(args: argparse.Namespace) -> int:
     return _out(args, a, s.t("cli.search_closed", id=args.search_id, n=len(a["sightings"])))
 
 
+def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
+    """One alert as the officer reads it: local time, rule, name, state, evidence as text."""
+    from server.alert_text import summary_text
+    from server.i18n import text
+    from server.localtime import local_text
+
+    pid = a["person_id"]
+    if a.get("person_name"):
+        who = f"{a['person_name']}（{pid}）"
+    elif pid.startswith("v-"):
+        who = text(locale, "alerts.visitor", id=pid)
+    else:
+        who = pid
+    state = text(locale, f"alert_state.{a['state']}")
+    rule = text(locale, f"rule.{a['rule']}")
+    head = f"#{a['id']}  {local_text(a['created'], tz)}  {rule}"
+    line = f"{head}  {who}  [{state}]  {summary_text(a['summary'], locale, tz)}"
+    notes = [f"    {local_text(h['ts'], tz)} {h['user']}: "
+             f"{text(locale, 'alert_state.' + h['state'])}{' — ' + h['note'] if h['note'] else ''}"
+             for h in a.get("history", [])]  # fmt: skip
+    return "\n".join([line, *notes])
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
-    rows = _call(args, "GET", f"/api/alerts?state={args.state}")
-    return _out(
-        args,
-        rows,
-        "\n".join(f"#{a['id']} {a['rule']} {a['person_id']} {a['evidence']}" for a in rows)
-        or f"no {args.state} alerts",
-    )
+    """List alerts (local time, names, evidence as text), or acknowledge / close one."""
+    from zoneinfo import ZoneInfo
+
+    from server.i18n import text
+
+    site = _call(args, "GET", "/api/site")
+    locale, tz = site["locale"], ZoneInfo(site["timezone"])
+    if args.action in ("ack", "close"):
+        if args.alert_id is None:
+            raise ApiError(f"gatewatch alerts {args.action} ID: give the alert's number")
+        verb = "acknowledge" if args.action == "ack" else "close"
+        body = {"note": args.note} if args.note else None
+        c = _call(args, "POST", f"/api/alerts/{args.alert_id}/{verb}", body)
+        state = text(locale, f"alert_state.{c['state']}")
+        return _out(args, c, text(locale, "alerts.cli_done", id=c["alert_id"], state=state,
+                                  by=c["by"]))  # fmt: skip
+    q = urllib.parse.urlencode({k: v for k, v in (("state", args.state), ("rule", args.rule),
+                                                  ("person", args.person)) if v})  # fmt: skip
+    rows = _call(args, "GET", f"/api/alerts?{q}")
+    none = text(locale, "alerts.cli_none", state=text(locale, f"alert_state.{args.state}"))
+    return _out(args, rows, "\n".join(_alert_line(a, locale, tz) for a in rows) or none)
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -242,7 +279,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     _register_users(sub, client)
 
-    p = sub.add_parser("alerts", help="elder-watch and search alerts")
-    p.add_argument("--state", default="open", choices=["open", "acknowledged", "closed"])
+    p = sub.add_parser("alerts", help="alerts: list; ack ID / close ID with --note")
+    p.add_argument("action", nargs="?", default="list", choices=["list", "ack", "close"])
+    p.add_argument("alert_id", nargs="?", type=int)
+    p.add_argument("--note", help="why (kept in the alert's history)")
+    p.add_argument("--state", default="open",
+                   choices=["open", "acknowledged", "resolved", "closed"])  # fmt: skip
+    p.add_argument("--rule")
+    p.add_argument("--person", help="an id or part of a name")
     client(p)
     p.set_defaults(func=cmd_alerts)

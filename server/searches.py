@@ -162,10 +162,10 @@ class Searches:
             s, self.store.sightings(sid), traj, now, self.store.candidates(sid), visitors
         )
 
-    def close(self, sid: str, user: str) -> SearchReport:
-        """Close the search and clear its retained order."""
+    def close(self, sid: str, user: str, note: str | None = None) -> SearchReport:
+        """Close the search (with the officer's note) and clear its retained order."""
         self.get(sid)
-        self.store.close_search(sid, user)
+        self.store.close_search(sid, user, note)
         self.publish(self.topics.search(sid), b"", True)
         return self.report(sid)
 

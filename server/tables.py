@@ -196,6 +196,19 @@ alerts = Table(
     UniqueConstraint("rule", "person_id", "episode", name="uq_alert_episode"),
 )
 
+# Who acknowledged or closed an alert, when, with what note (the alert keeps only the last).
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("user", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("note", Text),
+    Index("ix_alert_history_alert", "alert_id"),
+)
+
 searches = Table(
     "searches",
     metadata,
@@ -209,6 +222,7 @@ searches = Table(
     Column("created", TS, nullable=False),
     Column("closed", TS),
     Column("closed_by", String(64)),
+    Column("close_note", Text),
 )
 
 sightings = Table(

@@ -222,11 +222,17 @@ class SearchAnswer(_Out):
     seen_last_48h: bool | None = None
     note: str | None = None
     visitors: list[VisitorLookBackOut] | None = None  # photo search: matched live visitors
+    created: datetime | None = None
+    closed: datetime | None = None
+    closed_by: str | None = None
+    close_note: str | None = None
+    person_name: str | None = None
 
     @classmethod
-    def of(cls, r: SearchReport) -> SearchAnswer:
+    def of(cls, r: SearchReport, person_name: str | None = None) -> SearchAnswer:
         s = r.search
         fields: dict[str, object] = {
+            "person_name": person_name,
             "search_id": s.id,
             "state": s.state,
             "person_id": s.person_id,
@@ -234,6 +240,10 @@ class SearchAnswer(_Out):
             "raised_by": s.raised_by,
             "sightings": r.sightings,
             "candidates": r.candidates,
+            "created": s.created,
+            "closed": s.closed,
+            "closed_by": s.closed_by,
+            "close_note": s.close_note,
         }
         if r.trajectory is not None:
             traj = TrajectoryOut.of(r.trajectory, r.at)

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from server import tables as t
 from server.states import AlertRule, AlertState
 from server.store.base import Repository, now_utc
-from server.store.records import AlertRecord, Evidence
+from server.store.records import AlertRecord, AlertStep, Evidence, NamedAlert
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to list: any of rule, state, person (id, or part of a name), time range."""
+
+    rule: AlertRule | None = None
+    state: AlertState | None = None
+    person: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 500
 
 
 class AlertStore(Repository):
@@ -42,14 +56,57 @@ class AlertStore(Repository):
         with self.engine.connect() as conn:
             return AlertRecord.all(conn.execute(q))
 
-    def set_alert_state(self, alert_id: int, state: AlertState, user: str) -> bool:
+    def named_alerts(self, f: AlertFilter) -> list[NamedAlert]:
+        """Alerts matching ``f``, newest first, each with its person's name when registered."""
+        a, p = t.alerts, t.persons
+        q = (
+            select(*a.c, p.c.name.label("person_name"))
+            .select_from(a.outerjoin(p, p.c.id == a.c.person_id))
+            .order_by(a.c.id.desc())
+            .limit(f.limit)
+        )
+        if f.rule:
+            q = q.where(a.c.rule == AlertRule(f.rule).value)
+        if f.state:
+            q = q.where(a.c.state == AlertState(f.state).value)
+        if f.person:
+            like = "%" + f.person.lower().replace("%", "").replace("_", "") + "%"
+            q = q.where(or_(a.c.person_id == f.person, func.lower(p.c.name).like(like)))
+        if f.since:
+            q = q.where(a.c.created >= f.since)
+        if f.until:
+            q = q.where(a.c.created < f.until)
+        with self.engine.connect() as conn:
+            return NamedAlert.all(conn.execute(q))
+
+    def set_alert_state(
+        self, alert_id: int, state: AlertState, user: str, note: str | None = None
+    ) -> bool:
+        """Move the alert to ``state``; the step (who, when, note) goes to its history."""
+        now = now_utc()
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(t.alerts)
                 .where(t.alerts.c.id == alert_id)
-                .values(state=AlertState(state).value, updated=now_utc(), updated_by=user)
+                .values(state=AlertState(state).value, updated=now, updated_by=user)
             ).rowcount
+            if n:
+                conn.execute(
+                    insert(t.alert_history).values(
+                        alert_id=alert_id, ts=now, user=user, state=AlertState(state).value,
+                        note=note or None,
+                    )
+                )  # fmt: skip
         return bool(n)
+
+    def alert_history(self, alert_ids: Sequence[int]) -> list[AlertStep]:
+        """The officers' steps on these alerts, oldest first."""
+        if not alert_ids:
+            return []
+        h = t.alert_history
+        q = select(h).where(h.c.alert_id.in_(set(alert_ids))).order_by(h.c.id)
+        with self.engine.connect() as conn:
+            return AlertStep.all(conn.execute(q))
 
     def open_alerts(
         self, rule: AlertRule, person_ids: Sequence[str] | None = None

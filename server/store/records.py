@@ -215,6 +215,22 @@ class AlertRecord(Record):
     updated_by: str | None
 
 
+class AlertStep(Record):
+    """One officer's step on an alert: acknowledged or closed, by whom, when, with a note."""
+
+    alert_id: int
+    ts: UtcDatetime
+    user: str
+    state: AlertState
+    note: str | None
+
+
+class NamedAlert(AlertRecord):
+    """An alert with the registered person's name (None for visitors, searches by photo)."""
+
+    person_name: str | None = None
+
+
 class Search(Record):
     id: str
     person_id: str | None
@@ -226,6 +242,7 @@ class Search(Record):
     created: UtcDatetime
     closed: UtcDatetime | None
     closed_by: str | None
+    close_note: str | None = None
 
 
 class Sighting(Record):

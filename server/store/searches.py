@@ -62,12 +62,17 @@ class SearchStore(Repository):
         with self.engine.connect() as conn:
             return Search.all(conn.execute(q))
 
-    def close_search(self, search_id: str, user: str) -> bool:
+    def close_search(self, search_id: str, user: str, note: str | None = None) -> bool:
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(t.searches)
                 .where(t.searches.c.id == search_id, t.searches.c.state == SearchState.ACTIVE)
-                .values(state=SearchState.CLOSED.value, closed=now_utc(), closed_by=user)
+                .values(
+                    state=SearchState.CLOSED.value,
+                    closed=now_utc(),
+                    closed_by=user,
+                    close_note=note or None,
+                )  # fmt: skip
             ).rowcount
         return bool(n)
 

@@ -144,12 +144,26 @@ class UserStore(Repository):
                 )
             )
 
-    def audit_log(self, since: datetime, limit: int = 500) -> list[AuditRecord]:
+    def audit_log(
+        self,
+        since: datetime,
+        limit: int = 500,
+        *,
+        user: str | None = None,
+        action: str | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditRecord]:
+        """Audit rows newest first; ``before_id`` pages back (rows older than that id)."""
+        a = t.audit
+        q = select(a).where(a.c.ts >= since).order_by(a.c.id.desc()).limit(limit)
+        if user:
+            q = q.where(a.c.user == user)
+        if action:
+            q = q.where(a.c.action == action)
+        if until:
+            q = q.where(a.c.ts < until)
+        if before_id:
+            q = q.where(a.c.id < before_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(t.audit)
-                .where(t.audit.c.ts >= since)
-                .order_by(t.audit.c.id.desc())
-                .limit(limit)
-            )
-            return AuditRecord.all(rows)
+            return AuditRecord.all(conn.execute(q))

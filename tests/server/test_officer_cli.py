@@ -51,7 +51,7 @@ def test_officer_commands(server, http_url: str) -> None:
     assert sid in cli(http_url, officer, "search", "list").stdout
     assert f"寻人 {sid} 已结束" in cli(http_url, officer, "search", "close", sid).stdout
     server.store.add_alert("not_seen", "p-li", "since:x", {"hours": 50})
-    assert "not_seen p-li" in cli(http_url, officer, "alerts").stdout
+    assert "超时未见  Li（p-li）" in cli(http_url, officer, "alerts").stdout
     r = cli(http_url, server.tokens["viewer"], "search", "raise", "p-li", "--reason", "x-x-x")
     assert r.returncode == 2 and "403" in r.stderr
     r = cli(http_url, None, "alerts")

@@ -5,16 +5,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
+from server.api.alert_schemas import NoteIn
 from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
 from server.api.schemas import Candidate, Search, SearchAnswer, SearchIn, VerdictIn
 from server.api.stream import sse
+from server.app import ServerApp
+from server.searches import SearchReport
 from server.states import AuditAction, SearchState
 from server.store.records import TEXT_PATTERN
 
 router = APIRouter(prefix="/api/searches", tags=["searches"])
+
+
+class ListedSearch(Search):
+    person_name: str | None = None
+
+
+def _name(app: ServerApp, person_id: str | None) -> str | None:
+    p = app.store.get_person(person_id) if person_id else None
+    return p.name if p else None
+
+
+def _answer(app: ServerApp, report: SearchReport) -> SearchAnswer:
+    """The answer, with the name of the person searched for (officers see names)."""
+    return SearchAnswer.of(report, _name(app, report.search.person_id))
 
 
 # response_model_exclude_unset: the person fields of an answer appear only for a person search.
@@ -28,7 +45,7 @@ def raise_search(
     report = app.searches.raise_search(user.name, body.reason, person_id=body.person_id)
     audit.target, audit.reason = body.person_id, body.reason
     audit.detail = {"search_id": report.search.id}
-    return SearchAnswer.of(report)
+    return _answer(app, report)
 
 
 @router.post("/photo", status_code=201, response_model_exclude_unset=True)
@@ -42,7 +59,7 @@ def raise_photo_search(
     report = app.searches.raise_search(user.name, reason, photo=photo.file.read())
     audit.target, audit.reason = "photo", reason
     audit.detail = {"search_id": report.search.id}
-    return SearchAnswer.of(report)
+    return _answer(app, report)
 
 
 @router.get("")
@@ -50,9 +67,13 @@ def list_searches(
     store: StoreDep,
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.LIST_SEARCHES, "state")],
+    app: Server,
     state: SearchState | None = None,
-) -> list[Search]:
-    return store.searches(state)
+) -> list[ListedSearch]:
+    return [
+        ListedSearch(**s.model_dump(), template=None, person_name=_name(app, s.person_id))
+        for s in store.searches(state)
+    ]
 
 
 @router.get("/{sid}", response_model_exclude_unset=True)
@@ -62,7 +83,7 @@ def get_search(
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.READ_SEARCH, "sid")],
 ) -> SearchAnswer:
-    return SearchAnswer.of(app.searches.report(sid))
+    return _answer(app, app.searches.report(sid))
 
 
 @router.post("/{sid}/close", response_model_exclude_unset=True)
@@ -70,9 +91,14 @@ def close_search(
     sid: Id,
     app: Server,
     user: Officer,
-    _a: Annotated[AuditEntry, audited(AuditAction.CLOSE_SEARCH, "sid")],
+    audit: Annotated[AuditEntry, audited(AuditAction.CLOSE_SEARCH, "sid")],
+    body: Annotated[NoteIn | None, Body()] = None,
 ) -> SearchAnswer:
-    return SearchAnswer.of(app.searches.close(sid, user.name))
+    """Close the search, with an optional note (JSON ``{"note": ...}``)."""
+    note = body.note if body else None
+    if note:
+        audit.detail = {"note": note}
+    return _answer(app, app.searches.close(sid, user.name, note))
 
 
 @router.get("/{sid}/stream")

@@ -1,3 +1,26 @@
-// The visitors page (to be built).
+// Visitors inside now: pseudonymous id, since when (site time), which gate, how long; refreshed.
 "use strict";
-GW.start(async (_me) => {});
+GW.start(async (_me) => {
+  const {t, api, el, fmt, $} = GW;
+  const REFRESH_MS = 30000;
+  const reason = encodeURIComponent(t("visitors.audit_reason"));
+  function stay(hours) {
+    const min = Math.round(hours * 60);
+    return t("visitors.hours_min", {h: Math.floor(min / 60), m: min % 60});
+  }
+  async function load() {
+    const list = await api(`/api/visitors/inside?reason=${reason}`);
+    GW.showError(null);
+    list.sort((a, b) => b.hours - a.hours);
+    $("count").textContent = t("visitors.count", {n: list.length});
+    $("updated").textContent = t("visitors.updated", {time: fmt(new Date().toISOString(), "seconds")});
+    $("rows").replaceChildren(...(list.length ? list.map((v) => el("tr", {data: {id: v.visitor_id}, cls: v.hours >= 12 ? "high" : null},
+      el("td", {cls: "vid", text: v.visitor_id}),
+      el("td", {cls: "when", text: fmt(v.since, "datetime")}),
+      el("td", {text: `${v.gate}（${v.camera}）`}),
+      el("td", {cls: "num", text: stay(v.hours)})))
+      : [el("tr", {}, el("td", {colspan: "4", cls: "muted", text: t("visitors.none")}))]));
+  }
+  await load();
+  setInterval(() => load().catch(GW.showError), REFRESH_MS);
+});

@@ -1,0 +1,52 @@
+"""``gatewatch alerts``: the list in the site's local time and language with names and evidence
+as text, acknowledge / close with a note, ``--json`` keeps the API's JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.store.records import PersonEntry
+from tests.server.conftest import passage
+from tests.server.test_officer_cli import cli
+from tests.server.test_sightings import _ingest
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_alerts_list_ack_and_close_with_notes(server, broker, http_url: str) -> None:
+    officer = server.tokens["officer"]
+    server.store.upsert_person(PersonEntry(id="p-wang", name="王秀英", role="resident"))
+    went = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)  # 12:00 in Xi'an
+    _ingest(server, broker, [passage(server.cfg.site, 1, "p-wang", "out", went, gate="south")])
+    evidence = {"went_out": went.isoformat(), "gate": "south", "hours": 6.2}  # the watch's shape
+    aid = server.store.add_alert("out_not_back", "p-wang", "e1", evidence)
+    created = server.store.alerts()[0].created
+    r = cli(http_url, officer, "alerts")
+    assert r.returncode == 0, r.stderr
+    local = created.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert r.stdout.strip() == (
+        f"#{aid}  {local:%Y-%m-%d %H:%M}  外出未归  王秀英（p-wang）  [待处理]  "
+        "south 出 11-30 12:00，已 6.2 小时未归"
+    )
+    r = cli(http_url, officer, "alerts", "ack", str(aid), "--note", "已联系女儿")
+    assert r.returncode == 0 and r.stdout.strip() == f"告警 #{aid}：已确认（officer1）", r.stderr
+    r = cli(http_url, officer, "alerts", "--state", "acknowledged")
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith(f"#{aid} ") and "[已确认]" in lines[0]
+    assert lines[1].endswith("officer1: 已确认 — 已联系女儿")
+    r = cli(http_url, officer, "alerts", "close", str(aid), "--note", "已回家", "--json")
+    assert json.loads(r.stdout) == {"alert_id": aid, "state": "closed", "by": "officer1"}
+    r = cli(http_url, officer, "alerts", "--state", "closed", "--json")
+    [a] = json.loads(r.stdout)
+    assert [(h["state"], h["note"]) for h in a["history"]] == [
+        ("acknowledged", "已联系女儿"), ("closed", "已回家")]  # fmt: skip
+    assert a["evidence"]["gate"] == "south" and a["summary"][0]["key"] == "alerts.ev.out_not_back"
+    assert cli(http_url, officer, "alerts").stdout.strip() == "没有待处理的告警"
+    r = cli(http_url, officer, "alerts", "close", "99999")
+    assert r.returncode == 2 and "404" in r.stderr
+    r = cli(http_url, officer, "alerts", "ack")
+    assert r.returncode == 2 and "ID" in r.stderr
+    assert (datetime.now(UTC) - created) < timedelta(minutes=5)
