@@ -140,7 +140,10 @@ def test_users_cli_adds_lists_and_revokes(server, http_url: str) -> None:
     token = json.loads(r.stdout)["token"]
     assert server.store.user_by_token(token).name == "desk2"
     r = cli(http_url, admin, "users", "revoke", "desk2")
-    assert r.returncode == 0 and "desk2 revoked" in r.stdout
+    from server.i18n import text
+
+    said = text(server.cfg.locale, "cli.user_revoked_done", name="desk2")  # the site's language
+    assert r.returncode == 0 and said in r.stdout
     assert server.store.user_by_token(token) is None
     r = cli(http_url, admin, "users", "list")
-    assert "desk2" in r.stdout and "revoked" in r.stdout
+    assert "desk2" in r.stdout and text(server.cfg.locale, "cli.user_revoked") in r.stdout

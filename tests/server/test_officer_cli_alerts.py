@@ -46,7 +46,7 @@ def test_alerts_list_ack_and_close_with_notes(server, broker, http_url: str) -> 
     assert a["evidence"]["gate"] == "south" and a["summary"][0]["key"] == "alerts.ev.out_not_back"
     assert cli(http_url, officer, "alerts").stdout.strip() == "没有待处理的告警"
     r = cli(http_url, officer, "alerts", "close", "99999")
-    assert r.returncode == 2 and "404" in r.stderr
+    assert r.returncode == 2 and "no alert 99999" in r.stderr  # the API's 404 message
     r = cli(http_url, officer, "alerts", "ack")
     assert r.returncode == 2 and "ID" in r.stderr
     assert (datetime.now(UTC) - created) < timedelta(minutes=5)
