@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -267,4 +268,66 @@ class SightingCandidate(_Payload):
     def _frames(self) -> SightingCandidate:
         if self.frames_at_threshold > self.frames_considered:
             raise ValueError("frames_at_threshold cannot exceed frames_considered")
+        return self
+
+
+CapturePurpose = Literal["review", "learn"]
+
+
+class GateCapture(_Payload):
+    """Edge -> server on ``.../gates/<gate>/sightings`` (``kind: capture``): a passage's face for
+    the gallery that learns at the gate, sent for two kinds of passage only.
+
+    ``review``: the passage was not named, but its best enrolled person scored in the review
+    band just below the naming threshold (``score >= review_floor``); the server may make it a
+    review item ("是否为 王秀华？") for an officer to confirm or reject, or keep it for the
+    returning-visitor rule. ``learn``: the passage was named far above the threshold (the
+    stricter learning point, enough frames, a clear margin); the server may add the template
+    after its own checks (the anchor against the person's enrollment photos, one per person per
+    day, a cap).
+
+    ``template`` is the track's fused template (quality-weighted mean of its best frames,
+    L2-normalised), the one the server would store; ``face`` the aligned crop and context picture
+    an officer looks at. ``identity`` is what the passage itself said (the person for ``learn``,
+    the visitor id or none for ``review``).
+    """
+
+    kind: Literal["capture"] = "capture"
+    capture_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
+    event_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="Its passage")
+    site: str = Field(pattern=ID_PATTERN)
+    gate: str = Field(pattern=ID_PATTERN)
+    camera: str = Field(pattern=ID_PATTERN)
+    ts: AwareDatetime
+    purpose: CapturePurpose
+    person_id: str = Field(pattern=ID_PATTERN, description="The best enrolled person")
+    identity: str | None = Field(None, pattern=ID_PATTERN, description="What the passage said")
+    score: float = Field(ge=-1, le=1, description="Mean score over the voting frames")
+    margin: float = Field(ge=0, le=2, description="Over the runner-up person")
+    frames: int = Field(ge=1, le=10_000, description="Frames that voted")
+    threshold: float = Field(ge=-1, le=1, description="The naming threshold in force")
+    review_floor: float = Field(ge=-1, le=1, description="Lower edge of the review band")
+    gallery_version: int = Field(ge=0, le=INT64_MAX)
+    model_id: str = Field(pattern=MODEL_ID_PATTERN)
+    template: list[float] = Field(min_length=16, max_length=4096)
+    face: EvidencePicture
+
+    _ts = field_validator("ts")(_utc_in_range)
+
+    @field_validator("template")
+    @classmethod
+    def _finite_unit(cls, v: list[float]) -> list[float]:
+        if not all(math.isfinite(x) for x in v):
+            raise ValueError("template holds NaN or infinity")
+        norm = math.sqrt(sum(x * x for x in v))
+        if not 0.98 <= norm <= 1.02:
+            raise ValueError(f"template must be L2-normalised (norm {norm:.3f})")
+        return v
+
+    @model_validator(mode="after")
+    def _purpose(self) -> GateCapture:
+        if self.purpose == "learn" and self.identity != self.person_id:
+            raise ValueError("a learn capture's passage must name its person")
+        if self.purpose == "review" and self.identity == self.person_id:
+            raise ValueError("a review capture is of a passage that did not name its person")
         return self

@@ -17,10 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field
 
 from contract.roles import EnrolledRole
+
+# The population whose faces the gates serve: which calibration curve sets the operating point.
+# "east_asian" (the default of a zh-CN site) or "general" (faces_wide_dev, mostly Western).
+Population = Literal["east_asian", "general"]
 
 SNAPSHOT_FORMAT = "gatewatch-gallery"
 SNAPSHOT_FORMAT_VERSION = 1
@@ -50,6 +55,11 @@ class SnapshotHeader(BaseModel):
     persons: list[GalleryPerson]
     template_count: int = Field(ge=0)
     content_sha256: str = Field(pattern="^[0-9a-f]{64}$")
+    population: Population | None = Field(
+        None,
+        description="The site's population setting: the calibration curve edges use (None: the "
+        "edge's own setting).",
+    )
 
 
 class GalleryManifest(BaseModel):
@@ -66,6 +76,7 @@ class GalleryManifest(BaseModel):
     path: str | None = Field(None, description="A local path, for edges on the same machine.")
     persons: int = Field(ge=0)
     templates: int = Field(ge=0)
+    population: Population | None = Field(None, description="As in the snapshot's header.")
 
 
 def persons_json(persons: list[GalleryPerson]) -> bytes:

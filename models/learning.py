@@ -1,0 +1,97 @@
+"""The gallery that learns at the gate: the calibrated points that guard it, shared by the edge
+(which passages carry a capture), the server (which captures become review items or templates)
+and the benchmarks (scripts/bench_week.py), so all three apply one rule.
+
+Three points, each from the pack's calibration curve for the population the gates serve:
+
+- **review floor**: the threshold at ``review_fpir`` (a stranger reaches it ten-odd times more
+  often than the naming threshold). A passage not named whose best person scored between the
+  floor and the naming threshold is a *near miss*: an officer is asked "是否为 <name>？".
+- **learning point**: the threshold at ``learn_fpir`` (far stricter than naming). A passage named
+  at or above it from at least ``learn_min_frames`` frames with a margin of at least
+  ``learn_margin`` may add its template to the person automatically...
+- **anchor**: ...but only if that template also matches one of the person's *enrollment*
+  templates at or above the one-to-one threshold at ``anchor_far`` (one comparison). Learned
+  templates are never anchors, so a wrong name can never snowball into a new identity.
+
+At most ``max_gate_templates`` gate templates per person (oldest replaced first), and at most one
+automatic addition per person per local day. Enrollment templates are never replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from models.calibration import CalibrationCurve
+
+F32 = npt.NDArray[np.float32]
+
+# Without a curve (an uncalibrated pack) the band is this far below the naming threshold and the
+# learning point this far above it.
+UNCALIBRATED_BAND = 0.08
+UNCALIBRATED_LEARN_ABOVE = 0.15
+
+
+@dataclass(frozen=True)
+class LearningPolicy:
+    """How a gate capture may become a template. Defaults measured in scripts/bench_week.py."""
+
+    review_fpir: float = 0.05
+    learn_fpir: float = 1e-4
+    learn_min_frames: int = 3
+    learn_margin: float = 0.10
+    anchor_far: float = 1e-4
+    max_gate_templates: int = 5
+    auto_per_day: int = 1
+
+    def review_floor(
+        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+    ) -> float:
+        """Lower edge of the review band below the naming ``threshold`` (never above it)."""
+        if curve is None:
+            return threshold - UNCALIBRATED_BAND
+        return min(threshold, curve.threshold_for(gallery_size, self.review_fpir))
+
+    def learn_point(
+        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+    ) -> float:
+        """Score a named passage must reach to be learned automatically (never below naming)."""
+        if curve is None:
+            return threshold + UNCALIBRATED_LEARN_ABOVE
+        return max(threshold, curve.threshold_for(gallery_size, self.learn_fpir))
+
+    def anchor(self, curve: CalibrationCurve | None, fixed: float) -> float:
+        """One-to-one threshold a learned template must reach against an enrollment template."""
+        if curve is None:
+            return fixed + UNCALIBRATED_LEARN_ABOVE
+        return curve.threshold_for(1, self.anchor_far)
+
+    def may_learn(self, score: float, margin: float, frames: int, learn_point: float) -> bool:
+        """Whether a named passage is strong enough to be offered for automatic learning."""
+        return (
+            score >= learn_point
+            and margin >= self.learn_margin
+            and frames >= self.learn_min_frames
+        )
+
+
+def anchor_score(template: npt.ArrayLike, enrollment: npt.ArrayLike) -> float:
+    """Best cosine of a (unit) template against a person's (unit) enrollment templates."""
+    t = np.asarray(template, np.float32).reshape(-1)
+    e = np.asarray(enrollment, np.float32).reshape(-1, t.shape[0])
+    if len(e) == 0:
+        return -1.0
+    return float((e @ t).max())
+
+
+def fuse(embeddings: npt.ArrayLike, weights: npt.ArrayLike | None = None) -> F32:
+    """Quality-weighted mean of unit embeddings, L2-normalised (a track's fused template)."""
+    e = np.asarray(embeddings, np.float32).reshape(-1, np.asarray(embeddings).shape[-1])
+    w = np.ones(len(e), np.float32) if weights is None else np.asarray(weights, np.float32)
+    w = np.clip(w, 1e-3, None)
+    m = (e * w[:, None]).sum(0)
+    n = float(np.linalg.norm(m))
+    return (m / n if n > 1e-6 else m).astype(np.float32)
