@@ -7,6 +7,11 @@ Three points, each from the pack's calibration curve for the population the gate
 - **review floor**: the threshold at ``review_fpir`` (a stranger reaches it ten-odd times more
   often than the naming threshold). A passage not named whose best person scored between the
   floor and the naming threshold is a *near miss*: an officer is asked "是否为 <name>？".
+- **visitor floor**: the threshold at ``returning_fpir`` (about half of strangers reach it). A
+  visitor passage whose best person scored between this floor and the review floor carries a
+  capture too, but becomes a review item only if the visitor id keeps coming back (on
+  ``returning_days`` of the last ``returning_window_days`` local days): a resident the gallery
+  matches poorly, passing every day as a visitor.
 - **learning point**: the threshold at ``learn_fpir`` (far stricter than naming). A passage named
   at or above it from at least ``learn_min_frames`` frames with a margin of at least
   ``learn_margin`` may add its template to the person automatically...
@@ -40,6 +45,9 @@ class LearningPolicy:
     """How a gate capture may become a template. Defaults measured in scripts/bench_week.py."""
 
     review_fpir: float = 0.05
+    returning_fpir: float = 0.5
+    returning_days: int = 3
+    returning_window_days: int = 7
     learn_fpir: float = 1e-4
     learn_min_frames: int = 3
     learn_margin: float = 0.10
@@ -54,6 +62,15 @@ class LearningPolicy:
         if curve is None:
             return threshold - UNCALIBRATED_BAND
         return min(threshold, curve.threshold_for(gallery_size, self.review_fpir))
+
+    def visitor_floor(
+        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+    ) -> float:
+        """Lowest score for which a visitor passage carries a capture (returning-visitor rule)."""
+        floor = self.review_floor(curve, gallery_size, threshold)
+        if curve is None:
+            return floor - UNCALIBRATED_BAND
+        return min(floor, max(curve.floor, curve.threshold_for(gallery_size, self.returning_fpir)))
 
     def learn_point(
         self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
