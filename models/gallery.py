@@ -28,11 +28,11 @@ from contract.gallery import (
     content_digest,
     persons_json,
 )
-from models.perperson import GallerySize
 from models.embedder import l2_normalize
 from models.engine import embedding_space
 from models.errors import GalleryError
 from models.fileio import atomic_writer
+from models.perperson import GallerySize
 
 log = logging.getLogger(__name__)
 

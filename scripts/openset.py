@@ -299,6 +299,19 @@ SAME_AS_EAST_ASIAN_DEV = frozenset(
 )
 
 
+# UTKFace crops in distractors_dev that show a person of faces_wide_dev (several of the person's
+# photos score >= 0.42 against the crop, and name, age and a look agree: Warren Buffett, Meryl
+# Streep, Nicolas Cage, Rita Wilson, Michael Keaton, Liam Neeson (3), Cate Blanchett, Michael
+# Douglas, Patti LaBelle, Candice Bergen, Nicole Kidman, Catherine Deneuve, Blythe Danner).
+SAME_AS_WIDE_DEV = frozenset(
+    f"utk_{n:05d}"
+    for n in (
+        2640, 1178, 4503, 2097, 4128, 3737, 734, 2291, 2178, 2571, 1807, 3480, 608, 2950, 724,
+    )
+)
+NOT_DISTRACTORS = SAME_AS_EAST_ASIAN_DEV | SAME_AS_WIDE_DEV
+
+
 @dataclass(frozen=True)
 class Distractor:
     """One row of a distractor set's manifest: a person of their own."""
