@@ -120,7 +120,13 @@ class EdgeStatus(_Payload):
         None, ge=-1, le=1, description="Score at or above which the edge names a gallery person."
     )
     match_threshold_why: str | None = Field(
-        None, max_length=300, description="Where the threshold comes from (target FPIR, size)."
+        None, max_length=500, description="Where the threshold comes from (target FPIR, size)."
+    )
+    calibration: str | None = Field(
+        None,
+        max_length=300,
+        description="The calibration curve in use: pack, population and development sets "
+        "(none: no curve, or a configured threshold without one).",
     )
     gallery_templates: int | None = Field(
         None,

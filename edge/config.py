@@ -14,6 +14,9 @@ from contract.topics import ID_PATTERN
 from models.calibration import DEFAULT_TARGET_FPIR
 
 SourceKind = Literal["file", "url", "device", "folder"]
+# Whose calibration curve sets the naming threshold; auto: the gallery header's (the site's
+# setting), else East-Asian.
+PopulationSetting = Literal["auto", "east_asian", "general"]
 
 
 class _Strict(BaseModel):
@@ -73,6 +76,12 @@ class DecisionConfig(_Strict):
         description="Share of strangers that may be named as someone. With the pack's calibration "
         "curve it sets the naming threshold for the gallery's size (a gallery that grows raises "
         "it); face.match_threshold, if set, overrides it.",
+    )
+    population: PopulationSetting = Field(
+        "auto",
+        description="Whose faces the gate serves, i.e. which calibration curve sets the "
+        "threshold: east_asian, general, or auto (the gallery's, as the site sets it; "
+        "without one east_asian).",
     )
     min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
     top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from contract.gallery import Population
 from contract.roles import Role
-from edge.config import DecisionConfig
+from edge.config import DecisionConfig, PopulationSetting
 from edge.decision import Decision, as_role
 from edge.tracker import Track
 from edge.visitors import VisitorGallery
-from models.calibration import OperatingPoint
+from models.calibration import DEFAULT_POPULATION, OperatingPoint
 from models.engine import FaceEngine
 from models.gallery import Gallery
 
@@ -24,21 +25,36 @@ F32 = npt.NDArray[np.float32]
 
 class ThresholdRule:
     """The naming threshold for the gallery in use: from the pack's calibration curve for the
-    gallery's size and the target FPIR (or the configured match_threshold), recomputed and logged
-    with its reason whenever the gallery changes."""
+    population the gates serve (``population``; auto: the gallery header's, else East-Asian), the
+    gallery's persons and their template counts and the target FPIR (or the configured
+    match_threshold), recomputed and logged with its reason whenever the gallery changes."""
 
-    def __init__(self, engine: FaceEngine, target_fpir: float, name: str) -> None:
+    def __init__(
+        self,
+        engine: FaceEngine,
+        target_fpir: float,
+        name: str,
+        population: PopulationSetting = "auto",
+    ) -> None:
         self.engine = engine
         self.target_fpir = target_fpir
         self.name = name
+        self.population = population
         self.current: OperatingPoint | None = None
-        self._key: tuple[int, int, int] | None = None
+        self._key: tuple[int, int, int, str | None] | None = None
+
+    def population_for(self, gallery: Gallery) -> Population:
+        """The population whose curve applies to ``gallery``."""
+        if self.population != "auto":
+            return self.population
+        return gallery.population or DEFAULT_POPULATION
 
     def follow(self, gallery: Gallery) -> OperatingPoint:
         """The operating point for ``gallery`` (cheap when it has not changed)."""
-        key = (id(gallery), gallery.version, gallery.template_count)
+        key = (id(gallery), gallery.version, gallery.template_count, gallery.population)
         if self.current is None or key != self._key:
-            self.current = self.engine.operating_point(gallery.template_count, self.target_fpir)
+            pop = self.population_for(gallery)
+            self.current = self.engine.operating_point(gallery.size(), self.target_fpir, pop)
             self._key = key
             log.info("[%s] gallery v%d, %d persons: %s", self.name, gallery.version, len(gallery),
                      self.current.why())  # fmt: skip

@@ -64,6 +64,7 @@ class StatusReporter(Worker):
             refused_publishes=self.link.refused_publishes,
             match_threshold=point.threshold if point else None,
             match_threshold_why=point.why() if point else None,
+            calibration=point.curve if point else None,
             gallery_templates=point.gallery_size if point else None,
             ts=datetime.now(UTC),
         )

@@ -69,9 +69,11 @@ def nearest_other(
     others = [c for c in hit.candidates if c.person_id != person_id]
     if not others:
         return None
-    # The gallery the gates will hold once this person is in: its size sets the threshold.
-    size = gallery.template_count + len(embs)
-    point = engine.operating_point(size, target_fpir)
+    # The gallery the gates will hold once this person is in (its persons and their templates,
+    # counted per person) sets the threshold, on the curve of the site's population (in the
+    # gallery's header; East-Asian without one).
+    size = gallery.size().plus(len(embs))
+    point = engine.operating_point(size, target_fpir, gallery.population)
     return Nearest(others[0].person_id, others[0].score, point)
 
 

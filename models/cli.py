@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from contract.config import FaceConfig
 from contract.roles import ENROLLED_ROLES
-from models.calibration import DEFAULT_TARGET_FPIR
+from models.calibration import DEFAULT_POPULATION, DEFAULT_TARGET_FPIR, POPULATIONS
 from models.config import load_face_config
 from models.engine import Face, FaceEngine
 from models.enrollment import Rejection, person_templates
@@ -256,6 +256,7 @@ def cmd_gallery_build(args: argparse.Namespace) -> int:
             print(f"rejected {r.photo}: {r.reason}", file=sys.stderr)
         raise BadInput(f"{folder}: no usable photo of anyone; nothing written")
     gallery.add_many(entries)
+    gallery.population = args.population
     header = gallery.save(args.out)
     report = {
         "out": str(args.out),
@@ -263,6 +264,7 @@ def cmd_gallery_build(args: argparse.Namespace) -> int:
         "templates": gallery.template_count,
         "version": header.version,
         "model": header.model_id,
+        "population": header.population,
         "rejected": [r.__dict__ for r in rejected],
     }
     if args.json:
@@ -281,8 +283,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
     engine = _engine(args)
     gallery = Gallery.load(args.gallery, expected_model_id=engine.model_id)
     margin_min = engine.config.margin_threshold
-    # Open set: the threshold follows the gallery's size (models/calibration.py).
-    point = engine.operating_point(gallery.template_count, args.target_fpir)
+    # Open set: the threshold follows the gallery's persons and their templates, on the curve of
+    # the population the gates serve (models/calibration.py).
+    population = args.population or gallery.population
+    point = engine.operating_point(gallery.size(), args.target_fpir, population)
     if not args.json:
         print(f"operating point: {point.why()}")
 
@@ -362,6 +366,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("folder")
     b.add_argument("--out", required=True, type=Path, help="snapshot file to write")
     b.add_argument("--default-role", default="resident", choices=ENROLLED_ROLES)
+    b.add_argument(
+        "--population",
+        choices=POPULATIONS,
+        help="whose calibration curve edges use with this gallery (written in its header; "
+        "default none: each edge's setting, East-Asian unless set)",
+    )
     common(b)
     b.set_defaults(func=cmd_gallery_build)
 
@@ -374,6 +384,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_TARGET_FPIR,
         help="share of strangers that may be named; the threshold follows the gallery's size "
         f"(default {DEFAULT_TARGET_FPIR}; --threshold overrides)",
+    )
+    p.add_argument(
+        "--population",
+        choices=POPULATIONS,
+        help="whose calibration curve sets the threshold (default: the gallery's, else "
+        f"{DEFAULT_POPULATION})",
     )
     common(p)
     p.set_defaults(func=cmd_identify)

@@ -11,8 +11,17 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.config import FaceConfig
+from contract.gallery import Population
 from models.align import align_face
-from models.calibration import CalibrationCurve, OperatingPoint, load_curve, operating_point
+from models.calibration import (
+    DEFAULT_POPULATION,
+    POPULATIONS,
+    CalibrationCurve,
+    GallerySize,
+    OperatingPoint,
+    load_curve,
+    operating_point,
+)
 from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
 from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder, l2_normalize
 from models.errors import ModelLoadError
@@ -131,23 +140,43 @@ class FaceEngine:
             if cfg.match_threshold is not None
             else CALIBRATED_THRESHOLD[cfg.pack]
         )
-        self.calibration: CalibrationCurve | None = load_curve(
-            cfg.pack, "flip" if cfg.flip_tta else "none", cfg.pack_dir
-        )
+        # One curve per population the gates may serve (a site setting picks one).
+        self.curves: dict[Population, CalibrationCurve | None] = {
+            p: load_curve(cfg.pack, "flip" if cfg.flip_tta else "none", cfg.pack_dir, p)
+            for p in POPULATIONS
+        }
+
+    @property
+    def calibration(self) -> CalibrationCurve | None:
+        """The curve of the default population (East-Asian)."""
+        return self.curves[DEFAULT_POPULATION]
+
+    def curve(self, population: Population | None = None) -> CalibrationCurve | None:
+        """This pack's curve for ``population`` (default: East-Asian); None if not measured."""
+        return self.curves[population or DEFAULT_POPULATION]
 
     @property
     def dim(self) -> int:
         return self.embedder.dim
 
-    def operating_point(self, gallery_size: int, target_fpir: float) -> OperatingPoint:
-        """The threshold that names a gallery match: the configured one, or the pack's curve's for
-        ``gallery_size`` templates and the target share of strangers named."""
+    def operating_point(
+        self,
+        gallery_size: int | GallerySize,
+        target_fpir: float,
+        population: Population | None = None,
+    ) -> OperatingPoint:
+        """The threshold that names a gallery match: the configured one, or the curve's of the
+        population the gates serve (default East-Asian) for this gallery (its persons and their
+        template counts; a number: that many persons with one template) and the target share of
+        strangers named."""
+        pop = population or DEFAULT_POPULATION
         return operating_point(
-            self.calibration,
+            self.curves[pop],
             gallery_size=gallery_size,
             target_fpir=target_fpir,
             configured=self.config.match_threshold,
             fixed=CALIBRATED_THRESHOLD[self.config.pack],
+            population=pop,
         )
 
     def _embed(self, crops: list[BGRImage]) -> F32:

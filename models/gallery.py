@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from contract.gallery import (
     SNAPSHOT_MEMBERS,
     GalleryPerson,
+    Population,
     SnapshotHeader,
     content_digest,
     persons_json,
@@ -31,6 +32,7 @@ from models.embedder import l2_normalize
 from models.engine import embedding_space
 from models.errors import GalleryError
 from models.fileio import atomic_writer
+from models.perperson import GallerySize
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,9 @@ class Gallery:
         self.version = version
         self.approx_above = approx_above
         self.nprobe = nprobe
+        # The site's population setting (whose curve sets the threshold), carried in the snapshot
+        # header to the edges; None: each edge's own setting.
+        self.population: Population | None = None
         self._person_ids: list[str] = []
         self._roles: list[str] = []
         self._person_index: dict[str, int] = {}
@@ -119,6 +124,10 @@ class Gallery:
     @property
     def template_count(self) -> int:
         return int(self._index.ntotal)
+
+    def size(self) -> GallerySize:
+        """Persons and their template counts: what the open-set threshold depends on."""
+        return GallerySize.of_counts(len(rows) for rows in self._templates.values() if rows)
 
     def __contains__(self, person_id: object) -> bool:
         return person_id in self._person_index
@@ -283,6 +292,7 @@ class Gallery:
             persons=persons,
             template_count=len(vecs),
             content_sha256=content_digest(vecs.tobytes(), owner.tobytes(), persons_json(persons)),
+            population=self.population,
         )
         header_bytes = np.frombuffer(header.model_dump_json().encode(), dtype=np.uint8)
         with atomic_writer(path) as f:
@@ -346,7 +356,8 @@ class Gallery:
             )
         if len(owner) and (owner.min() < 0 or owner.max() >= len(header.persons)):
             raise GalleryError(f"{what}: template owners out of range; {redo}")
-        g = cls(header.model_id, header.dim, version=header.version, **kwargs)
+        g = cls(header.model_id, header.dim, header.version, **kwargs)
+        g.population = header.population
         groups: dict[int, list[int]] = {}
         for row, p in enumerate(owner.tolist()):
             groups.setdefault(p, []).append(row)

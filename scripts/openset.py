@@ -283,3 +283,106 @@ def embed_dlib(folder: Path, cache: Path | None) -> EmbeddingSet | None:
     if hit:
         save_cached(hit, s)
     return s
+
+
+# starface portraits in distractors_dev that show a person of faces_east_asian_dev (judged by the
+# celebrity's name, e.g. star_00177 宋慧乔 = song_hye_kyo, among the distractor-person pairs scoring
+# >= 0.37): not strangers to that set. Left out of every East-Asian impostor pair and of every
+# gallery padded with distractors_dev beside faces_east_asian_dev.
+SAME_AS_EAST_ASIAN_DEV = frozenset(
+    f"star_{n:05d}"
+    for n in (
+        11, 32, 51, 52, 65, 111, 123, 143, 149, 156, 159, 164, 172, 176, 177, 209, 285, 289, 297,
+        330, 331, 333, 334, 338, 343, 360, 377, 378, 381, 391, 438, 439, 440, 441, 445, 465, 477,
+        483, 526, 546, 552, 581,
+    )
+)
+
+
+# UTKFace crops in distractors_dev that show a person of faces_wide_dev (several of the person's
+# photos score >= 0.42 against the crop, and name, age and a look agree: Warren Buffett, Meryl
+# Streep, Nicolas Cage, Rita Wilson, Michael Keaton, Liam Neeson (3), Cate Blanchett, Michael
+# Douglas, Patti LaBelle, Candice Bergen, Nicole Kidman, Catherine Deneuve, Blythe Danner).
+SAME_AS_WIDE_DEV = frozenset(
+    f"utk_{n:05d}"
+    for n in (
+        2640, 1178, 4503, 2097, 4128, 3737, 734, 2291, 2178, 2571, 1807, 3480, 608, 2950, 724,
+    )
+)
+NOT_DISTRACTORS = SAME_AS_EAST_ASIAN_DEV | SAME_AS_WIDE_DEV
+
+
+@dataclass(frozen=True)
+class Distractor:
+    """One row of a distractor set's manifest: a person of their own."""
+
+    index: int
+    identity: str
+    east_asian: bool
+    age: int | None  # None: not known (starface adults)
+
+    @property
+    def adult(self) -> bool:
+        return self.age is None or self.age >= 18
+
+
+def distractors(folder: Path) -> list[Distractor]:
+    """The rows of a distractors folder (distractors_dev's manifest: ethnicity, age)."""
+    out = []
+    for i, r in enumerate(manifest_rows(folder)):
+        eth = r.get("ethnicity", "")
+        age = r.get("age", "")
+        out.append(
+            Distractor(
+                i,
+                r["identity"],
+                eth == "Asian" or eth.startswith("East Asian"),
+                int(age) if age.isdigit() else None,
+            )
+        )
+    return out
+
+
+def template_count_effect(
+    s: EmbeddingSet,
+    strangers: F32,
+    ks: list[int],
+    far_levels: list[float],
+    subsets: int = 10,
+    seed: int = 0,
+) -> tuple[list[int], list[list[float]], list[list[int]]]:
+    """How a person's k templates add to a stranger's chance of being named.
+
+    For every person of ``s`` with at least k photos (up to ``subsets`` random k-subsets each)
+    and every stranger (the photos of ``s``'s other people, then the ``strangers`` rows), the
+    best of the k template scores against the mean single-template rate, at the thresholds where
+    the single-template rate is each of ``far_levels``. Returns persons per k, the ratio per level
+    and k, and the hits of the best of k per level and k."""
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(s.ids)
+    ok = s.ok
+    by = {p: [i for i in rows if ok[i]] for p, rows in s.by_identity().items()}
+    own = s.sims(s.emb, s.emb)
+    ext = s.sims(s.emb, strangers) if len(strangers) else np.zeros((len(ids), 0), np.float32)
+    persons: list[int] = []
+    ratio = [[0.0] * len(ks) for _ in far_levels]
+    hits = [[0] * len(ks) for _ in far_levels]
+    for j, k in enumerate(ks):
+        best, single = [], []
+        chosen = [p for p, rows in by.items() if len(rows) >= k]
+        persons.append(len(chosen))
+        for p in chosen:
+            rows = by[p]
+            others = np.flatnonzero((ids != p) & ok)
+            for _ in range(subsets if len(rows) > k else 1):
+                sub = rng.choice(rows, size=k, replace=False)
+                m = np.concatenate([own[np.ix_(sub, others)], ext[sub]], axis=1)
+                best.append(m.max(axis=0))
+                single.append(m.ravel())
+        b, sg = np.concatenate(best), np.sort(np.concatenate(single))
+        for li, level in enumerate(far_levels):
+            t = sg[int(np.floor((1 - level) * len(sg)))]
+            f1 = float((sg >= t).mean())
+            hits[li][j] = int((b >= t).sum())
+            ratio[li][j] = float((b >= t).mean()) / f1
+    return persons, ratio, hits

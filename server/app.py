@@ -181,6 +181,7 @@ class ServerApp:
             self.cfg.data_dir / "galleries",
             self.base_url(),
             (now or now_utc()).astimezone(self.tz).date(),
+            self.cfg.site_population,
         )
         self.bus.publish(self.topics.gallery(), m.model_dump_json().encode(), retain=True)
         return m

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contract.config import FaceConfig, load_config
+from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 
@@ -143,6 +144,12 @@ class ServerConfig(_Strict):
         "Asia/Shanghai",
         description="The compound's IANA time zone: local times, 'today', night windows.",
     )
+    population: Population | None = Field(
+        None,
+        description="Whose faces the gates serve: east_asian or general; the calibration curve "
+        "that sets every edge's naming threshold (written into the gallery). Default follows "
+        "locale: zh-CN east_asian, en general.",
+    )
     data_dir: Path = Field(description="Database (SQLite), gallery snapshots.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/gatewatch.db."
@@ -170,6 +177,13 @@ class ServerConfig(_Strict):
                 f"timezone {self.timezone!r} is not an IANA time zone (e.g. Asia/Shanghai)"
             ) from e
         return self
+
+    @property
+    def site_population(self) -> Population:
+        """The population setting in force: the configured one, else the locale's."""
+        if self.population is not None:
+            return self.population
+        return "east_asian" if self.locale == "zh-CN" else "general"
 
     @property
     def tz(self) -> tzinfo:

@@ -7,7 +7,7 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from contract.gallery import GalleryManifest
+from contract.gallery import GalleryManifest, Population
 from models.engine import embedding_space
 from models.gallery import Gallery
 from server.store import Store
@@ -16,12 +16,20 @@ log = logging.getLogger(__name__)
 
 
 def build_snapshot(
-    store: Store, model_id: str, dim: int, out_dir: Path, base_url: str, today: date
+    store: Store,
+    model_id: str,
+    dim: int,
+    out_dir: Path,
+    base_url: str,
+    today: date,
+    population: Population | None = None,
 ) -> GalleryManifest:
-    """Write the next snapshot (valid, not removed persons with templates of this model)."""
+    """Write the next snapshot (valid, not removed persons with templates of this model), with
+    the site's population setting in its header: the curve every edge's threshold follows."""
     rows = store.gallery_rows(embedding_space(model_id), today)
     version = store.next_gallery_version()
     g = Gallery(model_id, dim)
+    g.population = population
     if rows:
         g.add_many(rows)
     g.version = version
@@ -30,7 +38,8 @@ def build_snapshot(
     g.save(path)
     raw = path.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
-    log.info("gallery v%d: %d persons, %d templates", version, len(g), g.template_count)
+    log.info("gallery v%d: %d persons, %d templates, population %s", version, len(g),
+             g.template_count, population)  # fmt: skip
     manifest = GalleryManifest(
         version=version,
         model_id=model_id,
@@ -40,6 +49,7 @@ def build_snapshot(
         path=str(path),
         persons=len(g),
         templates=g.template_count,
+        population=population,
     )
     store.record_gallery(manifest)
     return manifest

@@ -163,3 +163,38 @@ def test_models_list_and_prepare() -> None:
     rows = {row["pack"]: row for row in json.loads(r.stdout)}
     assert rows["sface"]["prepared"] is True
     assert "non-commercial" in rows["buffalo_l"]["licence"]
+
+
+@pytest.mark.parametrize("flag,used", [(None, "general"), ("east_asian", "east_asian")])
+def test_identify_uses_the_galleries_population_unless_told(
+    gallery_file, tmp_path: Path, flag: str | None, used: str
+) -> None:
+    from models.gallery import Gallery
+
+    gallery, _ = gallery_file
+    g = Gallery.load(gallery)
+    g.population = "general"  # as `gatewatch gallery build --population general` writes it
+    g.save(tmp_path / "general.snapshot")
+    extra = ["--population", flag] if flag else []
+    r = gatewatch("identify", str(FACES / "obama/4.jpg"), "--gallery",
+                  str(tmp_path / "general.snapshot"), *extra)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0]
+    assert first.startswith("operating point: target FPIR 0.003 at 6 persons (12 templates")
+    assert f"{used} curve" in first
+
+
+@needs_shared
+def test_gallery_build_writes_the_population(tmp_path: Path) -> None:
+    (tmp_path / "obama").mkdir()
+    shutil.copy(FACES / "obama/1.jpg", tmp_path / "obama")
+    out = tmp_path / "g.snapshot"
+    r = gatewatch("gallery", "build", str(tmp_path), "--out", str(out), "--population",
+                  "east_asian", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["population"] == "east_asian"
+    from models.gallery import Gallery
+
+    assert Gallery.load(out).population == "east_asian"
+    bad = gatewatch("gallery", "build", str(tmp_path), "--out", str(out), "--population", "x")
+    assert bad.returncode == 2 and "--population" in bad.stderr

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.gallery import GalleryManifest
+from contract.gallery import GalleryManifest, Population
 from contract.topics import ID_PATTERN
 from server.searches import SearchReport
 from server.states import AlertState, SearchState, UserRole, Verdict
@@ -150,6 +150,7 @@ class Site(_Out):
     locale: str
     timezone: str
     wall_names: Literal["masked", "roles", "full"]
+    population: Population = Field(description="Whose calibration curve the gates use.")
 
 
 class Board(_Out):

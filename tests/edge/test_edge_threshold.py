@@ -1,4 +1,5 @@
-"""The edge's naming threshold follows its gallery's size and the target FPIR (real faces)."""
+"""The edge's naming threshold follows its gallery's persons and templates, the target FPIR and
+the population whose curve the site chose (real faces)."""
 
 from __future__ import annotations
 
@@ -44,15 +45,52 @@ def test_the_threshold_rises_when_a_larger_gallery_is_swapped_in(engine, caplog)
         a = rule.follow(small)
         assert rule.follow(small) is a  # unchanged gallery: not recomputed, not logged again
         b = rule.follow(large)
-    assert a.threshold == engine.operating_point(small.template_count, 0.003).threshold
-    assert b.threshold == engine.operating_point(large.template_count, 0.003).threshold
+    assert a.threshold == engine.operating_point(small.size(), 0.003).threshold
+    assert b.threshold == engine.operating_point(large.size(), 0.003).threshold
     assert engine.threshold < a.threshold < b.threshold and a.source == b.source == "calibration"
+    # Counted per person: n persons with 2 templates each, never more than 2n single ones.
+    n = len(large)
+    assert b.persons == n and b.gallery_size == 2 * n
+    assert b.threshold <= engine.operating_point(2 * n, 0.003).threshold
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
-    assert f"{large.template_count} templates -> threshold {b.threshold:.3f}" in lines[1]
+    assert f"{n} persons ({large.template_count} templates, counted " in lines[1]
+    curve = "east_asian curve faces_east_asian_dev + distractors_dev"
+    assert f"{curve}) -> threshold {b.threshold:.3f}" in lines[1]
     assert "target FPIR 0.003" in lines[1]
     stricter = ThresholdRule(engine, 0.0003, "x").follow(small)
     assert stricter.threshold > a.threshold
+
+
+@pytest.mark.parametrize(
+    "setting,header,used",
+    [
+        ("auto", None, "east_asian"),  # no site setting: a Chinese compound's default
+        ("auto", "general", "general"),  # the site's setting, carried in the gallery
+        ("auto", "east_asian", "east_asian"),
+        ("general", "east_asian", "general"),  # the edge's explicit setting wins
+        ("east_asian", "general", "east_asian"),
+    ],
+)
+def test_the_population_picks_the_curve(engine, setting: str, header: str | None, used: str) -> None:  # noqa: ANN001, E501
+    g = _gallery(engine, False)
+    g.population = header  # type: ignore[assignment]
+    rule = ThresholdRule(engine, 0.003, "x", setting)  # type: ignore[arg-type]
+    p = rule.follow(g)
+    assert p.population == used
+    assert p.threshold == engine.operating_point(g.size(), 0.003, used).threshold  # type: ignore[arg-type]
+    assert p.curve == engine.curve(used).label and f"{used} curve" in p.why()  # type: ignore[union-attr, arg-type]
+
+
+def test_a_gallery_from_a_site_of_another_population_moves_the_threshold(engine, caplog) -> None:  # noqa: ANN001
+    rule = ThresholdRule(engine, 0.003, "site/g1/c1")
+    ea, general = _gallery(engine, False), _gallery(engine, False)
+    ea.population, general.population = "east_asian", "general"
+    with caplog.at_level(logging.INFO, logger="edge.decide"):
+        a, b = rule.follow(ea), rule.follow(general)
+    assert a.threshold > b.threshold  # East-Asian strangers score higher: a stricter threshold
+    lines = [r.getMessage() for r in caplog.records]
+    assert "east_asian curve" in lines[0] and "general curve faces_wide_dev" in lines[1]
 
 
 def test_a_configured_match_threshold_overrides_the_rule(engine, gatewatch_home) -> None:  # noqa: ANN001
@@ -100,17 +138,23 @@ def test_the_edge_logs_and_reports_its_threshold(
     site = "thresholdtest"
     store = store_factory(site)
     gallery = build_gallery(engine, tmp_path / "gallery.npz", ENROLLED)
+    g = Gallery.load(gallery)
+    g.population = "general"  # as an English-speaking site's server writes it
+    g.save(gallery)
     cfg = write_config(
         tmp_path, site, broker.port,
         {"kind": "file", "location": str(gate_video), "pace": "lossless"}, gallery,
     )  # fmt: skip
     edge = start_edge(cfg, tmp_path / "edge.log")
     assert edge.wait(timeout=180) == 0, (tmp_path / "edge.log").read_text()[-3000:]
-    expected = engine.operating_point(5, 0.003)  # 4 persons, 5 templates (obama has two)
+    expected = engine.operating_point(g.size(), 0.003, "general")  # 4 persons, 5 templates
     st = store.status["g1"]
     assert st.match_threshold == expected.threshold and st.gallery_templates == 5
     assert st.match_threshold_why == expected.why()
+    assert st.calibration == engine.curve("general").label
+    assert st.calibration.startswith("sface general: faces_wide_dev (")
     log = (tmp_path / "edge.log").read_text()
-    assert f"5 templates -> threshold {expected.threshold:.3f}" in log
+    assert "4 persons (5 templates, counted " in log
+    assert f"general curve faces_wide_dev) -> threshold {expected.threshold:.3f}" in log
     named = {p.identity for p in store.passages() if p.identity_kind == "person"}
     assert named == {"p-obama", "p-kit", "p-rose"}

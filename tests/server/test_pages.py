@@ -66,6 +66,7 @@ def test_shells_carry_no_data_and_the_api_still_needs_a_login(client, server) ->
         "locale": "zh-CN",
         "timezone": "Asia/Shanghai",
         "wall_names": "masked",
+        "population": "east_asian",  # a zh-CN site's default
     }
     assert client.get("/person/bad%20id").status_code == 422  # not an id: refused, not rendered
 

@@ -90,6 +90,13 @@ site_router = APIRouter(prefix="/api", tags=["session"])
 
 @site_router.get("/site")
 def site(app: Server, _u: Viewer) -> Site:
-    """The site's settings a client needs: id, language, time zone, how the wall shows names."""
+    """The site's settings a client needs: id, language, time zone, how the wall shows names,
+    whose calibration curve the gates use."""
     c = app.cfg
-    return Site(site=c.site, locale=c.locale, timezone=c.timezone, wall_names=c.wall.names)
+    return Site(
+        site=c.site,
+        locale=c.locale,
+        timezone=c.timezone,
+        wall_names=c.wall.names,
+        population=c.site_population,
+    )
