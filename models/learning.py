@@ -4,8 +4,9 @@ and the benchmarks (scripts/bench_week.py), so all three apply one rule.
 
 Three points, each from the pack's calibration curve for the population the gates serve:
 
-- **review floor**: the threshold at ``review_fpir`` (a stranger reaches it ten-odd times more
-  often than the naming threshold). A passage not named whose best person scored between the
+- **review floor**: the threshold at ``review_fpir`` (one stranger passage in five reaches it:
+  0.2 lifted residents named on day 7 of scripts/bench_week.py from 0.82 at 0.05 to 0.92, for
+  about twice the review items). A passage not named whose best person scored between the
   floor and the naming threshold is a *near miss*: an officer is asked "是否为 <name>？".
 - **visitor floor**: the threshold at ``returning_fpir`` (about half of strangers reach it). A
   visitor passage whose best person scored between this floor and the review floor carries a
@@ -31,8 +32,10 @@ import numpy as np
 import numpy.typing as npt
 
 from models.calibration import CalibrationCurve
+from models.perperson import GallerySize
 
 F32 = npt.NDArray[np.float32]
+Size = int | GallerySize
 
 # Without a curve (an uncalibrated pack) the band is this far below the naming threshold and the
 # learning point this far above it.
@@ -44,7 +47,7 @@ UNCALIBRATED_LEARN_ABOVE = 0.15
 class LearningPolicy:
     """How a gate capture may become a template. Defaults measured in scripts/bench_week.py."""
 
-    review_fpir: float = 0.05
+    review_fpir: float = 0.2
     returning_fpir: float = 0.5
     returning_days: int = 3
     returning_window_days: int = 7
@@ -56,7 +59,7 @@ class LearningPolicy:
     auto_per_day: int = 1
 
     def review_floor(
-        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+        self, curve: CalibrationCurve | None, gallery_size: Size, threshold: float
     ) -> float:
         """Lower edge of the review band below the naming ``threshold`` (never above it)."""
         if curve is None:
@@ -64,7 +67,7 @@ class LearningPolicy:
         return min(threshold, curve.threshold_for(gallery_size, self.review_fpir))
 
     def visitor_floor(
-        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+        self, curve: CalibrationCurve | None, gallery_size: Size, threshold: float
     ) -> float:
         """Lowest score for which a visitor passage carries a capture (returning-visitor rule)."""
         floor = self.review_floor(curve, gallery_size, threshold)
@@ -73,7 +76,7 @@ class LearningPolicy:
         return min(floor, max(curve.floor, curve.threshold_for(gallery_size, self.returning_fpir)))
 
     def learn_point(
-        self, curve: CalibrationCurve | None, gallery_size: int, threshold: float
+        self, curve: CalibrationCurve | None, gallery_size: Size, threshold: float
     ) -> float:
         """Score a named passage must reach to be learned automatically (never below naming)."""
         if curve is None:

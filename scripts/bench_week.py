@@ -47,7 +47,7 @@ from edge.visitors import VisitorGallery  # noqa: E402
 from models.calibration import CalibrationCurve, load_curve  # noqa: E402
 from models.gallery import Gallery  # noqa: E402
 from models.learning import LearningPolicy, anchor_score  # noqa: E402
-from scripts.openset import EmbeddingSet, embed_ours  # noqa: E402
+from scripts.openset import NOT_DISTRACTORS, EmbeddingSet, embed_ours  # noqa: E402
 
 F32 = npt.NDArray[np.float32]
 DAY_S = 86_400.0
@@ -56,10 +56,12 @@ MARGIN = 0.05  # face.margin_threshold's default
 
 
 @dataclass
-class Resident:
+class Enrolled:
+    """A person of the gallery: a resident who walks, or a distractor who never does."""
+
     pid: str
-    photos: list[int]  # rows of the people set; photos[0] is enrolled
-    enrolled: list[int]
+    anchor: F32  # the enrollment template(s)
+    photos: list[int] = field(default_factory=list)  # a resident's rows; photos[0] is enrolled
     gate: list[tuple[int, int, str]] = field(default_factory=list)  # (row, day, source)
     auto_day: int = -1
 
@@ -110,7 +112,7 @@ class Week:
         self.s, self.curve, self.policy, self.target = people, curve, policy, target_fpir
         self.gallery = Gallery(model_id="bench", dim=people.emb.shape[1])
         by_id = people.by_identity()
-        self.residents: dict[str, Resident] = {}
+        self.residents: dict[str, Enrolled] = {}
         self.strangers: dict[str, list[int]] = {}
         multi = sorted(i for i, rows in by_id.items() if len([r for r in rows if people.ok[r]]) > 1)
         for k, ident in enumerate(multi):
@@ -118,35 +120,43 @@ class Week:
             if stranger_every and k % stranger_every == stranger_every - 1:
                 self.strangers[ident] = rows
             else:
-                self.residents[ident] = Resident(ident, rows, [rows[0]])
+                self.residents[ident] = Enrolled(ident, people.emb[rows[:1]], rows)
         for ident, rows in sorted(by_id.items()):
             ok = [r for r in rows if people.ok[r]]
             if ident not in self.residents and ident not in self.strangers and ok:
                 self.strangers[ident] = ok
-        pad = [(f"d-{i}", "resident", distractors.emb[i]) for i in np.flatnonzero(distractors.ok)]
+        pad = [(f"d-{i}", "resident", distractors.emb[i]) for i in np.flatnonzero(distractors.ok)
+               if distractors.ids[i] not in NOT_DISTRACTORS]  # people of the dev sets: left out
         self.gallery.add_many(pad)
-        self.gallery.add_many([(r.pid, "resident", people.emb[r.enrolled]) for r in
-                               self.residents.values()])  # fmt: skip
+        self.gallery.add_many([(r.pid, "resident", r.anchor) for r in self.residents.values()])
+        self.enrolled: dict[str, Enrolled] = {pid: Enrolled(pid, e[None]) for pid, _, e in pad}
+        self.enrolled.update(self.residents)
         self.visitors = VisitorGallery(people.emb.shape[1], 0.5, DAY_S, 100_000, gate="bench")
         self.visitor_days: dict[str, set[int]] = defaultdict(set)
         self.visitor_best: dict[str, tuple[float, str, int]] = {}  # id -> (score, person, row)
         self.items: list[Item] = []
         self.asked: set[tuple[str, str | None]] = set()
         self.rejected: dict[str, list[F32]] = defaultdict(list)
+        self._points: tuple[int, tuple[float, float, float, float]] = (-1, (0.0, 0.0, 0.0, 0.0))
 
     # -- the operating point --------------------------------------------------------------
 
     def points(self) -> tuple[float, float, float, float]:
         """Naming threshold, review floor, visitor floor, learning point for the gallery now."""
-        n = len(self.gallery)  # persons: a stranger is named by a person, whatever their templates
-        t = max(self.curve.threshold_for(n, self.target), self.curve.floor)
+        if self._points[0] != self.gallery.version:
+            self._points = (self.gallery.version, self._compute_points())
+        return self._points[1]
+
+    def _compute_points(self) -> tuple[float, float, float, float]:
+        n = self.gallery.size()  # counted per person over their templates, as the edge does
+        t = self.curve.threshold_for(n, self.target)
         p = self.policy
         return (t, p.review_floor(self.curve, n, t), p.visitor_floor(self.curve, n, t),
                 p.learn_point(self.curve, n, t))  # fmt: skip
 
     def in_gallery(self, pid: str, row: int) -> bool:
-        r = self.residents.get(pid)
-        return r is not None and (row in r.enrolled or any(g[0] == row for g in r.gate))
+        r = self.enrolled.get(pid)
+        return r is not None and (row in r.photos[:1] or any(g[0] == row for g in r.gate))
 
     # -- one walk -------------------------------------------------------------------------
 
@@ -177,7 +187,7 @@ class Week:
             return
         vid, _ = self.visitors.match_or_add(e, now)
         self.visitor_days[vid].add(day)
-        if best is None or best.person_id.startswith("d-") or best.score < visitor_floor:
+        if best is None or best.score < visitor_floor:
             return
         prev = self.visitor_best.get(vid)
         if prev is None or best.score > prev[0]:
@@ -197,11 +207,11 @@ class Week:
         return True
 
     def learn(self, person: str, truth: str, row: int, day: int, c: DayCounts) -> None:
-        r = self.residents.get(person)
-        if r is None or r.auto_day == day or self.in_gallery(person, row):
+        r = self.enrolled[person]
+        if r.auto_day == day or self.in_gallery(person, row):
             return
         anchor = self.policy.anchor(self.curve, self.curve.floor)
-        if anchor_score(self.s.emb[row], self.s.emb[r.enrolled]) < anchor:
+        if anchor_score(self.s.emb[row], r.anchor) < anchor:
             c.anchor_refused += 1
             return
         r.auto_day = day
@@ -209,11 +219,11 @@ class Week:
         c.auto += 1
         c.auto_wrong += truth != person
 
-    def add_gate(self, r: Resident, row: int, day: int, source: str) -> None:
+    def add_gate(self, r: Enrolled, row: int, day: int, source: str) -> None:
         r.gate.append((row, day, source))
         r.gate = r.gate[-self.policy.max_gate_templates:]  # oldest gate template replaced first
-        rows = r.enrolled + [g[0] for g in r.gate]
-        self.gallery.add_person(r.pid, "resident", self.s.emb[rows])
+        gate = self.s.emb[[g[0] for g in r.gate]]
+        self.gallery.add_person(r.pid, "resident", np.concatenate([r.anchor, gate]))
 
     # -- the day's end --------------------------------------------------------------------
 
@@ -327,7 +337,7 @@ def main() -> int:
     w = Week(people, dist, load(args.population), policy, args.target_fpir, args.stranger_every)
     print(f"people {args.people.name}: {len(w.residents)} residents enrolled with one photo, "
           f"{len(w.strangers)} strangers; distractors {args.distractors.name}: "
-          f"{int(dist.ok.sum())} (children {'out' if args.no_children else 'in'}); "
+          f"{len(w.gallery) - len(w.residents)} (children {'out' if args.no_children else 'in'}); "
           f"gallery N = {len(w.gallery)} persons; population {args.population}, target FPIR "
           f"{args.target_fpir:g}{', learning off' if args.no_learning else ''}")  # fmt: skip
     print("| day | threshold | residents named right | fresh photos named right | named wrong | "
