@@ -129,7 +129,7 @@ def best_shot(engine: FaceEngine, prompt: Prompt, frames: Iterator[BGRImage]) ->
             continue
         misfit = prompt.misfit(face.quality.yaw_deg)
         if misfit:
-            wrong["turned the wrong way"] += 1
+            wrong["not turned as asked"] += 1
             last_misfit = misfit
             continue
         if best is None or face.quality.score > best.quality:
@@ -139,7 +139,7 @@ def best_shot(engine: FaceEngine, prompt: Prompt, frames: Iterator[BGRImage]) ->
     if not seen:
         return PromptResult(prompt, None, 0, "no frames from the camera")
     what = ", ".join(
-        f"{n} {why}" + (f" ({last_misfit})" if why == "turned the wrong way" else "")
+        f"{n} {why}" + (f" ({last_misfit})" if why == "not turned as asked" else "")
         for why, n in wrong.most_common()
     )
     return PromptResult(prompt, None, seen, f"no usable frame in {seen} frames: {what}")

@@ -144,7 +144,10 @@ def test_bad_uploads_are_refused_with_a_reason(client, server, engine) -> None: 
 @needs_chromium
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_person_page_shows_the_reference_photo_or_says_there_is_none(
-    client, server, engine, http_url  # noqa: ANN001
+    client,
+    server,
+    engine,
+    http_url,  # noqa: ANN001
 ) -> None:
     from selenium.webdriver.common.by import By
 
