@@ -94,7 +94,12 @@ class JsonClient:
     def put_bytes(self, path: str, data: bytes, content_type: str) -> Any:
         """PUT raw bytes (a JPEG, say); the decoded JSON answer (None for an empty body)."""
         r = self._send("PUT", path, content=(data, content_type))
-        return r.json() if r.content else None
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError as e:
+            raise HttpError("PUT", path, r.status_code, "answer is not JSON", self.base_url) from e
 
     def close(self) -> None:
         self._http.close()

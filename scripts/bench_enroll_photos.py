@@ -13,6 +13,10 @@ is their best template (as the gallery searches), named when it reaches the thre
 the runner-up person by the margin. Prints, per k: templates, threshold, residents' probes named
 right / named wrong / not named, strangers named (per person: any template of anyone).
 Folders in the shared sets' layout (``<identity>/<n>.jpg`` + ``manifest.csv``).
+
+``--poses``: how the capture prompts' yaw ranges (enroll/capture.py) sort the ``--people`` photos
+(largest face, landmark yaw): straight, turned left, turned right, in between, or failing the
+quality gate.
 """
 
 from __future__ import annotations
@@ -86,6 +90,31 @@ def run(
         )
 
 
+def poses(folder: Path) -> None:
+    """Share of the folder's photos each capture prompt would take (see --poses)."""
+    from collections import Counter
+
+    from enroll.capture import prompts
+    from models.engine import FaceEngine
+    from models.imageio import read_image
+    from scripts.openset import manifest_rows
+
+    engine = FaceEngine(FaceConfig())
+    rules = prompts(engine.config.quality.max_yaw_deg)
+    seen: Counter[str] = Counter()
+    for row in manifest_rows(folder):
+        faces = engine.analyze(read_image(folder / row["path"]), embed="none")
+        if not faces:
+            seen["no face"] += 1
+            continue
+        q = max(faces, key=lambda f: f.area).quality
+        fits = [p.key for p in rules if p.misfit(q.yaw_deg) is None]
+        seen["low quality" if not q.ok else fits[0] if fits else "in between"] += 1
+    n = sum(seen.values())
+    print(f"{folder.name}: {n} photos; " + ", ".join(
+        f"{k} {v / n:.3f} ({v})" for k, v in seen.most_common()))  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", type=Path, default=Path("../shared/faces_east_asian_dev"))
@@ -94,7 +123,11 @@ def main() -> int:
     ap.add_argument("--max-photos", type=int, default=3, help="k runs from 1 to this")
     ap.add_argument("--target-fpir", type=float, default=0.003)
     ap.add_argument("--margin", type=float, default=0.05)
+    ap.add_argument("--poses", action="store_true", help="the prompts' yaw ranges on --people")
     a = ap.parse_args()
+    if a.poses:
+        poses(a.people)
+        return 0
     a.cache.mkdir(parents=True, exist_ok=True)
     people, pad = embed_ours(a.people, a.cache), embed_ours(a.pad, a.cache)
     run(people, pad, a.max_photos, a.target_fpir, a.margin)
