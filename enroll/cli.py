@@ -222,7 +222,11 @@ def _import_one(enroller, folder: Path, pid: str, row: dict[str, str]) -> list[d
         }
         for r in rejected
     ]
-    out = enroller.send(person, shots, publish=False)
+    try:
+        out = enroller.send(person, shots, publish=False)
+    except EnrollError as e:
+        return [{"id": pid, "outcome": "not_enrolled", "templates": 0, "photo": "",
+                 "reason": str(e)}, *rows]  # fmt: skip
     done = {"id": pid, "outcome": "enrolled", "templates": out.get("templates", out["added"]),
             "photo": "", "reason": f"{len(shots)} of {len(photos)} photos used"}  # fmt: skip
     near = enroller.nearest_other(pid, embeddings(shots))
@@ -264,7 +268,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         else:
             try:
                 got = _import_one(enroller, args.photos, pid, row)
-                counts.append(int(got[0]["templates"]))
+                if got[0]["outcome"] == "enrolled":
+                    counts.append(int(got[0]["templates"]))
                 report += got
             except EnrollError as e:
                 report.append({"id": pid, "outcome": "not_enrolled", "templates": 0, "photo": "",

@@ -33,7 +33,7 @@ class Rejection:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
 class Shot:
     """One kept face of a person's enrollment: where it came from, its image and the face."""
 

@@ -220,6 +220,7 @@ def test_bulk_import_reports_templates_rejections_and_resumes(
     # Ten photos of one person (ORL faces, turned this way and that): the best five are kept.
     shutil.copytree(shared / "faces/orl_s01", photos / "r-orl")
     shutil.copy(FACES / "bbt_amy/1.jpg", photos / "r-amy.jpg")
+    shutil.copy(SCENES / "2.jpg", photos / "r-group.jpg")
     csv = tmp_path / "residents.csv"
     csv.write_text(
         "id,name,role,birth_date,building,unit,care\n"
@@ -229,6 +230,7 @@ def test_bulk_import_reports_templates_rejections_and_resumes(
         "r-orl,Orl,resident,1960-04-04,8,802,\n"
         "r-amy,Amy,resident,,9,901,\n"
         "r-ghost,Ghost,resident,,9,902,\n"
+        "r-group,Group,resident,,9,903,\n"
     )
     report = tmp_path / "report.json"
     r = enroll(
@@ -255,6 +257,9 @@ def test_bulk_import_reports_templates_rejections_and_resumes(
     }
     assert ("r-bern", "2.jpg", "2 faces") in rejected
     assert any(x[0] == "r-ghost" and "no photo found" in x[2] for x in rejected)
+    # Not enrolled: the outcome, and still the reason of each photo.
+    assert ("r-group", "", "r-group: no usable photo") in rejected
+    assert ("r-group", "r-group.jpg", "2 faces") in rejected
     capped = [x for x in rows if x["id"] == "r-orl" and x["outcome"] == "photo_rejected"]
     assert len(capped) == 5 and all("the best 5 photos are kept" in x["reason"] for x in capped)
     # Every enrolled person's reference photo: the face crop of their best photo.
