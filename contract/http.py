@@ -53,10 +53,22 @@ class JsonClient:
         )
 
     def _send(
-        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        content: tuple[bytes, str] | None = None,
     ) -> httpx.Response:
+        """``body`` goes as JSON; ``content`` as raw bytes with their content type."""
         try:
-            r = self._http.request(method, path, json=body, params=params)
+            if content is not None:
+                data, ctype = content
+                r = self._http.request(
+                    method, path, content=data, params=params, headers={"Content-Type": ctype}
+                )
+            else:
+                r = self._http.request(method, path, json=body, params=params)
         except httpx.HTTPError as e:
             raise HttpError(method, path, None, str(e) or type(e).__name__, self.base_url) from e
         if r.is_error:
@@ -78,6 +90,16 @@ class JsonClient:
     def get_bytes(self, path: str) -> bytes:
         """The raw body of a GET (a gallery snapshot, say)."""
         return self._send("GET", path).content
+
+    def put_bytes(self, path: str, data: bytes, content_type: str) -> Any:
+        """PUT raw bytes (a JPEG, say); the decoded JSON answer (None for an empty body)."""
+        r = self._send("PUT", path, content=(data, content_type))
+        if not r.content:
+            return None
+        try:
+            return r.json()
+        except ValueError as e:
+            raise HttpError("PUT", path, r.status_code, "answer is not JSON", self.base_url) from e
 
     def close(self) -> None:
         self._http.close()

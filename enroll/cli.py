@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from contract.roles import ENROLLED_ROLES
 from enroll.client import Api, EnrollError
+from models.enrollment import agreeing
 from models.imageio import IMAGE_SUFFIXES
 
 CARE_FLAGS = ("lives_alone", "disabled", "pregnant", "serious_illness")
@@ -104,6 +106,15 @@ def _report_nearest(enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN0
         print(near.describe(pid), file=sys.stderr if near.look_alike else sys.stdout)
 
 
+def _report_reference(enroller, pid: str, shots: list) -> None:  # noqa: ANN001
+    """Upload the reference photo (the best face crop); a failure is a warning, not an error."""
+    why = enroller.send_reference(pid, shots)
+    if why is None:
+        print(f"{pid}: reference photo stored (face crop)")
+    else:
+        print(f"WARNING {pid}: reference photo not stored: {why}", file=sys.stderr)
+
+
 def _new_person(args: argparse.Namespace):  # noqa: ANN202
     """The person's record and an enroller, after checking the id is not taken."""
     api = _api(args)
@@ -112,17 +123,29 @@ def _new_person(args: argparse.Namespace):  # noqa: ANN202
     return _person(args), _enroller(args, api)
 
 
+def _enrolled(verb: str, pid: str, out: dict[str, Any], used: str = "") -> str:
+    """'enrolled p-1 (3 templates); gallery v4': the person's template count after the call."""
+    n = out.get("templates", out["added"])
+    plural = "s" if n != 1 else ""
+    return f"{verb} {pid} ({n} template{plural}{used}); gallery v{out['gallery']['version']}"
+
+
 def cmd_add(args: argparse.Namespace) -> int:
+    from enroll.policy import embeddings
+
     person, enroller = _new_person(args)
-    embs, rejected = enroller.templates(args.id, [Path(p) for p in args.photos])
+    shots, rejected = enroller.shots(args.id, [Path(p) for p in args.photos])
     _report_rejections(rejected)
-    out = enroller.send(person, embs)
-    print(f"enrolled {args.id} ({out['added']} templates); gallery v{out['gallery']['version']}")
-    _report_nearest(enroller, args.id, embs)
+    out = enroller.send(person, shots)
+    print(_enrolled("enrolled", args.id, out))
+    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_reference(enroller, args.id, shots)
     return 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from enroll.policy import embeddings
+
     api = _api(args)
     old = _existing(api, args.id)
     if old is None:
@@ -133,11 +156,12 @@ def cmd_update(args: argparse.Namespace) -> int:
         print(f"updated {args.id}")
         return 0
     enroller = _enroller(args, api)
-    embs, rejected = enroller.templates(args.id, [Path(p) for p in args.photos])
+    shots, rejected = enroller.shots(args.id, [Path(p) for p in args.photos])
     _report_rejections(rejected)
-    out = enroller.send(person, embs, replace=True)
-    print(f"updated {args.id} ({out['added']} templates); gallery v{out['gallery']['version']}")
-    _report_nearest(enroller, args.id, embs)
+    out = enroller.send(person, shots, replace=True)
+    print(_enrolled("updated", args.id, out))
+    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_reference(enroller, args.id, shots)
     return 0
 
 
@@ -159,67 +183,115 @@ def photos_for(folder: Path, pid: str) -> list[Path]:
     )
 
 
+REPORT_FIELDS = ("id", "outcome", "templates", "photo", "reason")
+
+
+def _row_person(pid: str, row: dict[str, str]) -> dict[str, Any]:
+    ns = argparse.Namespace(
+        id=pid,
+        name=row.get("name"),
+        role=row.get("role"),
+        building=row.get("building") or None,
+        unit=row.get("unit") or None,
+        phone=row.get("phone") or None,
+        company=row.get("company") or None,
+        legal_basis=row.get("legal_basis") or None,
+        birth_date=row.get("birth_date"),
+        valid_until=row.get("valid_until"),
+        care=row.get("care") or "",
+    )
+    return _person(ns)
+
+
+def _import_one(enroller, folder: Path, pid: str, row: dict[str, str]) -> list[dict[str, Any]]:  # noqa: ANN001
+    """Enroll one CSV row; the report's rows for it (its outcome first, then rejected photos)."""
+    from enroll.policy import embeddings
+
+    person = _row_person(pid, row)
+    photos = photos_for(folder, pid)
+    if not photos:
+        raise EnrollError(f"no photo found for {pid} in {folder}")
+    shots, rejected = enroller.shots(pid, photos)
+    rows = [
+        {
+            "id": pid,
+            "outcome": "photo_rejected",
+            "templates": "",
+            "photo": r.photo,
+            "reason": r.reason,
+        }
+        for r in rejected
+    ]
+    try:
+        out = enroller.send(person, shots, publish=False)
+    except EnrollError as e:
+        return [{"id": pid, "outcome": "not_enrolled", "templates": 0, "photo": "",
+                 "reason": str(e)}, *rows]  # fmt: skip
+    done = {"id": pid, "outcome": "enrolled", "templates": out.get("templates", out["added"]),
+            "photo": "", "reason": f"{len(shots)} of {len(photos)} photos used"}  # fmt: skip
+    near = enroller.nearest_other(pid, embeddings(shots))
+    if near is not None and near.look_alike:
+        print(f"\n{near.describe(pid)}", file=sys.stderr)
+        done["reason"] += "; " + near.describe(pid).split("; ", 1)[1]
+    why = enroller.send_reference(pid, shots)
+    if why is not None:
+        done["reason"] += f"; reference photo not stored: {why}"
+    return [done, *rows]
+
+
+def _write_report(path: Path, report: list[dict[str, Any]]) -> None:
+    if path.suffix == ".json":
+        path.write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=REPORT_FIELDS)
+        w.writeheader()
+        w.writerows(report)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     api = _api(args)
     enroller = _enroller(args, api)
     with open(args.csv, newline="") as f:
         rows = list(csv.DictReader(f))
-    done = {p["id"] for p in api.call("GET", "/api/persons") if p.get("templates")}
-    report: list[dict[str, str]] = []
-    enrolled = skipped = 0
+    done = {p["id"]: p["templates"] for p in api.call("GET", "/api/persons") if p.get("templates")}
+    report: list[dict[str, Any]] = []
+    counts: list[int] = []
+    skipped = 0
     t0 = time.monotonic()
     for n, row in enumerate(rows, 1):
         pid = (row.get("id") or "").strip()
         if pid in done:
             skipped += 1
+            report.append({"id": pid, "outcome": "already_enrolled", "templates": done[pid],
+                           "photo": "", "reason": ""})  # fmt: skip
         else:
             try:
-                ns = argparse.Namespace(
-                    id=pid,
-                    name=row.get("name"),
-                    role=row.get("role"),
-                    building=row.get("building") or None,
-                    unit=row.get("unit") or None,
-                    phone=row.get("phone") or None,
-                    company=row.get("company") or None,
-                    legal_basis=row.get("legal_basis") or None,
-                    birth_date=row.get("birth_date"),
-                    valid_until=row.get("valid_until"),
-                    care=row.get("care") or "",
-                )
-                person = _person(ns)
-                photos = photos_for(args.photos, pid)
-                if not photos:
-                    raise EnrollError(f"no photo found for {pid} in {args.photos}")
-                embs, rejected = enroller.templates(pid, photos)
-                report += [{"id": pid, "photo": r.photo, "reason": r.reason} for r in rejected]
-                enroller.send(person, embs, publish=False)
-                enrolled += 1
-                near = enroller.nearest_other(pid, embs)
-                if near is not None and near.look_alike:
-                    print(f"\n{near.describe(pid)}", file=sys.stderr)
+                got = _import_one(enroller, args.photos, pid, row)
+                if got[0]["outcome"] == "enrolled":
+                    counts.append(int(got[0]["templates"]))
+                report += got
             except EnrollError as e:
-                report.append({"id": pid, "photo": "", "reason": str(e)})
+                report.append({"id": pid, "outcome": "not_enrolled", "templates": 0, "photo": "",
+                               "reason": str(e)})  # fmt: skip
         rate = n / max(time.monotonic() - t0, 1e-6)
         print(
-            f"\r[{n}/{len(rows)}] {enrolled} enrolled, {skipped} already there, {rate:.1f} rows/s",
+            f"\r[{n}/{len(rows)}] {len(counts)} enrolled, {skipped} already there, "
+            f"{rate:.1f} rows/s",
             end="",
             file=sys.stderr,
             flush=True,
         )
     print(file=sys.stderr)
-    gallery = api.call("POST", "/api/gallery/publish") if enrolled else None
+    gallery = api.call("POST", "/api/gallery/publish") if counts else None
     if args.report:
-        if args.report.suffix == ".json":
-            args.report.write_text(json.dumps(report, indent=1))
-        else:
-            with open(args.report, "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=["id", "photo", "reason"])
-                w.writeheader()
-                w.writerows(report)
+        _write_report(args.report, report)
     dt = time.monotonic() - t0
+    rejections = sum(r["outcome"] in ("photo_rejected", "not_enrolled") for r in report)
+    per = ", ".join(f"{c} with {k}" for k, c in sorted(Counter(counts).items(), reverse=True))
     print(
-        f"{enrolled} enrolled, {skipped} skipped (already enrolled), {len(report)} rejections; "
+        f"{len(counts)} enrolled, {skipped} skipped (already enrolled), {rejections} rejections; "
+        f"{sum(counts)} templates" + (f" ({per})" if per else "") + "; "
         f"{len(rows) / max(dt, 1e-6):.1f} rows/s"
         + (f"; gallery v{gallery['version']}" if gallery else "")
     )
@@ -227,38 +299,31 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    import cv2
+    from enroll.capture import DeskCamera, capture
+    from enroll.policy import embeddings
 
     person, enroller = _new_person(args)
-    src: str | int = int(args.camera) if args.camera.isdigit() else args.camera
-    cap = cv2.VideoCapture(src)
-    if not cap.isOpened():
-        raise EnrollError(f"cannot open camera {args.camera}")
-    good: list[tuple[float, np.ndarray]] = []
-    frames = 0
-    deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
-        ok, img = cap.read()
-        if not ok:
-            break
-        frames += 1
-        faces = enroller.engine.analyze(img, embed="passing")
-        if len(faces) == 1 and faces[0].embedding is not None:
-            good.append((faces[0].quality.score, faces[0].embedding))
-    cap.release()
-    if len(good) < args.frames:
+    camera = DeskCamera(args.camera, args.seconds_per_prompt)
+    try:
+        results = capture(enroller.engine, camera, lambda line: print(line, flush=True))
+    finally:
+        camera.close()
+    for r in results:
+        if r.shot is None:
+            print(f"{r.prompt.text}: not kept: {r.reason}", file=sys.stderr)
+    found = [r.shot for r in results if r.shot is not None]
+    shots, rejected = agreeing(enroller.engine, args.id, found)
+    _report_rejections(rejected)
+    if not shots:
         raise EnrollError(
-            f"only {len(good)} good frames of exactly one face in {frames} frames; "
-            "stand alone, face the camera, and try again"
+            "no usable photo from the camera; stand alone in front of it, follow the prompts, "
+            "and try again"
         )
-    best = sorted(good, key=lambda x: -x[0])[: args.frames]
-    embs = np.stack([e for _, e in best]).astype(np.float32)
-    out = enroller.send(person, embs)
-    print(
-        f"enrolled {args.id} from {len(best)} of {frames} frames; "
-        f"gallery v{out['gallery']['version']}"
-    )
-    _report_nearest(enroller, args.id, embs)
+    out = enroller.send(person, shots)
+    kept = [r.prompt.key for r in results if r.shot in shots]
+    print(_enrolled("enrolled", args.id, out, f": {', '.join(kept)}"))
+    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_reference(enroller, args.id, shots)
     return 0
 
 
@@ -308,14 +373,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = esub.add_parser("import", help="bulk: a CSV of people and a folder of photos")
     i.add_argument("csv", type=Path)
     i.add_argument("--photos", type=Path, required=True)
-    i.add_argument("--report", type=Path, help="write rejections here (.csv or .json)")
+    i.add_argument(
+        "--report",
+        type=Path,
+        help="write each person's outcome and template count, and every rejected photo, here "
+        "(.csv or .json)",
+    )
     common(i)
     i.set_defaults(func=cmd_import)
 
     c = esub.add_parser("capture", help="enroll from a live camera")
     fields(c, True)
     c.add_argument("--camera", required=True, help="device index, URL or video file")
-    c.add_argument("--seconds", type=float, default=4.0)
-    c.add_argument("--frames", type=int, default=3, help="best frames kept as templates")
+    c.add_argument(
+        "--seconds-per-prompt",
+        type=float,
+        default=3.0,
+        help="time each prompt is given; a video file: the length of each prompt's segment",
+    )
     common(c)
     c.set_defaults(func=cmd_capture)

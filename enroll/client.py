@@ -32,3 +32,12 @@ class Api:
             if e.status is None:
                 raise EnrollError(str(e)) from e
             raise EnrollError(f"server refused {e}") from e
+
+    def put_jpeg(self, path: str, jpeg: bytes) -> Any:
+        """PUT a JPEG (the reference photo's face crop); the JSON answer."""
+        try:
+            return self._client.put_bytes(path, jpeg, "image/jpeg")
+        except HttpError as e:
+            if e.status is None:
+                raise EnrollError(str(e)) from e
+            raise EnrollError(f"server refused {e}") from e

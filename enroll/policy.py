@@ -13,7 +13,7 @@ import numpy.typing as npt
 from enroll.client import Api, EnrollError
 from models.calibration import DEFAULT_TARGET_FPIR, OperatingPoint
 from models.engine import FaceEngine
-from models.enrollment import Rejection, person_templates
+from models.enrollment import Rejection, Shot, person_shots
 from models.gallery import Gallery
 
 F32 = npt.NDArray[np.float32]
@@ -23,6 +23,36 @@ F32 = npt.NDArray[np.float32]
 # -0.06, spread 0.07; scripts/bench_accuracy.py). Two people closer than the operating threshold
 # minus this gap are a look-alike pair: one of them may be named as the other at a gate.
 LOOK_ALIKE_GAP = 0.08
+# Enrollment templates per person: the best photos up to this many (more add little and each one
+# is another chance for a stranger to pass; the gates' own captures add more, see learning).
+MAX_TEMPLATES = 5
+REFERENCE_JPEG_QUALITY = 90
+
+
+def best_shots(
+    person_id: str, shots: list[Shot], cap: int = MAX_TEMPLATES
+) -> tuple[list[Shot], list[Rejection]]:
+    """The ``cap`` best-quality shots; the others rejected, saying why."""
+    ranked = sorted(shots, key=lambda s: -s.quality)
+    kept, extra = ranked[:cap], ranked[cap:]
+    if not extra:
+        return shots, []
+    floor = min(s.quality for s in kept)
+    return kept, [
+        Rejection(
+            person_id,
+            s.source,
+            f"not used: the best {cap} photos are kept (quality {s.quality:.2f} < {floor:.2f})",
+        )
+        for s in extra
+    ]
+
+
+def embeddings(shots: list[Shot]) -> F32:
+    """The shots' templates, one row each."""
+    if not shots:
+        return np.zeros((0, 0), np.float32)
+    return np.stack([s.embedding for s in shots]).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -108,11 +138,11 @@ class Enroller:
                 )
         return self._gallery
 
-    def templates(self, person_id: str, photos: list[Path]) -> tuple[F32, list[Rejection]]:
-        embs, rejected = person_templates(self.engine, person_id, photos, largest=self.largest)
-        if not embs:
-            return np.zeros((0, self.engine.dim), np.float32), rejected
-        return np.stack(embs).astype(np.float32), rejected
+    def shots(self, person_id: str, photos: list[Path]) -> tuple[list[Shot], list[Rejection]]:
+        """The person's good, consistent photos (the best MAX_TEMPLATES), and those left out."""
+        shots, rejected = person_shots(self.engine, person_id, photos, largest=self.largest)
+        kept, extra = best_shots(person_id, shots)
+        return kept, rejected + extra
 
     def nearest_other(self, person_id: str, embs: F32) -> Nearest | None:
         """The enrolled person (not ``person_id``) most like these templates, if any."""
@@ -122,12 +152,16 @@ class Enroller:
         return nearest_other(g, self.engine, person_id, embs, self.target_fpir)
 
     def send(
-        self, person: dict[str, Any], embs: F32, publish: bool = True, replace: bool = False
+        self, person: dict[str, Any], shots: list[Shot], publish: bool = True, replace: bool = False
     ) -> dict[str, Any]:
-        """Refuse a likely duplicate (unless forced); otherwise store person and templates."""
+        """Refuse a likely duplicate (unless forced); otherwise store person and templates.
+
+        The answer's ``templates`` is how many the person now has.
+        """
         pid = person["id"]
-        if len(embs) == 0:
+        if not shots:
             raise EnrollError(f"{pid}: no usable photo; nothing enrolled")
+        embs = embeddings(shots)
         near = self.nearest_other(pid, embs)
         if near and near.duplicate and not self.force:
             raise EnrollError(
@@ -143,7 +177,25 @@ class Enroller:
             {
                 "model_id": self.engine.model_id,
                 "embeddings": embs.tolist(),
+                "qualities": [s.quality for s in shots],
                 "replace": replace,
                 "publish": publish,
             },
         )
+
+    def send_reference(self, person_id: str, shots: list[Shot]) -> str | None:
+        """Upload the best shot's face crop (never the whole photo) as the person's reference
+        photo; None when stored, else the server's reason (the enrollment itself stands)."""
+        import cv2
+
+        best = max(shots, key=lambda s: s.quality)
+        ok, jpeg = cv2.imencode(
+            ".jpg", best.reference_crop(), [cv2.IMWRITE_JPEG_QUALITY, REFERENCE_JPEG_QUALITY]
+        )
+        if not ok:
+            return "the face crop could not be encoded as JPEG"
+        try:
+            self.api.put_jpeg(f"/api/persons/{person_id}/reference", jpeg.tobytes())
+        except EnrollError as e:
+            return str(e)
+        return None

@@ -25,6 +25,7 @@ from server.elder import ElderWatch
 from server.gallery import build_snapshot
 from server.live import Hub
 from server.photos import PhotoDecoder
+from server.reference import ReferencePhotos
 from server.searches import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
@@ -78,6 +79,7 @@ class ServerApp:
             cfg=cfg.search,
             locale=cfg.locale,
         )
+        self.references = ReferencePhotos(self.store, face=lambda: self.face)
         self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert, tz=self.tz)
         self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self._stop = threading.Event()

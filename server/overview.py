@@ -29,6 +29,7 @@ class Overview:
     alerts: list[AlertRecord]
     visits: list[HomeVisit]
     searches: list[Search]  # the person's active searches
+    reference: bool  # a reference photo (the enrollment face crop) is stored
 
 
 def overview(store: Store, tz: tzinfo, now: datetime, person_id: str) -> Overview:
@@ -48,4 +49,5 @@ def overview(store: Store, tz: tzinfo, now: datetime, person_id: str) -> Overvie
         alerts=store.alerts_of(person_id),
         visits=store.visits(person_id=person_id, limit=50),
         searches=searches,
+        reference=store.has_reference(person_id),
     )

@@ -22,6 +22,7 @@ from server.api.routes import (
     pages,
     people,
     persons,
+    references,
     searches,
     session,
     templates,
@@ -34,11 +35,12 @@ from server.api.routes import (
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
 from server.photos import PhotoTooLarge
+from server.reference import NotAReference, NotJpeg
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
-ROUTERS = (health, session, pages, users, people, persons, templates, gallery, board, events,
-           trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
+ROUTERS = (health, session, pages, users, people, persons, references, templates, gallery, board,
+           events, trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 
@@ -48,6 +50,8 @@ def create_api(app: ServerApp) -> FastAPI:
     api.state.server = app
     api.add_exception_handler(NotFound, _status(404))
     api.add_exception_handler(PhotoTooLarge, _status(413))
+    api.add_exception_handler(NotJpeg, _status(415))
+    api.add_exception_handler(NotAReference, _status(422))
     api.add_exception_handler(BadRequest, _status(400))
     for module in ROUTERS:
         api.include_router(module.router)

@@ -120,6 +120,9 @@ class PersonOverview(_Out):
     alerts: list[AlertRecord]
     visits: list[HomeVisit]
     searches: list[Search]
+    reference: bool = Field(
+        description="A reference photo is stored: GET /api/persons/{id}/reference (audited)."
+    )
 
     @classmethod
     def of(cls, o: Overview) -> PersonOverview:
@@ -129,4 +132,4 @@ class PersonOverview(_Out):
         t = TrajectoryOut.of(o.trajectory, o.until)
         return cls(person=card, since=t.since, until=o.until, whereabouts=t.whereabouts,
                    stays=t.stays, passages=t.passages, alerts=o.alerts, visits=o.visits,
-                   searches=o.searches)  # fmt: skip
+                   searches=o.searches, reference=o.reference)  # fmt: skip

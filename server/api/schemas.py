@@ -123,7 +123,15 @@ class PersonRemoved(_Out):
 class TemplatesAdded(_Out):
     person_id: str
     added: int
+    templates: int = Field(description="How many templates the person has now.")
     gallery: GalleryManifest | None
+
+
+class ReferenceStored(_Out):
+    person_id: str
+    width: int
+    height: int
+    score: float = Field(description="Best score of the photo's face against the templates.")
 
 
 class AlertChange(_Out):

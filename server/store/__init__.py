@@ -19,6 +19,7 @@ from server.store.gates import GateStore
 from server.store.people import PeopleStore
 from server.store.presence import PresenceStore
 from server.store.records import as_utc
+from server.store.references import ReferencePhoto, ReferenceStore
 from server.store.registry import GalleryEntry, RegistryStore
 from server.store.retention import RetentionStore
 from server.store.searches import SearchStore, SightingHit
@@ -28,6 +29,7 @@ from server.store.visitors import VisitorStore
 __all__ = [
     "GalleryEntry",
     "Ingested",
+    "ReferencePhoto",
     "Refused",
     "SightingHit",
     "Store",
@@ -57,6 +59,7 @@ class Store(
     VisitorStore,
     DeadLetterStore,
     PeopleStore,
+    ReferenceStore,
 ):
     """Every repository over one engine."""
 

@@ -74,7 +74,8 @@ class RegistryStore(Repository):
         ]
 
     def remove_person(self, person_id: str) -> bool:
-        """Mark removed and delete the face templates (the person leaves the next gallery)."""
+        """Mark removed and delete the face templates (the person leaves the next gallery) and
+        the reference photo (the row stays, so the foreign key's cascade never fires)."""
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(t.persons)
@@ -82,6 +83,9 @@ class RegistryStore(Repository):
                 .values(removed=True, updated=now_utc())
             ).rowcount
             conn.execute(delete(t.templates).where(t.templates.c.person_id == person_id))
+            conn.execute(
+                delete(t.reference_photos).where(t.reference_photos.c.person_id == person_id)
+            )
         return bool(n)
 
     def add_templates(
@@ -93,9 +97,13 @@ class RegistryStore(Repository):
     def replace_templates(
         self, person_id: str, embeddings: F32, model_id: str, qualities: Iterable[float | None]
     ) -> int:
-        """Delete the person's templates and add these, in one transaction."""
+        """Replace the person's enrollment templates with these, in one transaction (templates
+        learned at the gates stay: each has its own provenance and is removed on its own)."""
+        c = t.templates.c
         with self.engine.begin() as conn:
-            conn.execute(delete(t.templates).where(t.templates.c.person_id == person_id))
+            conn.execute(
+                delete(t.templates).where(c.person_id == person_id, c.source == "enrollment")
+            )
             return self._add_templates(conn, person_id, embeddings, model_id, qualities)
 
     @staticmethod

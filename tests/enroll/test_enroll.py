@@ -51,6 +51,9 @@ def test_add_refuses_duplicates_and_bad_photos_with_reasons(server, http_url: st
     )
     assert r.returncode == 0, r.stderr
     assert "enrolled p-obama (2 templates); gallery v1" in r.stdout
+    assert "p-obama: reference photo stored (face crop)" in r.stdout
+    ref = server.store.reference("p-obama")
+    assert ref is not None and (ref.width, ref.height) == (240, 240)
     p = server.store.get_person("p-obama")
     assert p.birth_date.isoformat() == "1950-08-04" and p.care_flags == ["lives_alone"]
     # Again under another id, from another photo: a possible duplicate.
@@ -126,6 +129,8 @@ def test_add_refuses_duplicates_and_bad_photos_with_reasons(server, http_url: st
         str(SCENES / "2.jpg"),
     )
     assert r.returncode == 0, r.stderr
+    # The group photo's largest face, cropped: the server found exactly one face in the crop.
+    assert "p-kit: reference photo stored" in r.stdout, r.stderr
     # Couriers need a validity end.
     r = enroll(
         http_url,
@@ -177,6 +182,8 @@ def test_update_and_remove(server, http_url: str) -> None:
         ).returncode
         == 0
     )
+    first = server.store.reference("p-rose")
+    assert first is not None
     r = enroll(
         http_url,
         admin,
@@ -188,31 +195,42 @@ def test_update_and_remove(server, http_url: str) -> None:
         str(FACES / "rose_leslie/2.jpg"),
     )
     assert r.returncode == 0, r.stderr
+    assert "updated p-rose (1 template); gallery v2" in r.stdout
     p = server.store.get_person("p-rose")
     assert p.phone == "123" and p.company == "FastPost" and p.role == "courier"
+    ref = server.store.reference("p-rose")
+    assert ref is not None and ref.created > first.created, "the new photo's crop replaced it"
     r = enroll(http_url, admin, "remove", "p-rose")
     assert r.returncode == 0 and "gallery v3" in r.stdout
     assert server.store.get_person("p-rose").removed is True
+    assert server.store.reference("p-rose") is None
     viewer = enroll(http_url, server.tokens["viewer"], "remove", "p-rose")
     assert viewer.returncode == 2 and "403" in viewer.stderr
 
 
-def test_bulk_import_reports_rejections_and_resumes(server, http_url: str, tmp_path: Path) -> None:
+def test_bulk_import_reports_templates_rejections_and_resumes(
+    server, http_url: str, tmp_path: Path, shared: Path
+) -> None:
     photos = tmp_path / "photos"
     for pid, src in (("r-kit", "kit_harington"), ("r-rose", "rose_leslie"), ("r-bern", "biden")):
         (photos / pid).mkdir(parents=True)
         for p in core_photos():
             if person_of(p) == src:
                 shutil.copy(p, photos / pid / p.name)
+    # Ten photos of one person (ORL faces, turned this way and that): the best five are kept.
+    shutil.copytree(shared / "faces/orl_s01", photos / "r-orl")
     shutil.copy(FACES / "bbt_amy/1.jpg", photos / "r-amy.jpg")
+    shutil.copy(SCENES / "2.jpg", photos / "r-group.jpg")
     csv = tmp_path / "residents.csv"
     csv.write_text(
         "id,name,role,birth_date,building,unit,care\n"
         "r-kit,Kit,resident,1950-01-01,7,701,lives_alone\n"
         "r-rose,Rose,resident,1988-02-02,7,702,\n"
         "r-bern,Bern,resident,1942-03-03,8,801,\n"
+        "r-orl,Orl,resident,1960-04-04,8,802,\n"
         "r-amy,Amy,resident,,9,901,\n"
         "r-ghost,Ghost,resident,,9,902,\n"
+        "r-group,Group,resident,,9,903,\n"
     )
     report = tmp_path / "report.json"
     r = enroll(
@@ -226,38 +244,33 @@ def test_bulk_import_reports_rejections_and_resumes(server, http_url: str, tmp_p
         str(report),
     )
     assert r.returncode == 0, r.stderr
-    assert "4 enrolled, 0 skipped" in r.stdout and "rows/s" in r.stdout
+    assert "5 enrolled, 0 skipped" in r.stdout and "rows/s" in r.stdout
+    assert "11 templates (1 with 5, 2 with 2, 2 with 1)" in r.stdout
+    rows = json.loads(report.read_text())
+    counts = {x["id"]: x["templates"] for x in rows if x["outcome"] == "enrolled"}
+    assert counts == {"r-kit": 2, "r-rose": 2, "r-bern": 1, "r-orl": 5, "r-amy": 1}
+    assert {p.id: p.templates for p in server.store.list_persons()} == counts
     rejected = {
         (x["id"], Path(x["photo"]).name if x["photo"] else "", x["reason"].split(";")[0])
-        for x in json.loads(report.read_text())
+        for x in rows
+        if x["outcome"] != "enrolled"
     }
     assert ("r-bern", "2.jpg", "2 faces") in rejected
     assert any(x[0] == "r-ghost" and "no photo found" in x[2] for x in rejected)
-    again = enroll(http_url, server.tokens["admin"], "import", str(csv), "--photos", str(photos))
-    assert "0 enrolled, 4 skipped" in again.stdout
+    # Not enrolled: the outcome, and still the reason of each photo.
+    assert ("r-group", "", "r-group: no usable photo") in rejected
+    assert ("r-group", "r-group.jpg", "2 faces") in rejected
+    capped = [x for x in rows if x["id"] == "r-orl" and x["outcome"] == "photo_rejected"]
+    assert len(capped) == 5 and all("the best 5 photos are kept" in x["reason"] for x in capped)
+    # Every enrolled person's reference photo: the face crop of their best photo.
+    for pid in counts:
+        ref = server.store.reference(pid)
+        assert ref is not None and (ref.width, ref.height) == (240, 240), pid
+    again = enroll(http_url, server.tokens["admin"], "import", str(csv), "--photos", str(photos),
+                   "--report", str(tmp_path / "again.csv"))  # fmt: skip
+    assert "0 enrolled, 5 skipped" in again.stdout
+    lines = (tmp_path / "again.csv").read_text().splitlines()
+    assert lines[0] == "id,outcome,templates,photo,reason"
+    assert "r-orl,already_enrolled,5,," in lines
     m = server.store.gallery()
-    assert m.persons == 4
-
-
-def test_capture_from_a_camera(server, http_url: str, tmp_path: Path, gatewatch_home) -> None:
-    from gatewatch.gatevideo import make_video
-
-    video = tmp_path / "desk.mp4"
-    make_video(FACES, ["kit_harington/2.jpg"], video, pass_s=3.0, gap_s=0.0)
-    r = enroll(
-        http_url,
-        server.tokens["admin"],
-        "capture",
-        "--id",
-        "p-kit",
-        "--name",
-        "Kit",
-        "--role",
-        "staff",
-        "--camera",
-        str(video),
-        "--seconds",
-        "20",
-    )
-    assert r.returncode == 0, r.stderr
-    assert "enrolled p-kit from 3 of" in r.stdout
+    assert m.persons == 5 and m.templates == 11

@@ -40,5 +40,8 @@ def add_templates(
     n = add(person_id, e, face.model_id, q)
     audit.detail = {"count": n}
     return TemplatesAdded(
-        person_id=person_id, added=n, gallery=app.publish_gallery() if body.publish else None
+        person_id=person_id,
+        added=n,
+        templates=store.template_count(person_id),
+        gallery=app.publish_gallery() if body.publish else None,
     )

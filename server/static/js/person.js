@@ -39,6 +39,13 @@ GW.start(async (_me) => {
     }
   }
 
+  /** The enrollment face crop (the session cookie fetches it; each view is audited). */
+  function reference(has) {
+    $("reference").replaceChildren(has
+      ? GW.el("img", {src: `/api/persons/${encodeURIComponent(id)}/reference`, alt: GW.t("person.reference"), title: GW.t("person.reference")})
+      : GW.el("div", {cls: "none", text: GW.t("person.no_reference")}));
+  }
+
   /** One band per stay, one tick per passage, hour labels in the site's zone. */
   function timeline(o) {
     const t0 = ms(o.since), t1 = ms(o.until), span = t1 - t0;
@@ -133,6 +140,7 @@ GW.start(async (_me) => {
     document.title = `${p.name} · ${GW.t("app.title")}`;
     $("name").textContent = p.name;
     People.fill($("badges"), GW.el("span", {cls: `role ${p.role}`, text: GW.label("role", p.role)}));
+    reference(data.reference);
     whereabouts(data.whereabouts);
     facts(p);
     timeline(data);
