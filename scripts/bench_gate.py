@@ -193,6 +193,10 @@ def main() -> int:
     ap.add_argument("--flip-tta", action="store_true")
     ap.add_argument("--record", action="store_true", help="naming off; replay rules offline")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--pad", type=Path, help="pad the gallery: every photo of this folder its own "
+                    "person (e.g. ../shared/distractors_dev; the dev sets' own people left out)")
+    ap.add_argument("--population", choices=["east_asian", "general"],
+                    help="the site's population in the gallery (default: the edge's, east_asian)")
     args = ap.parse_args()
     from gatewatch.gatevideo import make_video
     from models.engine import FaceEngine
@@ -206,6 +210,13 @@ def main() -> int:
     engine = FaceEngine()
     g = Gallery(engine.model_id, engine.dim)
     g.add_many([(pid, "resident", e) for pid, e in p["gallery"].items()])
+    if args.pad:
+        from scripts.openset import NOT_DISTRACTORS
+
+        d = embed_ours(args.pad, args.cache)
+        g.add_many([(f"d-{i}", "resident", d.emb[i]) for i in np.flatnonzero(d.ok)
+                    if d.ids[i] not in NOT_DISTRACTORS])  # fmt: skip
+    g.population = args.population
     g.save(work / "gallery.npz")
     every = "_every" if args.every_stranger_photo else ""
     video = work / f"gate_{args.enrolled}_{args.strangers}_{args.seed}{every}.mp4"
