@@ -292,8 +292,8 @@ def filtered(s: EmbeddingSet, folder: Path, no_children: bool) -> EmbeddingSet:
     if not no_children:
         return s
     rows = {r["path"]: r for r in csv.DictReader((folder / "manifest.csv").open())}
-    adult = np.array([not (rows[p].get("age") or "99").isdigit() or int(rows[p]["age"]) >= 18
-                      for p in s.paths])  # fmt: skip
+    ages = [rows[p].get("age") or "" for p in s.paths]
+    adult = np.array([not a.isdigit() or int(a) >= 18 for a in ages])
     return EmbeddingSet(s.name, s.paths, s.ids, s.emb, s.flip, s.quality, s.ok & adult)
 
 
