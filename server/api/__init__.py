@@ -22,6 +22,7 @@ from server.api.routes import (
     pages,
     people,
     persons,
+    review,
     searches,
     session,
     templates,
@@ -37,8 +38,8 @@ from server.photos import PhotoTooLarge
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
-ROUTERS = (health, session, pages, users, people, persons, templates, gallery, board, events,
-           trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
+ROUTERS = (health, session, pages, users, people, persons, templates, review, gallery, board,
+           events, trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 
