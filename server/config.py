@@ -127,7 +127,7 @@ class LearningConfig(_Strict):
         365, gt=0, description="A rejected pair (and its template) is remembered this long."
     )
     max_gate_templates: int = Field(
-        _POLICY.max_gate_templates, ge=0, le=50,
+        _POLICY.max_gate_templates, ge=1, le=50,
         description="Gate templates per person (oldest replaced first; enrollment never).",
     )  # fmt: skip
     auto_per_day: int = Field(

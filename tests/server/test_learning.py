@@ -77,12 +77,17 @@ def _in_band(engine, c: Compound, pts) -> list[tuple[str, Shot]]:  # noqa: ANN00
     return found
 
 
+def _offered(engine, c: Compound, pts, pid: str) -> list[Shot]:  # noqa: ANN001
+    """The person's photos an edge would offer for learning (honest numbers, with room)."""
+    honest = [(s, *c.honest(s.template, pid)) for s in c.others(engine, pid)]
+    return [s for s, score, margin in honest if score >= pts.learn + 0.02 and margin >= 0.12]
+
+
 def _learnable(engine, c: Compound, pts, n: int) -> tuple[str, list[Shot]]:  # noqa: ANN001
-    """The person with the most photos an edge would offer for learning (honest numbers)."""
+    """The person with the most photos an edge would offer for learning."""
     best: tuple[str, list[Shot]] = ("", [])
     for pid in c.ids:
-        honest = [(s, *c.honest(s.template, pid)) for s in c.others(engine, pid)]
-        ok = [s for s, score, margin in honest if score >= pts.learn + 0.02 and margin >= 0.12]
+        ok = _offered(engine, c, pts, pid)
         if len(ok) > len(best[1]):
             best = (pid, ok)
     assert len(best[1]) >= n, f"no person with {n} learnable photos"
@@ -340,3 +345,32 @@ def test_retention_and_removal_with_the_person(lserver, lclient, gate, compound,
     assert lserver.learning.store.open_count() == 0
     assert lclient.get(f"/api/persons/{pid}/templates",
                        headers=auth(lserver, "officer")).status_code == 404  # fmt: skip
+
+
+def test_a_burst_of_learned_templates_is_one_gallery_version(
+    lserver, gate, compound, engine
+) -> None:
+    pts = lserver.learning.points()
+    lserver.learning.gallery.quiet_s = 3.0  # the burst below arrives well within it
+    people = []
+    for pid in compound.ids:
+        ok = _offered(engine, compound, pts, pid)
+        if ok:
+            people.append((pid, ok[0]))
+        if len(people) == 4:
+            break
+    v0 = lserver.publish_gallery().version
+    caps = [capture(lserver, compound, s, pid, "learn") for pid, s in people]
+    for c in caps:  # one after the other, without waiting: a morning's rush at the gates
+        gate.pub.publish(lserver.topics.sightings(c.gate), c.to_json(), qos=1)
+    store = lserver.learning.store
+
+    def learned() -> bool:
+        rows = [store.capture(c.capture_id) for c in caps]
+        return all(r is not None and r.outcome == "learned" for r in rows)
+
+    wait_until(learned, 120, "all four learned")
+    wait_until(lambda: lserver.store.gallery().version > v0, 120, "the new version")
+    wait_until(lambda: not lserver.learning.gallery.pending, 120, "nothing pending")
+    assert lserver.store.gallery().version == v0 + 1, "four templates, one gallery version"
+    assert lserver.store.gallery().templates == len(compound.ids) + 4
