@@ -141,6 +141,8 @@ def test_review_page_keyboard_bulk_and_the_person_page(
                    "[r.dataset.source, r.innerText, !!r.querySelector('button.remove')])")
         assert [(r[0], r[2]) for r in rows] == [("enrollment", False), ("gate_confirmed", True)]
         assert "门岗（民警确认）" in rows[1][1] and "officer1" in rows[1][1]
+        shoot(d, "review-person-templates", lambda d: _js(
+            d, "document.getElementById('templates').scrollIntoView(); return true"))
         button = d.find_element("css selector", "#template-rows button.remove")
         button.click()
         button.click()  # the second step
