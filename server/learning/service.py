@@ -78,6 +78,9 @@ class Learning:
         c = GateCapture.model_validate_json(msg.payload)
         if self.topics.gate_of(msg.topic) != c.gate or c.site != self.site_cfg.site:
             raise ValueError(f"a capture of {c.site}/{c.gate} on topic {msg.topic}")
+        skew = timedelta(seconds=self.site_cfg.ingest.max_future_skew_s)
+        if c.ts > now_utc() + skew:  # as for passages: a gate clock far ahead is refused
+            raise ValueError(f"a capture dated {c.ts.isoformat()}, more than {skew} ahead")
         self.take(c)
 
     def take(self, c: GateCapture) -> str | None:

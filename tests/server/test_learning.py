@@ -136,7 +136,7 @@ def test_a_near_miss_becomes_one_review_item_and_the_api_shows_it(
     assert {"list_review", "view_review_face"} <= {a["action"] for a in audit}
 
 
-def test_a_capture_on_another_gates_topic_or_below_the_floor_is_not_an_item(
+def test_a_capture_on_another_gates_topic_dated_ahead_or_below_the_floor_is_not_an_item(
     lserver, gate, compound, engine
 ) -> None:
     pts = lserver.learning.points()
@@ -146,6 +146,11 @@ def test_a_capture_on_another_gates_topic_or_below_the_floor_is_not_an_item(
     gate.pub.publish(lserver.topics.sightings("south"), cap.to_json(), qos=1)
     wait_until(lambda: lserver.bus.stats.malformed > before, 60, "the refusal")
     assert lserver.learning.store.capture(cap.capture_id) is None
+    ahead = capture(lserver, compound, s, pid, "review", identity="v-bbbbbbbbbbbb",
+                    ts=datetime.now(UTC) + DAY)  # fmt: skip
+    gate.pub.publish(lserver.topics.sightings("north"), ahead.to_json(), qos=1)
+    wait_until(lambda: lserver.bus.stats.malformed > before + 1, 60, "the refusal")
+    assert lserver.learning.store.capture(ahead.capture_id) is None
     low = capture(lserver, compound, s, pid, "review", identity="v-bbbbbbbbbbbb",
                   score=pts.review_floor - 0.05)  # fmt: skip
     assert gate.send(low) == "below_floor"
