@@ -23,6 +23,7 @@ from server.config import ServerConfig
 from server.db import make_engine, migrate
 from server.elder import ElderWatch
 from server.gallery import build_snapshot
+from server.learning.service import Learning
 from server.live import Hub
 from server.photos import PhotoDecoder
 from server.reference import ReferencePhotos
@@ -82,6 +83,7 @@ class ServerApp:
         self.references = ReferencePhotos(self.store, face=lambda: self.face)
         self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert, tz=self.tz)
         self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
+        self.learning = Learning(cfg, self.store, self.tz, self.publish_gallery)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
         self._bootstrap_admin()
@@ -89,6 +91,7 @@ class ServerApp:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ServerApp:
+        self.learning.start()
         self.bus.start()
         self._jobs.start()
         return self
@@ -96,6 +99,7 @@ class ServerApp:
     def stop(self) -> None:
         self._stop.set()
         self._jobs.join(timeout=5)
+        self.learning.stop()  # a pending gallery version goes out before the bus closes
         self.bus.stop()
         self.engine.dispose()
 
@@ -108,6 +112,7 @@ class ServerApp:
     def _job_loop(self) -> None:
         next_scan = time.monotonic() + self.cfg.elder.scan_interval_s
         next_purge = time.monotonic() + self.cfg.retention.purge_interval_s
+        next_returning = time.monotonic() + self.cfg.learning.scan_interval_s
         while not self._stop.wait(1.0):
             now = time.monotonic()
             try:
@@ -115,6 +120,9 @@ class ServerApp:
                     next_scan = now + self.cfg.elder.scan_interval_s
                     self.watch.scan(now_utc())
                     self.visitor_watch.scan(now_utc())
+                if now >= next_returning:
+                    next_returning = now + self.cfg.learning.scan_interval_s
+                    self.learning.scan(now_utc())
                 if now >= next_purge:
                     next_purge = now + self.cfg.retention.purge_interval_s
                     self.purge(now_utc())
@@ -149,13 +157,16 @@ class ServerApp:
         return [*subs, Subscription(topic, self._on_sighting)]
 
     def _on_sighting(self, msg: mqtt.MQTTMessage) -> None:
-        """A search's sighting candidate, or a visitor a template search matched (look back)."""
+        """A search's sighting candidate, a visitor a template search matched (look back), or a
+        gate capture for the gallery that learns."""
         try:
             kind = json.loads(msg.payload).get("kind")
         except (ValueError, AttributeError) as e:
             raise ValueError(f"a sighting must be a JSON object: {e}") from e
         if kind == "visitor_match":
             self.visitor_reports.on_match(msg)
+        elif kind == "capture":
+            self.learning.on_message(msg)
         else:
             self.searches.on_message(msg)
 
@@ -209,6 +220,7 @@ class ServerApp:
         n = self.store.purge(now, r.visitor_days, r.resident_days, r.audit_days)
         # Home visits are kept as long as the resident's passages (the same retention).
         n["home_visits"] = self.store.purge_visits(now - timedelta(days=r.resident_days))
+        n |= {f"learning_{k}": v for k, v in self.learning.purge(now).items()}
         if any(n.values()):
             log.info("retention purge: %s", n)
         pictures = self.searches.purge_evidence(now)

@@ -13,6 +13,9 @@ from contract.config import FaceConfig, load_config
 from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
+from models.learning import LearningPolicy
+
+_POLICY = LearningPolicy()
 
 
 class _Strict(BaseModel):
@@ -102,6 +105,76 @@ class VisitsConfig(_Strict):
     )
 
 
+class LearningConfig(_Strict):
+    """The gallery that learns at the gate (server/learning/): review items and guarded learning.
+
+    The calibrated points come from models.learning.LearningPolicy; its defaults are these."""
+
+    enabled: bool = Field(True, description="Take gate captures: review items and learning.")
+    auto: bool = Field(True, description="Learn automatically (guarded); off: review items only.")
+    returning_days: int = Field(
+        3, ge=2, le=31, description="A visitor id seen on this many local days becomes an item."
+    )
+    returning_window_days: int = Field(
+        7, ge=2, le=31, description="...of the last this many local days (today included)."
+    )
+    capture_days: float = Field(
+        7, gt=0, description="Captures no review item needs are deleted after this (faces too)."
+    )
+    review_days: float = Field(
+        30, gt=0, description="Decided (or undecided) review items and their faces live this long."
+    )
+    rejection_days: float = Field(
+        365, gt=0, description="A rejected pair (and its template) is remembered this long."
+    )
+    max_gate_templates: int = Field(
+        _POLICY.max_gate_templates, ge=1, le=50,
+        description="Gate templates per person (oldest replaced first; enrollment never).",
+    )  # fmt: skip
+    auto_per_day: int = Field(
+        _POLICY.auto_per_day, ge=0, le=10, description="Automatic additions per person per day."
+    )
+    review_fpir: float = Field(_POLICY.review_fpir, gt=0, lt=1, description="Review floor.")
+    learn_fpir: float = Field(_POLICY.learn_fpir, gt=0, lt=1, description="Learning point.")
+    learn_min_frames: int = Field(_POLICY.learn_min_frames, ge=1, le=100)
+    learn_margin: float = Field(_POLICY.learn_margin, ge=0, le=2)
+    anchor_far: float = Field(
+        _POLICY.anchor_far, gt=0, lt=1, description="One-to-one FAR of the enrollment anchor."
+    )
+    target_fpir: float = Field(
+        0.003, gt=0, lt=1, description="The edges' decision.target_fpir (the naming threshold)."
+    )
+    same_visitor_threshold: float | None = Field(
+        None, ge=-1, le=1,
+        description="A capture this close to a rejected one is the same face (None: naming).",
+    )  # fmt: skip
+    scan_interval_s: float = Field(600, gt=0, description="Returning-visitor scan interval.")
+    gallery_quiet_s: float = Field(
+        3, ge=0, le=600, description="A learned template is published after this quiet time..."
+    )
+    gallery_max_wait_s: float = Field(
+        30, gt=0, le=3600, description="...or at most this long after the first change."
+    )
+
+    @model_validator(mode="after")
+    def _window(self) -> LearningConfig:
+        if self.returning_days > self.returning_window_days:
+            raise ValueError("learning.returning_days cannot exceed returning_window_days")
+        return self
+
+    def policy(self) -> LearningPolicy:
+        """The LearningPolicy these settings make."""
+        return LearningPolicy(
+            review_fpir=self.review_fpir,
+            learn_fpir=self.learn_fpir,
+            learn_min_frames=self.learn_min_frames,
+            learn_margin=self.learn_margin,
+            anchor_far=self.anchor_far,
+            max_gate_templates=self.max_gate_templates,
+            auto_per_day=self.auto_per_day,
+        )
+
+
 class HttpConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -163,6 +236,7 @@ class ServerConfig(_Strict):
     visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     wall: WallConfig = Field(default_factory=WallConfig)
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."

@@ -57,6 +57,35 @@ class Verdict(StrEnum):
     REJECTED = "rejected"
 
 
+class TemplateSource(StrEnum):
+    """Where a face template came from (the gallery that learns at the gate)."""
+
+    ENROLLMENT = "enrollment"  # the desk; never replaced by learning
+    GATE_CONFIRMED = "gate_confirmed"  # a review item an officer confirmed
+    GATE_AUTO = "gate_auto"  # learned under guard
+
+
+GATE_SOURCES = (TemplateSource.GATE_CONFIRMED, TemplateSource.GATE_AUTO)
+
+
+class ReviewKind(StrEnum):
+    NEAR_MISS = "near_miss"  # a passage just below the naming threshold
+    RETURNING_VISITOR = "returning_visitor"  # a visitor id seen on several recent days
+
+
+class ReviewState(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+class ReviewVerdict(StrEnum):
+    """An officer's answer to "是否为 <name>？"."""
+
+    CONFIRM = "confirm"
+    REJECT = "reject"
+
+
 class AuditAction(StrEnum):
     """Every action written to the audit log."""
 
@@ -99,3 +128,8 @@ class AuditAction(StrEnum):
     RECORD_VISIT = "record_visit"
     LIST_VISITS = "list_visits"
     VISITS_DUE = "visits_due"
+    LIST_REVIEW = "list_review"
+    VIEW_REVIEW_FACE = "view_review_face"
+    JUDGE_REVIEW = "judge_review"
+    READ_TEMPLATES = "read_templates"
+    REMOVE_TEMPLATE = "remove_template"

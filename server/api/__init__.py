@@ -23,6 +23,7 @@ from server.api.routes import (
     people,
     persons,
     references,
+    review,
     searches,
     session,
     templates,
@@ -39,8 +40,9 @@ from server.reference import NotAReference, NotJpeg
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
-ROUTERS = (health, session, pages, users, people, persons, references, templates, gallery, board,
-           events, trajectories, alerts, searches, visitors, visits, audit, wall)  # fmt: skip
+ROUTERS = (health, session, pages, users, people, persons, references, templates, review,
+           gallery, board, events, trajectories, alerts, searches, visitors, visits, audit,
+           wall)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

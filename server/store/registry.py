@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from contract.gallery import GalleryManifest
 from server import tables as t
+from server.learning.forget import forget_person
 from server.store.base import Repository, now_utc
 from server.store.records import GalleryRecord, ListedPerson, Person, PersonEntry
 
@@ -74,8 +75,8 @@ class RegistryStore(Repository):
         ]
 
     def remove_person(self, person_id: str) -> bool:
-        """Mark removed and delete the face templates (the person leaves the next gallery) and
-        the reference photo (the row stays, so the foreign key's cascade never fires)."""
+        """Mark removed and delete the face templates (the person leaves the next gallery) and what
+        the gallery that learns kept of them."""
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(t.persons)
@@ -83,9 +84,7 @@ class RegistryStore(Repository):
                 .values(removed=True, updated=now_utc())
             ).rowcount
             conn.execute(delete(t.templates).where(t.templates.c.person_id == person_id))
-            conn.execute(
-                delete(t.reference_photos).where(t.reference_photos.c.person_id == person_id)
-            )
+            forget_person(conn, person_id)  # gate captures, review items, reference photo
         return bool(n)
 
     def add_templates(

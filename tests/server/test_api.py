@@ -286,7 +286,9 @@ def test_retention_purges_old_rows_and_keeps_recent_ones(server, broker) -> None
     assert server.store.visitor("v-aaaaaaaaaaaa") is None, "the visitor's record went too"
     assert server.store.visitor("v-bbbbbbbbbbbb").passages == 1
     assert server.purge(now) == {
-        "visitor_events": 0, "visitors": 0, "person_events": 0, "audit": 0, "home_visits": 0
+        "visitor_events": 0, "visitors": 0, "person_events": 0, "audit": 0, "home_visits": 0,
+        "learning_review_items": 0, "learning_captures": 0, "learning_capture_faces": 0,
+        "learning_rejections": 0,
     }  # fmt: skip
 
 

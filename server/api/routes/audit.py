@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from server.api.deps import Admin, StoreDep, parse_since
+from server.api.deps import MAX_INT, Admin, StoreDep, parse_since
 from server.api.schemas import AuditRecord
 from server.states import AuditAction
 
@@ -21,7 +21,7 @@ def audit_log(
     until: Annotated[str | None, Query(max_length=64)] = None,
     user: Annotated[str | None, Query(max_length=64)] = None,
     action: AuditAction | None = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> list[AuditRecord]:
     """Newest first; the next page: ``before_id`` = the last row's id."""

@@ -31,6 +31,7 @@ PAGES = {
     "/search": "search.html",
     "/alerts": "alerts.html",
     "/visitors": "visitors.html",
+    "/review": "review.html",
     "/audit": "audit.html",
 }
 PAGE_PREFIXES = ("/person/",)

@@ -1,7 +1,7 @@
 // The person page: who, where now (big), the last 48 hours as a timeline of stays inside and
 // outside with every passage and internal sighting as a tick, the tables, "raise a search".
 "use strict";
-GW.start(async (_me) => {
+GW.start(async (me) => {
   const $ = GW.$;
   const id = GW.site.person_id;
   const ms = (iso) => new Date(iso).getTime();
@@ -150,6 +150,38 @@ GW.start(async (_me) => {
     return true;
   }
 
+  /** The face templates with where each came from; gate ones removable (an admin: any). */
+  async function templates() {
+    const list = await GW.api(`/api/persons/${encodeURIComponent(id)}/templates`);
+    const removable = (x) => me.role === "admin" || x.source !== "enrollment";
+    People.fill($("template-rows"), ...list.map((x) => GW.el("tr", {data: {template: x.id, source: x.source}},
+      GW.el("td", {cls: "source", text: GW.label("template.source", x.source)}),
+      GW.el("td", {text: x.gate ? `${x.gate}/${x.camera || ""}` : ""}),
+      GW.el("td", {text: GW.fmt(x.captured_at, "datetime")}),
+      GW.el("td", {text: x.confirmed_by || ""}),
+      GW.el("td", {text: GW.fmt(x.created, "datetime")}),
+      GW.el("td", {}, removable(x) ? removeButton(x) : null))));
+    if (!list.length) $("template-rows").append(GW.el("tr", {}, GW.el("td", {colspan: 6, cls: "muted", text: GW.t("common.none")})));
+  }
+  function removeButton(x) {
+    const b = GW.el("button", {type: "button", cls: "secondary remove", text: GW.t("person.template_remove")});
+    b.addEventListener("click", async () => {
+      if (!b.classList.contains("sure")) {  // two steps: a template is not removed by one slip
+        b.classList.add("sure", "danger");
+        b.classList.remove("secondary");
+        b.textContent = GW.t("person.template_remove_sure");
+        return;
+      }
+      try {
+        const r = await GW.api(`/api/persons/${encodeURIComponent(id)}/templates/${x.id}`, {method: "DELETE"});
+        $("template-note").textContent = GW.t("person.template_removed", {version: r.gallery.version});
+        GW.showError(null);
+        await templates();
+      } catch (e) { GW.showError(e); }
+    });
+    return b;
+  }
+
   $("raise").addEventListener("click", () => { $("reason").value = GW.t("person.search_reason_default"); $("raise-error").textContent = ""; $("raise-dialog").showModal(); });
   $("raise-cancel").addEventListener("click", () => $("raise-dialog").close());
   $("raise-go").addEventListener("click", async () => {
@@ -163,6 +195,6 @@ GW.start(async (_me) => {
   });
   $("export").addEventListener("click", exportCsv);
   $("print").addEventListener("click", () => window.print());
-  await load();
+  if (await load()) await templates();
   document.body.dataset.ready = "1";
 });
