@@ -8,36 +8,36 @@ from dataclasses import dataclass
 from models.calibration import CalibrationCurve, load_curve
 from models.engine import CALIBRATED_THRESHOLD
 from models.learning import LearningPolicy
+from models.perperson import GallerySize
 from server.config import ServerConfig
 
 
 def site_curve(cfg: ServerConfig) -> CalibrationCurve | None:
-    """The pack's calibration curve for the population the gates serve.
-
-    The site setting ``population`` (East-Asian by default for a zh-CN site) is not in this
-    branch yet: until it is, the pack's general curve. The one place to change when it lands.
-    """
+    """The pack's calibration curve for the population the gates serve (the site setting
+    ``population``: East-Asian by default for a zh-CN site), as the edges pick it."""
     face = cfg.face
-    return load_curve(face.pack, "flip" if face.flip_tta else "none", face.pack_dir)
+    tta = "flip" if face.flip_tta else "none"
+    return load_curve(face.pack, tta, face.pack_dir, population=cfg.site_population)
 
 
 @dataclass(frozen=True)
 class Points:
-    """The points in force for a gallery of ``templates`` templates."""
+    """The points in force for a gallery of this size (persons and their templates)."""
 
-    templates: int
+    size: GallerySize
     naming: float  # the edges' naming threshold (learning.target_fpir)
     review_floor: float
+    visitor_floor: float  # a visitor's capture at or above it counts for the returning rule
     learn: float
     anchor: float
     same_face: float  # a capture this close to a rejected one is the rejected face again
 
 
 def points(
-    cfg: ServerConfig, curve: CalibrationCurve | None, policy: LearningPolicy, templates: int
+    cfg: ServerConfig, curve: CalibrationCurve | None, policy: LearningPolicy, size: GallerySize
 ) -> Points:
     fixed = CALIBRATED_THRESHOLD.get(cfg.face.pack, 0.36)
-    n = max(1, templates)
+    n = size if size.persons else GallerySize.singles(1)
     if cfg.face.match_threshold is not None:
         naming = cfg.face.match_threshold
     elif curve is not None:
@@ -46,9 +46,10 @@ def points(
         naming = fixed
     same = cfg.learning.same_visitor_threshold
     return Points(
-        templates=n,
+        size=n,
         naming=naming,
         review_floor=policy.review_floor(curve, n, naming),
+        visitor_floor=policy.visitor_floor(curve, n, naming),
         learn=policy.learn_point(curve, n, naming),
         anchor=policy.anchor(curve, fixed),
         same_face=naming if same is None else same,

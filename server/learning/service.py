@@ -69,7 +69,7 @@ class Learning:
 
     def points(self) -> Points:
         """The points in force for the registry's gallery as it is now."""
-        return points(self.site_cfg, self.curve, self.policy, self.store.gallery_template_count())
+        return points(self.site_cfg, self.curve, self.policy, self.store.gallery_size())
 
     # -- captures in -------------------------------------------------------------------------
 
@@ -124,9 +124,10 @@ class Learning:
 
     def _review(self, c: CaptureRow) -> str:
         pts = self.points()
-        if c.score < pts.review_floor:
-            return "below_floor"
         vid = c.identity if c.identity and c.identity.startswith("v-") else None
+        if c.score < pts.review_floor:
+            # Below the band: only a visitor who keeps coming back is asked about (scan).
+            return "kept" if vid is not None and c.score >= pts.visitor_floor else "below_floor"
         if rejected_before(c, vid, self.store.rejections(c.person_id), pts.same_face):
             return "rejected_before"
         if self.store.open_item(c.person_id, vid) is not None:
@@ -148,7 +149,7 @@ class Learning:
         now = now or now_utc()
         since = local_midnight(now, self.tz, self.cfg.returning_window_days - 1)
         pts = self.points()
-        caps = [x for x in self.store.visitor_captures(since) if x.score >= pts.review_floor]
+        caps = [x for x in self.store.visitor_captures(since) if x.score >= pts.visitor_floor]
         times = self.store.visitor_passage_times((x.visitor_id for x in caps), since)
         touched = []
         for best in returning_pairs(caps, times, self.tz, self.cfg.returning_days):

@@ -11,6 +11,7 @@ import numpy as np
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from contract.events import GateCapture
+from models.perperson import GallerySize
 from server import tables as t
 from server.learning.records import (
     CaptureRow,
@@ -108,15 +109,17 @@ class LearningStore(Repository):
         with self.engine.connect() as conn:
             return TemplateRow.all(conn.execute(q))
 
-    def gallery_template_count(self) -> int:
-        """Templates of persons not removed: the size the edges' gallery has (about)."""
+    def gallery_size(self) -> GallerySize:
+        """Persons not removed and their template counts: the size the edges' gallery has
+        (about), counted per person as the edges count it."""
         q = (
             select(func.count())
             .select_from(t.templates.join(t.persons, t.persons.c.id == T.person_id))
             .where(t.persons.c.removed.is_(False))
+            .group_by(T.person_id)
         )
         with self.engine.connect() as conn:
-            return int(conn.execute(q).scalar_one())
+            return GallerySize.of_counts(int(n) for n in conn.execute(q).scalars())
 
     @staticmethod
     def _add_gate_template(

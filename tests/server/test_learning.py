@@ -101,8 +101,8 @@ def _gate_templates(server, pid: str) -> list:  # noqa: ANN001
 
 def test_points_follow_the_registry(lserver, compound) -> None:
     pts = lserver.learning.points()
-    assert pts.templates == len(compound.ids) >= 600
-    assert pts.review_floor < pts.naming < pts.learn, pts
+    assert pts.size.persons == len(compound.ids) >= 600
+    assert pts.visitor_floor < pts.review_floor < pts.naming < pts.learn, pts
     assert 0.40 < pts.anchor < pts.learn
 
 
@@ -151,8 +151,11 @@ def test_a_capture_on_another_gates_topic_dated_ahead_or_below_the_floor_is_not_
     gate.pub.publish(lserver.topics.sightings("north"), ahead.to_json(), qos=1)
     wait_until(lambda: lserver.bus.stats.malformed > before + 1, 60, "the refusal")
     assert lserver.learning.store.capture(ahead.capture_id) is None
-    low = capture(lserver, compound, s, pid, "review", identity="v-bbbbbbbbbbbb",
-                  score=pts.review_floor - 0.05)  # fmt: skip
+    kept = capture(lserver, compound, s, pid, "review", identity="v-bbbbbbbbbbbb",
+                   score=(pts.visitor_floor + pts.review_floor) / 2)  # fmt: skip
+    assert gate.send(kept) == "kept"  # asked about only if the visitor keeps coming back
+    low = capture(lserver, compound, s, pid, "review", identity="v-bbbbbbbbbbbc",
+                  score=pts.visitor_floor - 0.02)  # fmt: skip
     assert gate.send(low) == "below_floor"
     assert lserver.learning.store.open_count() == 0
 
@@ -333,7 +336,7 @@ def test_retention_and_removal_with_the_person(lserver, lclient, gate, compound,
     kept = capture(lserver, compound, s, pid, "review", identity="v-333333333333")
     assert gate.send(kept) == "review_item"
     low = capture(lserver, compound, s2, pid2, "review", identity="v-444444444444",
-                  score=pts.review_floor - 0.1)  # fmt: skip
+                  score=pts.visitor_floor - 0.02)  # fmt: skip
     assert gate.send(low) == "below_floor"
     now = datetime.now(UTC)
     n = lserver.purge(now + timedelta(days=8))

@@ -91,4 +91,4 @@ def test_a_look_alike_walking_every_day_for_a_week_is_never_learned(
                for t in server.learning.store.person_templates(pid)
                if t.source != TemplateSource.ENROLLMENT]  # fmt: skip
     assert learned == []
-    assert server.learning.store.gallery_template_count() == len(c.ids), "no template added"
+    assert server.learning.store.gallery_size().templates == len(c.ids), "no template added"
