@@ -113,10 +113,12 @@ class LearningConfig(_Strict):
     enabled: bool = Field(True, description="Take gate captures: review items and learning.")
     auto: bool = Field(True, description="Learn automatically (guarded); off: review items only.")
     returning_days: int = Field(
-        3, ge=2, le=31, description="A visitor id seen on this many local days becomes an item."
+        _POLICY.returning_days, ge=2, le=31,
+        description="A visitor id seen on this many local days becomes an item.",
     )
     returning_window_days: int = Field(
-        7, ge=2, le=31, description="...of the last this many local days (today included)."
+        _POLICY.returning_window_days, ge=2, le=31,
+        description="...of the last this many local days (today included).",
     )
     capture_days: float = Field(
         7, gt=0, description="Captures no review item needs are deleted after this (faces too)."
@@ -135,6 +137,10 @@ class LearningConfig(_Strict):
         _POLICY.auto_per_day, ge=0, le=10, description="Automatic additions per person per day."
     )
     review_fpir: float = Field(_POLICY.review_fpir, gt=0, lt=1, description="Review floor.")
+    returning_fpir: float = Field(
+        _POLICY.returning_fpir, gt=0, lt=1,
+        description="Visitor floor: a visitor's capture above it counts for the returning rule.",
+    )  # fmt: skip
     learn_fpir: float = Field(_POLICY.learn_fpir, gt=0, lt=1, description="Learning point.")
     learn_min_frames: int = Field(_POLICY.learn_min_frames, ge=1, le=100)
     learn_margin: float = Field(_POLICY.learn_margin, ge=0, le=2)
@@ -166,6 +172,9 @@ class LearningConfig(_Strict):
         """The LearningPolicy these settings make."""
         return LearningPolicy(
             review_fpir=self.review_fpir,
+            returning_fpir=self.returning_fpir,
+            returning_days=self.returning_days,
+            returning_window_days=self.returning_window_days,
             learn_fpir=self.learn_fpir,
             learn_min_frames=self.learn_min_frames,
             learn_margin=self.learn_margin,
