@@ -113,10 +113,25 @@ def test_login_sets_a_strict_httponly_session_cookie(client, server) -> None:
 
 
 def test_access_log_never_shows_a_credential(server, http_url: str, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.INFO)
+    # uvicorn's access logger does not propagate to the root, where caplog listens.
+    access.addHandler(caplog.handler)
+    try:
+        sid = _requests_with_credentials(server, http_url)
+    finally:
+        access.removeHandler(caplog.handler)
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/api/board/stream" in line for line in lines), lines
+    for secret in (*server.tokens.values(), sid):
+        assert not any(secret in line for line in lines)
+
+
+def _requests_with_credentials(server, http_url: str) -> str:  # noqa: ANN001
+    """Requests with a token, a session cookie and a stream; the session id."""
     import httpx
 
-    caplog.set_level(logging.INFO, logger="uvicorn.access")
-    logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     with httpx.Client(base_url=http_url) as c:
         r = c.post("/api/login", headers=auth(server, "viewer"))
         assert r.status_code == 204
@@ -124,11 +139,7 @@ def test_access_log_never_shows_a_credential(server, http_url: str, caplog) -> N
         with c.stream("GET", "/api/board/stream") as s:
             assert s.status_code == 200
         c.get("/api/board", headers=auth(server, "officer"))
-    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
-    assert any("/api/board/stream" in line for line in lines), lines
-    sid = c.cookies.get("gw_session") or "no-session"
-    for secret in (*server.tokens.values(), sid):
-        assert not any(secret in line for line in lines)
+        return c.cookies.get("gw_session") or "no-session"
 
 
 def test_gallery_version_zero_is_404_not_the_latest(client, server) -> None:
