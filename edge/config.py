@@ -12,6 +12,9 @@ from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.calibration import DEFAULT_TARGET_FPIR
+from models.learning import LearningPolicy
+
+_POLICY = LearningPolicy()  # the defaults of the capture points below
 
 SourceKind = Literal["file", "url", "device", "folder"]
 
@@ -91,6 +94,53 @@ class DecisionConfig(_Strict):
     )
     max_missed_frames: int = Field(8, ge=1, description="Frames unseen before a track ends.")
     iou_match: float = Field(0.25, gt=0, lt=1, description="IoU to continue a track.")
+    captures: bool = Field(
+        True,
+        description="Send a gate capture (the face and the track's fused template, on the "
+        "gate's sightings topic) for two kinds of passage only: not named but scored at or "
+        "above the review floor for an enrolled person (an officer is asked), and named far "
+        "above the threshold (the server may learn it). false: no face ever leaves for these.",
+    )
+    review_fpir: float = Field(
+        _POLICY.review_fpir,
+        gt=0,
+        lt=1,
+        description="The review floor: the threshold at this share of strangers (on the "
+        "calibration curve, for the gallery's size); near misses from there up to the naming "
+        "threshold go to review.",
+    )
+    learn_fpir: float = Field(
+        _POLICY.learn_fpir,
+        gt=0,
+        lt=1,
+        description="The learning point: the threshold at this share of strangers; a named "
+        "passage at or above it (with learn_min_frames and learn_margin) is offered for learning.",
+    )
+    learn_min_frames: int = Field(
+        _POLICY.learn_min_frames, ge=1, le=50, description="Frames a learned passage needs."
+    )
+    learn_margin: float = Field(
+        _POLICY.learn_margin, ge=0, le=2, description="Margin over the runner-up to learn."
+    )
+
+    @model_validator(mode="after")
+    def _points_in_order(self) -> DecisionConfig:
+        if not self.learn_fpir < self.target_fpir < self.review_fpir:
+            raise ValueError(
+                f"need learn_fpir < target_fpir < review_fpir (the learning point above the "
+                f"naming threshold, the review floor below it), got {self.learn_fpir:g}, "
+                f"{self.target_fpir:g}, {self.review_fpir:g}"
+            )
+        return self
+
+    def learning(self) -> LearningPolicy:
+        """The learning policy with this gate's capture points (the rest its defaults)."""
+        return LearningPolicy(
+            review_fpir=self.review_fpir,
+            learn_fpir=self.learn_fpir,
+            learn_min_frames=self.learn_min_frames,
+            learn_margin=self.learn_margin,
+        )
 
 
 class VisitorConfig(_Strict):

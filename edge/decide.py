@@ -11,7 +11,7 @@ import numpy.typing as npt
 from contract.roles import Role
 from edge.config import DecisionConfig
 from edge.decision import Decision, as_role
-from edge.tracker import Track
+from edge.tracker import Sample, Track
 from edge.visitors import VisitorGallery
 from models.calibration import OperatingPoint
 from models.engine import FaceEngine
@@ -74,9 +74,12 @@ class Judge:
         self.margin_threshold = margin_threshold
         self.visitors = visitors
 
+    def voters(self, track: Track) -> list[Sample]:
+        """The track's best-quality samples, the ones that vote (at most ``top_frames``)."""
+        return sorted(track.samples, key=lambda s: -s.quality)[: self.cfg.top_frames]
+
     def _voters(self, track: Track) -> F32:
-        best = sorted(track.samples, key=lambda s: -s.quality)[: self.cfg.top_frames]
-        return np.stack([s.embedding for s in best])
+        return np.stack([s.embedding for s in self.voters(track)])
 
     def vote(self, track: Track, gallery: Gallery) -> Vote:
         e = self._voters(track)
