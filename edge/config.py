@@ -79,6 +79,12 @@ class DecisionConfig(_Strict):
     )
     min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
     top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")
+    fusion: Literal["vote", "mean"] = Field(
+        "vote",
+        description="vote: a person's score is their mean score over the best frames; mean: the "
+        "best frames' embeddings are averaged (quality-weighted, L2-normalised) and that one "
+        "template is scored (measured in scripts/bench_gate.py --walk-photos; see the README).",
+    )
     embeds_per_s: float = Field(6.0, gt=0, description="Most embeddings per track per second.")
     min_track_frames: int = Field(
         3, ge=1, description="Shorter tracks are flicker, not people: no event."

@@ -16,6 +16,7 @@ from edge.visitors import VisitorGallery
 from models.calibration import OperatingPoint
 from models.engine import FaceEngine
 from models.gallery import Gallery
+from models.learning import fuse
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class Judge:
         e = self._voters(track)
         if len(gallery) == 0:
             return Vote(person_id=None, role=None, score=0.0, margin=0.0, frames=len(e))
+        if self.cfg.fusion == "mean":
+            return self._fused_vote(track, gallery)
         hits = gallery.search(e, k=5)
         # A person missing from one frame's top 5 scored at most that frame's 5th score there.
         floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
@@ -102,6 +105,20 @@ class Judge:
             score=best,
             margin=best - second,
             frames=len(e),
+        )
+
+    def _fused_vote(self, track: Track, gallery: Gallery) -> Vote:
+        """Track-level fusion: the best frames' quality-weighted mean template, scored once."""
+        best = self.voters(track)
+        template = fuse([s.embedding for s in best], [s.quality for s in best])
+        found = gallery.search(template[None], k=2)[0].candidates
+        second = found[1].score if len(found) > 1 else 0.0
+        return Vote(
+            person_id=found[0].person_id,
+            role=as_role(found[0].role),
+            score=found[0].score,
+            margin=found[0].score - second,
+            frames=len(best),
         )
 
     def decide(self, track: Track, gallery: Gallery, now: float, final: bool) -> Decision | None:

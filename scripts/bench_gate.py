@@ -2,6 +2,7 @@
 """Open-set accuracy through the edge: generated gate videos of enrolled people and strangers.
 
 Usage: python scripts/bench_gate.py --faces ../shared/faces_wide_dev [--enrolled 60 --strangers 60]
+       python scripts/bench_gate.py --faces ../shared/faces_east_asian_dev --walk-photos 3 --record
 
 The open-set split of bench_accuracy.py (rotation 0: every third identity from the first is a
 stranger, the others enroll their first photo): the gallery holds every enrolled person; the
@@ -11,6 +12,13 @@ losslessly; its per-track decisions are recorded. Reported: strangers named (as 
 people named right / named wrong / not named, for the edge's own operating point. With --record
 the edge runs with naming off and every vote is kept, so that other rules (thresholds, margins,
 quality-weighted voting, agreement over k frames) are replayed on the same tracks offline.
+
+With --walk-photos K (issue 17 item 4) each walk changes photo along the way: an enrolled person
+with at least three photos enrolls the first and walks with up to K of the others, a stranger with
+up to K of theirs, each photo for an equal share of the walk (gatewatch/gatevideo.py, '>'). The
+replay then sets the edge's vote (mean per-person score over the best frames) beside track-level
+fusion (the best frames' embeddings, quality-weighted, L2-normalised, scored once against the
+gallery). --pad N adds N one-photo people from --pad-with (distractors_dev) to the gallery.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from contract.config import FaceConfig  # noqa: E402
 from scripts.openset import embed_ours  # noqa: E402
 
 
@@ -38,35 +47,65 @@ class TrackRecord:
     last_s: float
     embeddings: np.ndarray
     qualities: np.ndarray
+    times: np.ndarray  # video seconds of the samples
     final: bool
     identity: str | None
     kind: str
 
 
+def _ok(s, idx: list[int]) -> list[int]:  # noqa: ANN001
+    return [i for i in idx if s.ok[i]]
+
+
 def plan(
-    faces: Path, cache: Path, n_enrolled: int, n_strangers: int, seed: int, every_photo: bool
+    faces: Path,
+    cache: Path,
+    n_enrolled: int,
+    n_strangers: int,
+    seed: int,
+    every_photo: bool,
+    walk_photos: int = 1,
 ) -> dict:
-    """The gallery and the walks; ``every_photo``: each stranger walks once per photo."""
+    """The gallery and the walks; ``every_photo``: each stranger walks once per photo;
+    ``walk_photos`` > 1: walks change photo along the way (enrolled walkers need 3+ photos)."""
     s = embed_ours(faces, cache)
-    by_id = s.by_identity()
-    ids = sorted(by_id)
+    by_id = {i: _ok(s, v) if walk_photos > 1 else v for i, v in s.by_identity().items()}
+    ids = sorted(i for i, v in by_id.items() if v)
     strangers = set(ids[0::3])
     enrolled = [i for i in ids if i not in strangers and s.ok[by_id[i][0]]]
     rng = np.random.default_rng(seed)
-    walk_e = [i for i in rng.permutation(enrolled) if len(by_id[i]) > 1][:n_enrolled]
-    walk_s = list(rng.permutation(sorted(strangers)))[:n_strangers]
-    walkers = [(str(i), True, by_id[i][1]) for i in walk_e]
-    walkers += [
-        (str(i), False, j) for i in walk_s for j in (by_id[i] if every_photo else by_id[i][:1])
-    ]
-    order = rng.permutation(len(walkers))
+    least = 3 if walk_photos > 1 else 2
+    walk_e = [i for i in rng.permutation(enrolled) if len(by_id[i]) >= least][:n_enrolled]
+    walk_s = list(rng.permutation(sorted(strangers)))
+    if walk_photos > 1:  # strangers whose photos can change along the walk first
+        walk_s.sort(key=lambda i: -min(len(by_id[i]), walk_photos))
+    walk_s = walk_s[:n_strangers]
+    if walk_photos > 1:
+        walkers = [(str(i), True, by_id[i][1 : 1 + walk_photos]) for i in walk_e]
+        walkers += [(str(i), False, by_id[i][:walk_photos]) for i in walk_s]
+    else:
+        walkers = [(str(i), True, [by_id[i][1]]) for i in walk_e]
+        walkers += [(str(i), False, [j]) for i in walk_s
+                    for j in (by_id[i] if every_photo else by_id[i][:1])]  # fmt: skip
     passes = []
-    for k in order:
-        ident, is_enrolled, photo = walkers[k]
-        passes.append({"identity": ident, "enrolled": is_enrolled, "photo": s.paths[photo]})
+    for k in rng.permutation(len(walkers)):
+        ident, is_enrolled, photos = walkers[k]
+        walk = ">".join(s.paths[j] for j in photos)
+        passes.append({"identity": ident, "enrolled": is_enrolled, "photo": walk,
+                       "photos": len(photos)})  # fmt: skip
     gallery = {f"p-{i}".replace("_", "-"): s.emb[by_id[i][0]] for i in enrolled}
     return {"passes": passes, "gallery": gallery, "ident_of": {f"p-{i}".replace("_", "-"): i
                                                                 for i in enrolled}}  # fmt: skip
+
+
+def padding(folder: Path, cache: Path, n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` one-photo people of another set, as gallery persons (ids d-<n>)."""
+    s = embed_ours(folder, cache)
+    ok = np.flatnonzero(s.ok)
+    if n > len(ok):
+        raise SystemExit(f"{folder} has {len(ok)} usable photos, not {n}")
+    pick = np.random.default_rng(seed).permutation(ok)[:n]
+    return {f"d-{k}": s.emb[j] for k, j in enumerate(pick)}
 
 
 def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bool) -> list:
@@ -102,7 +141,8 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
                 TrackRecord(
                     track.id, track.first_seen, track.last_seen,
                     np.stack([x.embedding for x in track.samples]),
-                    np.array([x.quality for x in track.samples]), final,
+                    np.array([x.quality for x in track.samples]),
+                    np.array([x.captured for x in track.samples]), final,
                     None if d is None else d.identity, "" if d is None else d.identity_kind,
                 )
             )  # fmt: skip
@@ -128,9 +168,12 @@ def passage_of(rec: TrackRecord, spans: list[tuple[float, float]]) -> int | None
     return None
 
 
-def outcome(named: dict[int, set[str]], passes: list[dict], ident_of: dict[str, str]) -> dict:
-    strangers = [k for k, p in enumerate(passes) if not p["enrolled"]]
-    enrolled = [k for k, p in enumerate(passes) if p["enrolled"]]
+def outcome(named: dict[int, set[str]], passes: list[dict], ident_of: dict[str, str],
+            least_photos: int = 1) -> dict:  # fmt: skip
+    """Strangers named and enrolled named right / wrong, over walks of ``least_photos``+ photos."""
+    mine = [k for k, p in enumerate(passes) if p.get("photos", 1) >= least_photos]
+    strangers = [k for k in mine if not passes[k]["enrolled"]]
+    enrolled = [k for k in mine if passes[k]["enrolled"]]
     s_named = sum(1 for k in strangers if named.get(k))
     said = {k: {ident_of.get(x) for x in named.get(k, set())} for k in enrolled}
     right = sum(1 for k in enrolled if said[k] == {passes[k]["identity"]})
@@ -143,6 +186,19 @@ def outcome(named: dict[int, set[str]], passes: list[dict], ident_of: dict[str, 
         "named_right": round(right / max(len(enrolled), 1), 4),
         "named_wrong": wrong,
     }
+
+
+def fused_pick(gallery, e: np.ndarray, q: np.ndarray, threshold: float,  # noqa: ANN001
+               margin: float) -> str | None:  # fmt: skip
+    """Track-level fusion: the person the fused template names, or None."""
+    from models.learning import fuse
+
+    hit = gallery.search(fuse(e, q)[None], k=2)[0]
+    if not hit.candidates:
+        return None
+    s1 = hit.candidates[0].score
+    s2 = hit.candidates[1].score if len(hit.candidates) > 1 else 0.0
+    return hit.candidates[0].person_id if s1 >= threshold and s1 - s2 >= margin else None
 
 
 def replay(records: list[TrackRecord], gallery, rule: str, threshold: float, margin: float,
@@ -160,6 +216,12 @@ def replay(records: list[TrackRecord], gallery, rule: str, threshold: float, mar
                 continue
             best = np.argsort(-c.qualities, kind="stable")[:top]
             e, q = c.embeddings[best], c.qualities[best]
+            if rule == "fusion":
+                pid = fused_pick(gallery, e, q, threshold, margin)
+                if pid is not None:
+                    out[tid] = pid
+                    break
+                continue
             hits = gallery.search(e, k=5)
             floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
             per: dict[str, np.ndarray] = {}
@@ -180,6 +242,71 @@ def replay(records: list[TrackRecord], gallery, rule: str, threshold: float, mar
     return out
 
 
+def name_passages(records: list[TrackRecord], spans: list[tuple[float, float]],
+                  by_track: dict[int, str | None] | None = None) -> tuple[dict, int]:  # fmt: skip
+    """Per passage, the persons its tracks were named as (by the edge, or by a replayed rule)."""
+    named: dict[int, set[str]] = {}
+    unmatched = 0
+    for r in records:
+        k = passage_of(r, spans)
+        if k is None:
+            unmatched += 1
+            continue
+        named.setdefault(k, set())
+        who = r.identity if by_track is None and r.kind == "person" else None
+        if by_track is not None:
+            who = by_track.get(r.track_id)
+        if who:
+            named[k].add(who)
+    return named, unmatched
+
+
+def photo_spread(records: list[TrackRecord], spans: list, passes: list[dict], top: int) -> dict:
+    """How many photos the voting frames of each walk's last decide call span."""
+    last: dict[int, TrackRecord] = {}
+    for r in records:
+        k = passage_of(r, spans)
+        if k is not None and (k not in last or len(r.qualities) >= len(last[k].qualities)):
+            last[k] = r
+    spread = []
+    for k, r in last.items():
+        a, b = spans[k]
+        best = np.argsort(-r.qualities, kind="stable")[:top]
+        seg = np.clip(((r.times[best] - a) / max(b - a, 1e-6) * passes[k]["photos"]).astype(int),
+                      0, passes[k]["photos"] - 1)  # fmt: skip
+        spread.append(len(set(seg.tolist())))
+    return {str(n): spread.count(n) for n in sorted(set(spread))}
+
+
+def replay_table(records: list[TrackRecord], g, p: dict, spans: list, t_edge: float,  # noqa: ANN001
+                 walk_photos: int, margin: float = 0.05) -> list[dict]:  # fmt: skip
+    """Named right and strangers named under other rules, on the same recorded tracks."""
+    if walk_photos > 1:
+        rules = [(f"{r} at {label}", r, t, margin, 0)
+                 for label, t in [("edge threshold", t_edge)]
+                 + [(f"{x:.2f}", x) for x in (0.36, 0.40, 0.44, 0.48, 0.52, 0.56, 0.60)]
+                 for r in ("vote", "fusion")]  # fmt: skip
+    else:
+        rules = [("mean (edge rule)", "mean", t, m, 0) for t in (0.36, 0.42, t_edge, 0.55)
+                 for m in (0.0, 0.05, 0.10)]  # fmt: skip
+        rules += [("quality-weighted", "quality", t_edge, 0.05, 0),
+                  ("agreement k=2", "mean", t_edge, 0.05, 2),
+                  ("agreement k=3", "mean", t_edge, 0.05, 3),
+                  ("fusion", "fusion", t_edge, 0.05, 0)]  # fmt: skip
+    table = []
+    for label, rule, t, m, k in rules:
+        by_track = replay(records, g, "mean" if rule == "vote" else rule, t, m, 3, 5, k)
+        nm, _ = name_passages(records, spans, by_track)
+        row = {"rule": label, "threshold": round(t, 4), "margin": m,
+               **outcome(nm, p["passes"], p["ident_of"])}  # fmt: skip
+        if walk_photos > 1:
+            changing = outcome(nm, p["passes"], p["ident_of"], least_photos=2)
+            row["changing_photo_walks"] = {k: changing[k] for k in
+                                           ("strangers", "strangers_named", "named_right")}
+        table.append(row)
+    return table
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[1])
     ap.add_argument("--faces", type=Path, required=True)
@@ -187,6 +314,10 @@ def main() -> int:
     ap.add_argument("--strangers", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--every-stranger-photo", action="store_true", help="a walk per photo")
+    ap.add_argument("--walk-photos", type=int, default=1, help="photos per walk (changing)")
+    ap.add_argument("--pad", default="0", help="one-photo people added to the gallery: N or "
+                    "N,M,... (the replay is run for each; the edge gets the largest)")
+    ap.add_argument("--pad-with", type=Path, default=Path("../shared/distractors_dev"))
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gatewatch_bench_cache"))
     ap.add_argument("--work", type=Path, help="keep the video and records here")
     ap.add_argument("--match-threshold", type=float, help="override the edge's operating point")
@@ -202,13 +333,21 @@ def main() -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_gate_"))
     work.mkdir(parents=True, exist_ok=True)
     p = plan(args.faces, args.cache, args.enrolled, args.strangers, args.seed,
-             args.every_stranger_photo)  # fmt: skip
+             args.every_stranger_photo, args.walk_photos)  # fmt: skip
     engine = FaceEngine()
-    g = Gallery(engine.model_id, engine.dim)
-    g.add_many([(pid, "resident", e) for pid, e in p["gallery"].items()])
+    pads = sorted(int(x) for x in args.pad.split(","))
+    pad = padding(args.pad_with, args.cache, pads[-1], args.seed) if pads[-1] else {}
+    galleries = {}
+    for n in pads:
+        g = Gallery(engine.model_id, engine.dim)
+        g.add_many([(pid, "resident", e) for pid, e in
+                    {**p["gallery"], **dict(list(pad.items())[:n])}.items()])  # fmt: skip
+        galleries[n] = g
     g.save(work / "gallery.npz")
     every = "_every" if args.every_stranger_photo else ""
-    video = work / f"gate_{args.enrolled}_{args.strangers}_{args.seed}{every}.mp4"
+    walk = f"_walk{args.walk_photos}" if args.walk_photos > 1 else ""
+    stem = f"{args.faces.name}_{args.enrolled}_{args.strangers}_{args.seed}{every}{walk}"
+    video = work / f"gate_{stem}.mp4"
     fps = 25.0
     if not video.is_file():
         make_video(args.faces, [x["photo"] for x in p["passes"]], video, pass_s=1.6, gap_s=1.0)
@@ -218,43 +357,20 @@ def main() -> int:
     if args.match_threshold is not None:
         face["match_threshold"] = args.match_threshold
     records = run_edge(video, work / "gallery.npz", work, face, args.record)
-    unmatched = 0
-    named: dict[int, set[str]] = {}
-    for r in records:
-        k = passage_of(r, spans)
-        if k is None:
-            unmatched += 1
-            continue
-        named.setdefault(k, set())
-        if r.kind == "person" and r.identity:
-            named[k].add(r.identity)
-    results = {"gallery_persons": len(g), "unmatched_tracks": unmatched}
+    named, unmatched = name_passages(records, spans)
+    results: dict = {"gallery_persons": len(g), "padding": pads, "walks": len(p["passes"]),
+                     "unmatched_tracks": unmatched}  # fmt: skip
+    if args.walk_photos > 1:
+        results["photos_spanned_by_voting_frames"] = photo_spread(records, spans, p["passes"], 5)
     if not args.record:
         results["edge"] = outcome(named, p["passes"], p["ident_of"])
     else:
-        from models.calibration import load_curve
-
-        curve = load_curve("sface", "flip" if args.flip_tta else "none")
-        assert curve is not None
-        t_default = curve.threshold_for(len(g), 0.003)
-        rules = [("mean (edge rule)", "mean", t, m, 0) for t in (0.36, 0.42, t_default, 0.55)
-                 for m in (0.0, 0.05, 0.10)]  # fmt: skip
-        rules += [("quality-weighted", "quality", t_default, 0.05, 0),
-                  ("agreement k=2", "mean", t_default, 0.05, 2),
-                  ("agreement k=3", "mean", t_default, 0.05, 3)]  # fmt: skip
-        table = []
-        for label, rule, t, m, k in rules:
-            by_track = replay(records, g, rule, t, m, 3, 5, k)
-            nm: dict[int, set[str]] = {}
-            for r in records:
-                kk = passage_of(r, spans)
-                if kk is not None:
-                    nm.setdefault(kk, set())
-                    if by_track.get(r.track_id):
-                        nm[kk].add(by_track[r.track_id])  # type: ignore[arg-type]
-            table.append({"rule": label, "threshold": round(t, 4), "margin": m,
-                          **outcome(nm, p["passes"], p["ident_of"])})  # fmt: skip
-        results["replay"] = table
+        plain = FaceEngine(FaceConfig(flip_tta=args.flip_tta))
+        for n, gn in galleries.items():
+            t_edge = plain.operating_point(gn.template_count, 0.003).threshold
+            results[f"replay, gallery {len(gn)} ({n} padding)"] = replay_table(
+                records, gn, p, spans, t_edge, args.walk_photos
+            )
     print(json.dumps(results, indent=1))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
