@@ -230,7 +230,9 @@ class EdgeConfig(_Strict):
     status_interval_s: float = Field(10.0, gt=0, description="Seconds between status messages.")
     stats_interval_s: float = Field(60.0, gt=0, description="Seconds between stats log lines.")
     snapshot_policy: Literal["never"] = Field(
-        "never", description="Face images never leave the gate in this version."
+        "never",
+        description="Passages never carry a face picture; only an active search's sighting "
+        "candidates (search_evidence) and gate captures (decision.captures) do.",
     )
 
     @model_validator(mode="after")

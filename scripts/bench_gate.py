@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -108,7 +109,8 @@ def padding(folder: Path, cache: Path, n: int, seed: int) -> dict[str, np.ndarra
     return {f"d-{k}": s.emb[j] for k, j in enumerate(pick)}
 
 
-def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bool) -> list:
+def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bool,
+             fusion: str = "vote") -> list:  # fmt: skip
     from contract.config import FaceConfig
     from edge.app import EdgeApp
     from edge.config import EdgeConfig
@@ -127,6 +129,7 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
             "mqtt": {"port": broker.port, "client_id": "gatebench-edge"},
             "outbox": {"path": str(work / f"outbox-{record}.sqlite"), "drain_timeout_s": 20},
             "face": FaceConfig(**face).model_dump(),
+            "decision": {"fusion": fusion},
             "status_interval_s": 5,
         }
     )  # fmt: skip
@@ -188,57 +191,79 @@ def outcome(named: dict[int, set[str]], passes: list[dict], ident_of: dict[str, 
     }
 
 
-def fused_pick(gallery, e: np.ndarray, q: np.ndarray, threshold: float,  # noqa: ANN001
-               margin: float) -> str | None:  # fmt: skip
-    """Track-level fusion: the person the fused template names, or None."""
+@dataclass(frozen=True)
+class CallScore:
+    """One decide call under one rule: its best person and runner-up score, per-frame agreement."""
+
+    track_id: int
+    person_id: str | None
+    s1: float
+    s2: float
+    agreeing: np.ndarray  # per voting frame: the person's score where the frame's best is them
+
+
+def _vote_call(gallery, e: np.ndarray, q: np.ndarray, rule: str) -> tuple:  # noqa: ANN001
+    """(best person, score, runner-up score, agreeing scores) of the mean (or weighted) vote."""
+    hits = gallery.search(e, k=5)
+    floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
+    per: dict[str, np.ndarray] = {}
+    for i, h in enumerate(hits):
+        for cand in h.candidates:
+            per.setdefault(cand.person_id, floor.copy())[i] = cand.score
+    w = q / q.sum() if rule == "quality" else np.full(len(q), 1 / len(q))
+    means = sorted(((float(v @ w), pid) for pid, v in per.items()), reverse=True)
+    (s1, pid), s2 = means[0], (means[1][0] if len(means) > 1 else 0.0)
+    agree = np.array([h.best.score if h.best and h.best.person_id == pid else -2.0 for h in hits])
+    return pid, s1, s2, agree
+
+
+def _fused_call(gallery, e: np.ndarray, q: np.ndarray) -> tuple:  # noqa: ANN001
+    """Track-level fusion: the fused template's best person, score and runner-up score."""
     from models.learning import fuse
 
-    hit = gallery.search(fuse(e, q)[None], k=2)[0]
-    if not hit.candidates:
-        return None
-    s1 = hit.candidates[0].score
-    s2 = hit.candidates[1].score if len(hit.candidates) > 1 else 0.0
-    return hit.candidates[0].person_id if s1 >= threshold and s1 - s2 >= margin else None
+    found = gallery.search(fuse(e, q)[None], k=2)[0].candidates
+    s2 = found[1].score if len(found) > 1 else 0.0
+    return found[0].person_id, found[0].score, s2, np.full(len(e), found[0].score)
 
 
-def replay(records: list[TrackRecord], gallery, rule: str, threshold: float, margin: float,
-           min_frames: int, top: int, k_agree: int = 0) -> dict[int, str | None]:  # fmt: skip
-    """Per track, the person a rule names (None: a visitor), replaying its decide calls in order."""
+def score_calls(records: list[TrackRecord], gallery, rule: str, min_frames: int,  # noqa: ANN001
+                top: int) -> list[CallScore]:  # fmt: skip
+    """Every decide call a rule would make, scored once (thresholds are applied afterwards)."""
+    out = []
+    for c in records:
+        if len(c.qualities) < min_frames and not c.final:
+            continue
+        best = np.argsort(-c.qualities, kind="stable")[:top]
+        e, q = c.embeddings[best], c.qualities[best]
+        if len(gallery) == 0:
+            continue
+        pid, s1, s2, agree = (
+            _fused_call(gallery, e, q) if rule == "fusion" else _vote_call(gallery, e, q, rule)
+        )
+        out.append(CallScore(c.track_id, pid, s1, s2, agree))
+    return out
+
+
+def replay(scored: list[CallScore], threshold: float, margin: float,
+           k_agree: int = 0) -> dict[int, str | None]:  # fmt: skip
+    """Per track, the person a rule names (None: a visitor), its decide calls in order."""
     out: dict[int, str | None] = {}
-    by_track: dict[int, list[TrackRecord]] = {}
-    for r in records:
-        by_track.setdefault(r.track_id, []).append(r)
-    for tid, calls in by_track.items():
-        out[tid] = None
-        for c in calls:
-            n = len(c.qualities)
-            if n < min_frames and not c.final:
-                continue
-            best = np.argsort(-c.qualities, kind="stable")[:top]
-            e, q = c.embeddings[best], c.qualities[best]
-            if rule == "fusion":
-                pid = fused_pick(gallery, e, q, threshold, margin)
-                if pid is not None:
-                    out[tid] = pid
-                    break
-                continue
-            hits = gallery.search(e, k=5)
-            floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])
-            per: dict[str, np.ndarray] = {}
-            for i, h in enumerate(hits):
-                for cand in h.candidates:
-                    per.setdefault(cand.person_id, floor.copy())[i] = cand.score
-            w = q / q.sum() if rule == "quality" else np.full(len(q), 1 / len(q))
-            means = sorted(((float(v @ w), pid) for pid, v in per.items()), reverse=True)
-            (s1, pid), s2 = means[0], (means[1][0] if len(means) > 1 else 0.0)
-            ok = s1 >= threshold and s1 - s2 >= margin
-            if k_agree:
-                agree = sum(1 for h in hits if h.best and h.best.person_id == pid
-                            and h.best.score >= threshold)  # fmt: skip
-                ok = ok and agree >= min(k_agree, len(hits))
-            if ok:
-                out[tid] = pid
-                break
+    for c in scored:
+        if out.get(c.track_id):
+            continue
+        ok = c.s1 >= threshold and c.s1 - c.s2 >= margin
+        if k_agree:
+            ok = ok and int((c.agreeing >= threshold).sum()) >= min(k_agree, len(c.agreeing))
+        out[c.track_id] = c.person_id if ok else None
+    return out
+
+
+def naming_score(scored: list[CallScore], margin: float) -> dict[int, float]:
+    """Per track, the highest threshold at which the rule would name someone."""
+    out: dict[int, float] = {}
+    for c in scored:
+        if c.s1 - c.s2 >= margin:
+            out[c.track_id] = max(out.get(c.track_id, -2.0), c.s1)
     return out
 
 
@@ -278,14 +303,33 @@ def photo_spread(records: list[TrackRecord], spans: list, passes: list[dict], to
     return {str(n): spread.count(n) for n in sorted(set(spread))}
 
 
+def equal_strangers(records: list[TrackRecord], scored: list[CallScore], p: dict, spans: list,
+                    margin: float) -> dict:  # fmt: skip
+    """Named right at the threshold that names 0, 1, 2 or 3 stranger walks."""
+    per_track = naming_score(scored, margin)
+    walk_best: dict[int, float] = {}
+    for r in records:
+        k = passage_of(r, spans)
+        if k is not None and not p["passes"][k]["enrolled"] and r.track_id in per_track:
+            walk_best[k] = max(walk_best.get(k, -2.0), per_track[r.track_id])
+    tops = sorted(walk_best.values(), reverse=True)
+    out = {}
+    for n in (0, 1, 2, 3):
+        t = tops[n] + 1e-6 if n < len(tops) else -1.0
+        nm, _ = name_passages(records, spans, replay(scored, t, margin))
+        o = outcome(nm, p["passes"], p["ident_of"])
+        out[f"{n} strangers"] = {"threshold": round(t, 4), "named_right": o["named_right"]}
+    return out
+
+
 def replay_table(records: list[TrackRecord], g, p: dict, spans: list, t_edge: float,  # noqa: ANN001
-                 walk_photos: int, margin: float = 0.05) -> list[dict]:  # fmt: skip
+                 walk_photos: int, margin: float = 0.05) -> dict:  # fmt: skip
     """Named right and strangers named under other rules, on the same recorded tracks."""
     if walk_photos > 1:
-        rules = [(f"{r} at {label}", r, t, margin, 0)
+        rules = [(f"{'vote' if r == 'mean' else r} at {label}", r, t, margin, 0)
                  for label, t in [("edge threshold", t_edge)]
-                 + [(f"{x:.2f}", x) for x in (0.36, 0.40, 0.44, 0.48, 0.52, 0.56, 0.60)]
-                 for r in ("vote", "fusion")]  # fmt: skip
+                 + [(f"{x:.2f}", x) for x in (0.36, 0.40, 0.44, 0.48, 0.52, 0.56, 0.60, 0.64)]
+                 for r in ("mean", "fusion")]  # fmt: skip
     else:
         rules = [("mean (edge rule)", "mean", t, m, 0) for t in (0.36, 0.42, t_edge, 0.55)
                  for m in (0.0, 0.05, 0.10)]  # fmt: skip
@@ -293,10 +337,10 @@ def replay_table(records: list[TrackRecord], g, p: dict, spans: list, t_edge: fl
                   ("agreement k=2", "mean", t_edge, 0.05, 2),
                   ("agreement k=3", "mean", t_edge, 0.05, 3),
                   ("fusion", "fusion", t_edge, 0.05, 0)]  # fmt: skip
+    scored = {r: score_calls(records, g, r, 3, 5) for r in {x[1] for x in rules}}
     table = []
     for label, rule, t, m, k in rules:
-        by_track = replay(records, g, "mean" if rule == "vote" else rule, t, m, 3, 5, k)
-        nm, _ = name_passages(records, spans, by_track)
+        nm, _ = name_passages(records, spans, replay(scored[rule], t, m, k))
         row = {"rule": label, "threshold": round(t, 4), "margin": m,
                **outcome(nm, p["passes"], p["ident_of"])}  # fmt: skip
         if walk_photos > 1:
@@ -304,7 +348,9 @@ def replay_table(records: list[TrackRecord], g, p: dict, spans: list, t_edge: fl
             row["changing_photo_walks"] = {k: changing[k] for k in
                                            ("strangers", "strangers_named", "named_right")}
         table.append(row)
-    return table
+    equal = {r: equal_strangers(records, scored[r], p, spans, margin)
+             for r in ("mean", "fusion")}  # fmt: skip
+    return {"rules": table, "at equal strangers named (vote = mean)": equal}
 
 
 def main() -> int:
@@ -321,9 +367,12 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gatewatch_bench_cache"))
     ap.add_argument("--work", type=Path, help="keep the video and records here")
     ap.add_argument("--match-threshold", type=float, help="override the edge's operating point")
+    ap.add_argument("--fusion", choices=["vote", "mean"], default="vote", help="decision.fusion")
     ap.add_argument("--flip-tta", action="store_true")
     ap.add_argument("--record", action="store_true", help="naming off; replay rules offline")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--replay-only", action="store_true",
+                    help="with --record: replay the records kept in --work by an earlier run")
     args = ap.parse_args()
     from gatewatch.gatevideo import make_video
     from models.engine import FaceEngine
@@ -356,7 +405,13 @@ def main() -> int:
     face = {"flip_tta": args.flip_tta}
     if args.match_threshold is not None:
         face["match_threshold"] = args.match_threshold
-    records = run_edge(video, work / "gallery.npz", work, face, args.record)
+    kept = work / f"records_{stem}.pkl"
+    if args.record and args.replay_only:
+        records = pickle.loads(kept.read_bytes())
+    else:
+        records = run_edge(video, work / "gallery.npz", work, face, args.record, args.fusion)
+        if args.record:
+            kept.write_bytes(pickle.dumps(records))
     named, unmatched = name_passages(records, spans)
     results: dict = {"gallery_persons": len(g), "padding": pads, "walks": len(p["passes"]),
                      "unmatched_tracks": unmatched}  # fmt: skip
