@@ -78,7 +78,7 @@ class EdgeApp:
             cfg.gallery_path, model_id, self.engine.dim, cfg.gallery_token(), self.name
         )
         visitors = _visitor_gallery(cfg, self.engine)
-        self.thresholds = ThresholdRule(self.engine, cfg.decision.target_fpir, self.name)
+        self.thresholds = ThresholdRule(self.engine, cfg.decision.naming_fpir(), self.name)
         self.thresholds.follow(self.gallery_sync.gallery)  # logged and reported from the start
         self.judge = Judge(
             cfg.decision,

@@ -110,7 +110,7 @@ def padding(folder: Path, cache: Path, n: int, seed: int) -> dict[str, np.ndarra
 
 
 def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bool,
-             fusion: str = "vote") -> list:  # fmt: skip
+             fusion: str | None = None) -> list:  # fmt: skip
     from contract.config import FaceConfig
     from edge.app import EdgeApp
     from edge.config import EdgeConfig
@@ -129,7 +129,7 @@ def run_edge(video: Path, gallery_path: Path, work: Path, face: dict, record: bo
             "mqtt": {"port": broker.port, "client_id": "gatebench-edge"},
             "outbox": {"path": str(work / f"outbox-{record}.sqlite"), "drain_timeout_s": 20},
             "face": FaceConfig(**face).model_dump(),
-            "decision": {"fusion": fusion},
+            "decision": {"fusion": fusion} if fusion else {},
             "status_interval_s": 5,
         }
     )  # fmt: skip
@@ -323,10 +323,11 @@ def equal_strangers(records: list[TrackRecord], scored: list[CallScore], p: dict
 
 
 def replay_table(records: list[TrackRecord], g, p: dict, spans: list, t_edge: float,  # noqa: ANN001
-                 walk_photos: int, margin: float = 0.05) -> dict:  # fmt: skip
+                 walk_photos: int, t_fused: float, margin: float = 0.05) -> dict:  # fmt: skip
     """Named right and strangers named under other rules, on the same recorded tracks."""
     if walk_photos > 1:
-        rules = [(f"{'vote' if r == 'mean' else r} at {label}", r, t, margin, 0)
+        rules = [("fusion at its own threshold", "fusion", t_fused, margin, 0)]
+        rules += [(f"{'vote' if r == 'mean' else r} at {label}", r, t, margin, 0)
                  for label, t in [("edge threshold", t_edge)]
                  + [(f"{x:.2f}", x) for x in (0.36, 0.40, 0.44, 0.48, 0.52, 0.56, 0.60, 0.64)]
                  for r in ("mean", "fusion")]  # fmt: skip
@@ -367,7 +368,8 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/gatewatch_bench_cache"))
     ap.add_argument("--work", type=Path, help="keep the video and records here")
     ap.add_argument("--match-threshold", type=float, help="override the edge's operating point")
-    ap.add_argument("--fusion", choices=["vote", "mean"], default="vote", help="decision.fusion")
+    ap.add_argument("--fusion", choices=["vote", "mean"], help="decision.fusion (default: the "
+                    "config's)")
     ap.add_argument("--flip-tta", action="store_true")
     ap.add_argument("--record", action="store_true", help="naming off; replay rules offline")
     ap.add_argument("--json", type=Path)
@@ -420,11 +422,14 @@ def main() -> int:
     if not args.record:
         results["edge"] = outcome(named, p["passes"], p["ident_of"])
     else:
+        from edge.config import FUSED_FAR_RATIO
+
         plain = FaceEngine(FaceConfig(flip_tta=args.flip_tta))
         for n, gn in galleries.items():
             t_edge = plain.operating_point(gn.template_count, 0.003).threshold
+            t_fused = plain.operating_point(gn.template_count, 0.003 / FUSED_FAR_RATIO).threshold
             results[f"replay, gallery {len(gn)} ({n} padding)"] = replay_table(
-                records, gn, p, spans, t_edge, args.walk_photos
+                records, gn, p, spans, t_edge, args.walk_photos, t_fused
             )
     print(json.dumps(results, indent=1))
     if args.json:
