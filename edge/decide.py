@@ -48,7 +48,8 @@ class ThresholdRule:
 
 @dataclass(frozen=True)
 class Vote:
-    """The gallery's answer for a track: best person by mean score over the voting frames."""
+    """The gallery's answer for a track: best person by mean score over the voting frames, or
+    by the score of their fused template (``decision.fusion``)."""
 
     person_id: str | None
     role: Role | None
@@ -83,11 +84,11 @@ class Judge:
         return np.stack([s.embedding for s in self.voters(track)])
 
     def vote(self, track: Track, gallery: Gallery) -> Vote:
+        if self.cfg.fusion == "mean" and len(gallery):
+            return self._fused_vote(track, gallery)
         e = self._voters(track)
         if len(gallery) == 0:
             return Vote(person_id=None, role=None, score=0.0, margin=0.0, frames=len(e))
-        if self.cfg.fusion == "mean":
-            return self._fused_vote(track, gallery)
         hits = gallery.search(e, k=5)
         # A person missing from one frame's top 5 scored at most that frame's 5th score there.
         floor = np.array([h.candidates[-1].score if h.candidates else 0.0 for h in hits])

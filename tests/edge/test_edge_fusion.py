@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.config import DecisionConfig
+from edge.config import FUSED_FAR_RATIO, DecisionConfig
 from edge.decide import Judge
 from edge.tracker import Sample, Track
 from models.gallery import Gallery
@@ -46,3 +46,14 @@ def test_fusion_scores_the_quality_weighted_mean_template(engine, fusion: str) -
         assert expected > float(per_person["p-obama"].mean())
     assert v.score == pytest.approx(expected, abs=1e-5)
     assert v.margin == pytest.approx(expected - second, abs=1e-5)
+
+
+@pytest.mark.parametrize("fusion,divisor", [("vote", 1.0), ("mean", FUSED_FAR_RATIO)])
+def test_fusion_asks_the_curve_for_smaller_shares(fusion: str, divisor: float) -> None:
+    cfg = DecisionConfig(fusion=fusion)
+    assert cfg.naming_fpir() == pytest.approx(cfg.target_fpir / divisor)
+    policy = cfg.learning()
+    assert policy.review_fpir == pytest.approx(cfg.review_fpir / divisor)
+    assert policy.learn_fpir == pytest.approx(cfg.learn_fpir / divisor)
+    assert policy.learn_min_frames == cfg.learn_min_frames
+    assert policy.learn_margin == cfg.learn_margin
