@@ -134,6 +134,12 @@ class EdgeStatus(_Payload):
         le=INT64_MAX,
         description="Templates in the gallery in use: the N of the threshold.",
     )
+    captures_sent: int | None = Field(
+        None,
+        ge=0,
+        le=INT64_MAX,
+        description="Gate captures (review and learn, GateCapture) published since start.",
+    )
     ts: AwareDatetime | None = None
 
     _ts = field_validator("ts")(_utc_in_range)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from contract.events import Direction, SearchOrder
 from contract.topics import Topics
+from edge.capture import CaptureWatch
 from edge.config import EdgeConfig
 from edge.decide import Judge, ThresholdRule
 from edge.decision import Decision
@@ -78,7 +79,7 @@ class EdgeApp:
         )
         visitors = _visitor_gallery(cfg, self.engine)
         self.thresholds = ThresholdRule(
-            self.engine, cfg.decision.target_fpir, self.name, cfg.decision.population
+            self.engine, cfg.decision.naming_fpir(), self.name, cfg.decision.population
         )
         self.thresholds.follow(self.gallery_sync.gallery)  # logged and reported from the start
         self.judge = Judge(
@@ -96,12 +97,17 @@ class EdgeApp:
         )  # fmt: skip
         self.tracker = Tracker(cfg.decision.iou_match, cfg.decision.max_missed_frames)
         self.searches = SearchRegistry(model_id, self.name)
+        where = Where(cfg.site, cfg.gate, cfg.camera, model_id)
         self.sighting = SightingWatch(
-            Where(cfg.site, cfg.gate, cfg.camera, model_id),
+            where,
             cfg.search_threshold,
             top_frames=cfg.decision.top_frames,
             evidence=cfg.search_evidence,
         )
+        self.gate_captures = CaptureWatch(
+            where, self.judge, self.thresholds,
+            cfg.decision.learning(), enabled=cfg.decision.captures,
+        )  # fmt: skip
         self.passages = PassageWriter(
             cfg, model_id, self.outbox, self.name, cfg.outbox.max_unstored
         )
@@ -122,7 +128,7 @@ class EdgeApp:
         self.capture = Capture(cfg.source, self.name)
         self.reporter = StatusReporter(
             cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats,
-            thresholds=self.thresholds,
+            thresholds=self.thresholds, gate_captures=self.gate_captures,
         )  # fmt: skip
 
     def _on_search(self, search_id: str, order: SearchOrder | None) -> None:
@@ -194,6 +200,7 @@ class EdgeApp:
             track.samples.append(Sample(emb, face.quality, frame.video_s))
             track.last_embed_at = frame.video_s
             self.sighting.observe(track, emb, orders, gallery, frame.image, face.crop)
+            self.gate_captures.observe(track, face.quality, frame.image, face.crop)
             decision = self.judge.decide(track, gallery, now, final=False)
             if decision is not None:
                 self._decided(track, decision, frame)
@@ -216,11 +223,11 @@ class EdgeApp:
 
     def finish(self, track: Track, shape: tuple[int, ...], captured: float) -> None:
         """A track ended: its event now, if it had none and was a real person."""
-        if track.decided or track.hits < self.cfg.decision.min_track_frames:
+        if track.decided or track.hits < self.cfg.decision.min_track_frames or (
+            not track.samples and track.hits < self.cfg.decision.min_faceless_track_frames
+        ):
             self.sighting.forget(track)
-            return
-        if not track.samples and track.hits < self.cfg.decision.min_faceless_track_frames:
-            self.sighting.forget(track)
+            self.gate_captures.forget(track)
             return
         decision = track.held or self.judge.decide(
             track, self.gallery_sync.gallery, time.monotonic(), final=True
@@ -231,7 +238,7 @@ class EdgeApp:
 
     def emit(self, track: Track, decision: Decision, direction: Direction, captured: float) -> None:
         """The track's passage into the outbox (unless it repeats one), and on to the broker;
-        then the sighting candidates it makes for active searches."""
+        then the sighting candidates it makes for active searches, and its gate capture."""
         track.decided = True
         gallery, orders = self.gallery_sync.gallery, self.searches.active()
         found = self.sighting.matches(track, orders, gallery)
@@ -248,6 +255,10 @@ class EdgeApp:
                      self.name, track.id, c.search_id, c.frames_at_threshold,
                      c.frames_considered, c.score)  # fmt: skip
             self.link.publish(self.topics.sightings(self.cfg.gate), c.to_json())
+        # A repeat, or a passage still waiting for the outbox, has no event id: no capture.
+        kept = self.gate_captures.capture(track, decision, gallery, ev.event_id if ev else None)
+        if kept is not None:
+            self.link.publish(self.topics.sightings(self.cfg.gate), kept.to_json())
 
     def store_unstored(self, force: bool = False) -> None:
         """Passages that wait in memory for the outbox file into it, when their retry is due."""

@@ -12,6 +12,16 @@ from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.calibration import DEFAULT_TARGET_FPIR
+from models.learning import LearningPolicy
+
+_POLICY = LearningPolicy()  # the defaults of the capture points below
+# A fused template (decision.fusion: mean) is shorter than 1 before normalising when its frames
+# differ, so a stranger's fused score runs higher than their vote. Measured through the edge
+# (scripts/bench_gate.py --walk-photos 3 --record; 150 East-Asian and 134 news-photo stranger
+# walks against 5,534 and 5,381 templates): fused stranger templates passed a threshold 1.9-3.2
+# times as often as the vote's per-person means, more in the tail. The calibration curve is of
+# single comparisons, so fusion asks it for the target shares divided by this (with room).
+FUSED_FAR_RATIO = 4.0
 
 SourceKind = Literal["file", "url", "device", "folder"]
 # Whose calibration curve sets the naming threshold; auto: the gallery header's (the site's
@@ -85,6 +95,13 @@ class DecisionConfig(_Strict):
     )
     min_frames: int = Field(3, ge=1, le=50, description="Good frames needed to name a person.")
     top_frames: int = Field(5, ge=1, le=50, description="Best-quality frames that vote.")
+    fusion: Literal["vote", "mean"] = Field(
+        "mean",
+        description="vote: a person's score is their mean score over the best frames; mean: the "
+        "best frames' embeddings are averaged (quality-weighted, L2-normalised) and that one "
+        "template is scored, against a threshold for target_fpir / FUSED_FAR_RATIO (fused "
+        "strangers score higher). Measured in scripts/bench_gate.py --walk-photos.",
+    )
     embeds_per_s: float = Field(6.0, gt=0, description="Most embeddings per track per second.")
     min_track_frames: int = Field(
         3, ge=1, description="Shorter tracks are flicker, not people: no event."
@@ -100,6 +117,61 @@ class DecisionConfig(_Strict):
     )
     max_missed_frames: int = Field(8, ge=1, description="Frames unseen before a track ends.")
     iou_match: float = Field(0.25, gt=0, lt=1, description="IoU to continue a track.")
+    captures: bool = Field(
+        True,
+        description="Send a gate capture (the face and the track's fused template, on the "
+        "gate's sightings topic) for two kinds of passage only: not named but scored at or "
+        "above the review floor for an enrolled person (an officer is asked), and named far "
+        "above the threshold (the server may learn it). false: no face ever leaves for these.",
+    )
+    review_fpir: float = Field(
+        _POLICY.review_fpir,
+        gt=0,
+        lt=1,
+        description="The review floor: the threshold at this share of strangers (on the "
+        "calibration curve, for the gallery's size); near misses from there up to the naming "
+        "threshold go to review.",
+    )
+    learn_fpir: float = Field(
+        _POLICY.learn_fpir,
+        gt=0,
+        lt=1,
+        description="The learning point: the threshold at this share of strangers; a named "
+        "passage at or above it (with learn_min_frames and learn_margin) is offered for learning.",
+    )
+    learn_min_frames: int = Field(
+        _POLICY.learn_min_frames, ge=1, le=50, description="Frames a learned passage needs."
+    )
+    learn_margin: float = Field(
+        _POLICY.learn_margin, ge=0, le=2, description="Margin over the runner-up to learn."
+    )
+
+    @model_validator(mode="after")
+    def _points_in_order(self) -> DecisionConfig:
+        if not self.learn_fpir < self.target_fpir < self.review_fpir:
+            raise ValueError(
+                f"need learn_fpir < target_fpir < review_fpir (the learning point above the "
+                f"naming threshold, the review floor below it), got {self.learn_fpir:g}, "
+                f"{self.target_fpir:g}, {self.review_fpir:g}"
+            )
+        return self
+
+    def _per_score(self, share: float) -> float:
+        """A share of strangers as the curve must be asked for it under this fusion rule."""
+        return share / FUSED_FAR_RATIO if self.fusion == "mean" else share
+
+    def naming_fpir(self) -> float:
+        """The target FPIR the naming threshold is computed for (see FUSED_FAR_RATIO)."""
+        return self._per_score(self.target_fpir)
+
+    def learning(self) -> LearningPolicy:
+        """The learning policy with this gate's capture points (the rest its defaults)."""
+        return LearningPolicy(
+            review_fpir=self._per_score(self.review_fpir),
+            learn_fpir=self._per_score(self.learn_fpir),
+            learn_min_frames=self.learn_min_frames,
+            learn_margin=self.learn_margin,
+        )
 
 
 class VisitorConfig(_Strict):
@@ -183,7 +255,9 @@ class EdgeConfig(_Strict):
     status_interval_s: float = Field(10.0, gt=0, description="Seconds between status messages.")
     stats_interval_s: float = Field(60.0, gt=0, description="Seconds between stats log lines.")
     snapshot_policy: Literal["never"] = Field(
-        "never", description="Face images never leave the gate in this version."
+        "never",
+        description="Passages never carry a face picture; only an active search's sighting "
+        "candidates (search_evidence) and gate captures (decision.captures) do.",
     )
 
     @model_validator(mode="after")

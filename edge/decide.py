@@ -12,11 +12,12 @@ from contract.gallery import Population
 from contract.roles import Role
 from edge.config import DecisionConfig, PopulationSetting
 from edge.decision import Decision, as_role
-from edge.tracker import Track
+from edge.tracker import Sample, Track
 from edge.visitors import VisitorGallery
 from models.calibration import DEFAULT_POPULATION, OperatingPoint
 from models.engine import FaceEngine
 from models.gallery import Gallery
+from models.learning import fuse
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,8 @@ class ThresholdRule:
 
 @dataclass(frozen=True)
 class Vote:
-    """The gallery's answer for a track: best person by mean score over the voting frames."""
+    """The gallery's answer for a track: best person by mean score over the voting frames, or
+    by the score of their fused template (``decision.fusion``)."""
 
     person_id: str | None
     role: Role | None
@@ -90,11 +92,16 @@ class Judge:
         self.margin_threshold = margin_threshold
         self.visitors = visitors
 
+    def voters(self, track: Track) -> list[Sample]:
+        """The track's best-quality samples, the ones that vote (at most ``top_frames``)."""
+        return sorted(track.samples, key=lambda s: -s.quality)[: self.cfg.top_frames]
+
     def _voters(self, track: Track) -> F32:
-        best = sorted(track.samples, key=lambda s: -s.quality)[: self.cfg.top_frames]
-        return np.stack([s.embedding for s in best])
+        return np.stack([s.embedding for s in self.voters(track)])
 
     def vote(self, track: Track, gallery: Gallery) -> Vote:
+        if self.cfg.fusion == "mean" and len(gallery):
+            return self._fused_vote(track, gallery)
         e = self._voters(track)
         if len(gallery) == 0:
             return Vote(person_id=None, role=None, score=0.0, margin=0.0, frames=len(e))
@@ -115,6 +122,20 @@ class Judge:
             score=best,
             margin=best - second,
             frames=len(e),
+        )
+
+    def _fused_vote(self, track: Track, gallery: Gallery) -> Vote:
+        """Track-level fusion: the best frames' quality-weighted mean template, scored once."""
+        best = self.voters(track)
+        template = fuse([s.embedding for s in best], [s.quality for s in best])
+        found = gallery.search(template[None], k=2)[0].candidates
+        second = found[1].score if len(found) > 1 else 0.0
+        return Vote(
+            person_id=found[0].person_id,
+            role=as_role(found[0].role),
+            score=found[0].score,
+            margin=found[0].score - second,
+            frames=len(best),
         )
 
     def decide(self, track: Track, gallery: Gallery, now: float, final: bool) -> Decision | None:

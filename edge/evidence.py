@@ -1,8 +1,10 @@
-"""A sighting candidate's evidence picture: small face JPEGs, for active searches only."""
+"""Face pictures that leave the gate: small JPEGs of a track's aligned crop and its context, for
+active searches' sighting candidates and for gate captures (edge/capture.py) only."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -44,3 +46,43 @@ def evidence_picture(
 ) -> EvidencePicture:
     """The aligned face crop and the context crop (``context_crop``), as base64 JPEGs."""
     return EvidencePicture(aligned_jpeg_b64=_jpeg_b64(aligned), context_jpeg_b64=_jpeg_b64(context))
+
+
+@dataclass(frozen=True)
+class KeptFace:
+    """A track's best face so far by some score, kept for a picture that may be sent."""
+
+    score: float
+    aligned: npt.NDArray[np.uint8]
+    context: npt.NDArray[np.uint8]
+
+    def picture(self) -> EvidencePicture:
+        return evidence_picture(self.aligned, self.context)
+
+
+class BestFaces:
+    """Per track id, the face with the highest score offered so far (sighting evidence: the best
+    match to a search; gate captures: the best quality). Tracks must be popped or forgotten."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, KeptFace] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def offer(
+        self,
+        track_id: int,
+        score: float,
+        image: npt.NDArray[np.uint8],
+        box: npt.NDArray[np.float32],
+        aligned: npt.NDArray[np.uint8],
+    ) -> None:
+        """Keep this face (a copy of the crop, and its context in ``image``) if it beats the
+        track's kept one."""
+        kept = self._kept.get(track_id)
+        if kept is None or score > kept.score:
+            self._kept[track_id] = KeptFace(score, aligned.copy(), context_crop(image, box))
+
+    def pop(self, track_id: int) -> KeptFace | None:
+        return self._kept.pop(track_id, None)

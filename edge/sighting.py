@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from contract.events import EvidencePicture, SearchOrder, SightingCandidate
 from edge.decision import Decision
-from edge.evidence import context_crop, evidence_picture
+from edge.evidence import BestFaces
 from edge.tracker import Track
 from models.gallery import Gallery
 
@@ -37,15 +37,6 @@ class Where:
     gate: str
     camera: str
     model_id: str
-
-
-@dataclass(frozen=True)
-class BestFace:
-    """A track's best-scoring face against any active search, kept for the evidence picture."""
-
-    score: float
-    aligned: U8
-    context: U8
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,7 @@ class SightingWatch:
         self.top_frames = top_frames
         self.min_frames = min_frames
         self.evidence = evidence
-        self._best: dict[int, BestFace] = {}
+        self._best = BestFaces()  # per track, its best-scoring face against any search
 
     def limit(self, order: SearchOrder) -> float:
         return order.threshold if order.threshold is not None else self.threshold
@@ -111,11 +102,7 @@ class SightingWatch:
         ]
         if not scores or max(scores) < min(self.limit(o) for o in orders.values()):
             return
-        kept = self._best.get(track.id)
-        if kept is None or max(scores) > kept.score:
-            self._best[track.id] = BestFace(
-                max(scores), aligned.copy(), context_crop(image, track.box)
-            )
+        self._best.offer(track.id, max(scores), image, track.box, aligned)
 
     def matches(
         self, track: Track, orders: dict[str, SearchOrder], gallery: Gallery
@@ -154,10 +141,10 @@ class SightingWatch:
         self, track: Track, found: list[Match], event_id: str | None
     ) -> list[SightingCandidate]:
         """One candidate per qualifying search, with the evidence picture if kept."""
-        face = self._best.pop(track.id, None)
+        face = self._best.pop(track.id)
         picture: EvidencePicture | None = None
         if face is not None and found:
-            picture = evidence_picture(face.aligned, face.context)
+            picture = face.picture()
         now = datetime.now(UTC)
         return [
             SightingCandidate(
@@ -180,4 +167,4 @@ class SightingWatch:
         ]
 
     def forget(self, track: Track) -> None:
-        self._best.pop(track.id, None)
+        self._best.pop(track.id)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from contract.events import EdgeStatus, OutboxTrouble
+from edge.capture import CaptureWatch
 from edge.config import EdgeConfig
 from edge.decide import ThresholdRule
 from edge.errors import OutboxError
@@ -35,9 +36,11 @@ class StatusReporter(Worker):
         passages: PassageWriter,
         stats: EdgeStats,
         thresholds: ThresholdRule | None = None,
+        gate_captures: CaptureWatch | None = None,
     ) -> None:
         super().__init__("status")
         self.thresholds = thresholds
+        self.gate_captures = gate_captures
         self.cfg, self.name = cfg, name
         self.link, self.capture, self.gallery, self.passages, self.stats = (
             link, capture, gallery, passages, stats,
@@ -66,6 +69,7 @@ class StatusReporter(Worker):
             match_threshold_why=point.why() if point else None,
             calibration=point.curve if point else None,
             gallery_templates=point.gallery_size if point else None,
+            captures_sent=self.gate_captures.total if self.gate_captures else None,
             ts=datetime.now(UTC),
         )
 
@@ -90,6 +94,8 @@ class StatusReporter(Worker):
             if time.monotonic() >= next_stats:
                 next_stats += self.cfg.stats_interval_s
                 log.info("[%s] stats: fps %.1f, camera %s, dropped %d, events %d, outbox %s, "
-                         "refused %d, malformed msgs %d, latency %s", self.name, st.fps or 0,
-                         st.camera_state, st.dropped_frames, self.stats.events, st.outbox_depth,
-                         st.refused_events, self.link.malformed, st.latency_ms)  # fmt: skip
+                         "refused %d, malformed msgs %d, captures %s, latency %s", self.name,
+                         st.fps or 0, st.camera_state, st.dropped_frames, self.stats.events,
+                         st.outbox_depth, st.refused_events, self.link.malformed,
+                         self.gate_captures.sent if self.gate_captures else "-",
+                         st.latency_ms)  # fmt: skip

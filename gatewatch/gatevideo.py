@@ -5,10 +5,12 @@ Usage (also as scripts/make_gate_video.py):
   python -m gatewatch.gatevideo --faces ../shared/faces --out gate.mp4 \
       --pass obama/4.jpg --pass kit_harington/2.jpg+rose_leslie/2.jpg --pass alex_lacamoire/1.jpg
 
-Each --pass is one passage; '+' puts two people in it side by side. The head (the detected face
-and its surroundings) of each photo is cut out and moved from the back of the scene (small) to
-the front (large) and out of the bottom of the frame, as at a gate. A sidecar ``<out>.json`` lists
-the passages with their frame ranges, so tests and benchmarks know what to expect.
+Each --pass is one passage; '+' puts two people in it side by side; '>' changes one person's
+photo along the walk (``a/2.jpg>a/3.jpg>a/4.jpg``: each photo for a third of the walk, as pose and
+expression change at a real gate). The head (the detected face and its surroundings) of each
+photo is cut out and moved from the back of the scene (small) to the front (large) and out of the
+bottom of the frame, as at a gate. A sidecar ``<out>.json`` lists the passages with their frame
+ranges, so tests and benchmarks know what to expect.
 """
 
 from __future__ import annotations
@@ -25,10 +27,15 @@ import numpy as np
 @dataclass
 class PassageSpec:
     index: int
-    photos: list[str]
+    photos: list[str]  # per person: a photo, or photos joined by '>' (one per walk segment)
     people: list[str]
     start_frame: int
     end_frame: int
+
+
+def segment(cuts: list[np.ndarray], t: float) -> np.ndarray:
+    """The photo a walker shows at ``t`` (0..1) of the walk: each for an equal share."""
+    return cuts[min(int(t * len(cuts)), len(cuts) - 1)]
 
 
 def background(w: int, h: int, seed: int) -> np.ndarray:
@@ -119,7 +126,7 @@ def make_video(
         frame_no += 1
     for i, p in enumerate(passes):
         photos = p.split("+")
-        cuts = [head_cutout(faces / ph, engine) for ph in photos]
+        cuts = [[head_cutout(faces / ph, engine) for ph in walker.split(">")] for walker in photos]
         lanes = [0.5] if len(cuts) == 1 else [0.33, 0.67]
         drift = rng.uniform(-0.06, 0.06, size=len(cuts))
         start = frame_no
@@ -130,12 +137,15 @@ def make_video(
                 width = w * (0.07 + 0.16 * t)  # face grows as the person nears the camera
                 cx = w * (lane + dx * t)
                 cy = h * (0.30 + 0.62 * t)  # and moves down and out of the bottom
-                paste(frame, cut, cx, cy, width)
+                paste(frame, segment(cut, t), cx, cy, width)
             noise = rng.normal(0, 2.5, frame.shape).astype(np.int16)
             writer.write(np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8))
             frame_no += 1
         specs.append(
-            PassageSpec(i, photos, [Path(ph).parent.name for ph in photos], start, frame_no - 1)
+            PassageSpec(
+                i, photos, [Path(ph.split(">")[0]).parent.name for ph in photos], start,
+                frame_no - 1,
+            )
         )
         for _ in range(n_gap + (int(pause_s * fps) if i == pause_after else 0)):
             writer.write(bg)

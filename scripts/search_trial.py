@@ -1,13 +1,14 @@
 """One gate video through a real edge process, with or without active searches (issue 10 §1).
 
-Used by tests/edge/test_edge_searches.py and scripts/bench_sightings.py: enroll people with one
-photo each, make a gate video of other photos of them (and of people never enrolled) walking, run
-the edge over a real broker with retained search orders, and collect its passages and sighting
-candidates.
+Used by tests/edge/test_edge_searches.py, tests/edge/test_edge_captures.py and
+scripts/bench_sightings.py: enroll people with one photo each, make a gate video of other photos
+of them (and of people never enrolled) walking, run the edge over a real broker with retained
+search orders, and collect its passages, sighting candidates and gate captures.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from contract.events import EdgeStatus, Passage, SearchOrder, SightingCandidate
+from contract.events import EdgeStatus, GateCapture, Passage, SearchOrder, SightingCandidate
 from contract.topics import Topics
 from scripts.standins import AckingStore, connect, subscribe
 
@@ -38,6 +39,8 @@ class TrialResult:
     passages: list[Passage]
     candidates: list[SightingCandidate] = field(default_factory=list)
     log: str = ""
+    captures: list[GateCapture] = field(default_factory=list)
+    status: EdgeStatus | None = None  # the last one (offline, with the final counts)
 
 
 def cast(faces: Path, n_enrolled: int, n_unknown: int) -> list[Walker]:
@@ -83,19 +86,28 @@ def run_edge(
     orders: list[SearchOrder],
     timeout_s: float = 1800,
     search_threshold: float = 0.30,
+    overrides: dict | None = None,
 ) -> TrialResult:
-    """The edge over ``video`` with these retained search orders; its passages and candidates."""
+    """The edge over ``video`` with these retained search orders (``overrides``: further keys
+    of its config, such as ``face`` or ``decision``); its passages, candidates and captures."""
     topics = Topics(site)
     work.mkdir(parents=True, exist_ok=True)
     store = AckingStore(port, site, client_id=f"store-{site}")
     got: list[SightingCandidate] = []
+    captures: list[GateCapture] = []
+    statuses: list[EdgeStatus] = []
     offline = threading.Event()
     watcher = connect(port, f"sightings-{site}")
 
     def on_message(client, userdata, msg) -> None:  # noqa: ANN001
         if msg.topic.endswith("/status"):
-            if msg.payload and EdgeStatus.model_validate_json(msg.payload).state == "offline":
-                offline.set()
+            st = EdgeStatus.model_validate_json(msg.payload) if msg.payload else None
+            if st is not None:
+                statuses.append(st)
+                if st.state == "offline":
+                    offline.set()
+        elif json.loads(msg.payload).get("kind") == "capture":
+            captures.append(GateCapture.model_validate_json(msg.payload))
         else:
             got.append(SightingCandidate.model_validate_json(msg.payload))
 
@@ -115,6 +127,7 @@ def run_edge(
         "outbox": {"path": str(work / "outbox.sqlite"), "drain_timeout_s": 60},
         "status_interval_s": 1, "stats_interval_s": 30,
         "visitors": {"share": False}, "search_threshold": search_threshold,
+        **(overrides or {}),
     }  # fmt: skip
     (work / "gate.yaml").write_text(yaml.safe_dump(cfg))
     log = work / "edge.log"
@@ -130,7 +143,9 @@ def run_edge(
                    "the edge's offline status")  # fmt: skip
     if not offline.wait(120):
         raise RuntimeError("the sightings watcher never saw the edge go offline")
-    result = TrialResult(store.passages(), list(got), text)
+    result = TrialResult(
+        store.passages(), list(got), text, list(captures), statuses[-1] if statuses else None
+    )
     for o in orders:
         info = pub.publish(topics.search(o.search_id), b"", qos=1, retain=True)
         info.wait_for_publish(30)
