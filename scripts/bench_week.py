@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.config import FUSED_FAR_RATIO  # noqa: E402
 from edge.visitors import VisitorGallery  # noqa: E402
 from models.calibration import CalibrationCurve, load_curve  # noqa: E402
 from models.gallery import Gallery  # noqa: E402
@@ -314,6 +315,9 @@ def main() -> int:
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--population", default="east_asian", choices=["east_asian", "general"])
     ap.add_argument("--target-fpir", type=float, default=0.003)
+    ap.add_argument("--fusion", choices=["mean", "vote"], default="mean",
+                    help="the edge's decision.fusion: with mean (the default) its points are "
+                    "taken at the targets / FUSED_FAR_RATIO, as the edge does")
     ap.add_argument("--stranger-every", type=int, default=3,
                     help="every k-th identity with several photos is a stranger (0: none)")
     ap.add_argument("--no-children", action="store_true", help="leave distractors under 18 out")
@@ -330,16 +334,19 @@ def main() -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     people = embed_ours(args.people, args.cache)
     dist = filtered(embed_ours(args.distractors, args.cache), args.distractors, args.no_children)
-    policy = LearningPolicy(review_fpir=args.review_fpir, returning_fpir=args.returning_fpir,
-                            learn_fpir=args.learn_fpir, anchor_far=args.anchor_far)
+    k = FUSED_FAR_RATIO if args.fusion == "mean" else 1.0
+    policy = LearningPolicy(review_fpir=args.review_fpir / k, returning_fpir=args.returning_fpir,
+                            learn_fpir=args.learn_fpir / k, anchor_far=args.anchor_far)
     if args.no_learning:
         policy = LearningPolicy(review_fpir=1e-12, returning_fpir=1e-12, learn_fpir=1e-300)
-    w = Week(people, dist, load(args.population), policy, args.target_fpir, args.stranger_every)
+    w = Week(people, dist, load(args.population), policy, args.target_fpir / k,
+             args.stranger_every)
     print(f"people {args.people.name}: {len(w.residents)} residents enrolled with one photo, "
           f"{len(w.strangers)} strangers; distractors {args.distractors.name}: "
           f"{len(w.gallery) - len(w.residents)} (children {'out' if args.no_children else 'in'}); "
           f"gallery N = {len(w.gallery)} persons; population {args.population}, target FPIR "
-          f"{args.target_fpir:g}{', learning off' if args.no_learning else ''}")  # fmt: skip
+          f"{args.target_fpir:g} (fusion {args.fusion}: the curve asked for "
+          f"{args.target_fpir / k:g}){', learning off' if args.no_learning else ''}")  # fmt: skip
     print("| day | threshold | residents named right | fresh photos named right | named wrong | "
           "strangers named | near-miss items | returning-visitor items | confirmed | rejected | "
           "learned automatically (of someone else) | anchor refused | persons / templates |")
