@@ -68,6 +68,7 @@ def test_the_gallery_update_reached_both_edges(finished_demo) -> None:
         assert "gallery v5 in use" in log, f"edge-{gate} never took the newcomer's gallery"
     named_later = [p for p in demo.passages if p["identity"] == PEOPLE["newcomer"].id]
     assert {p["gate"] for p in named_later} == {"in-gate", "out-gate"}
-    assert all(p["gallery_version"] == 5 for p in named_later)
+    # v5 holds the newcomer; later versions may add templates the gates learned (learn captures)
+    assert all(p["gallery_version"] >= 5 for p in named_later), named_later
     first_pass = [p for p in demo.passages if p["gate"] == "in-gate"][5]
     assert first_pass["identity_kind"] == "visitor", "before enrollment the newcomer is a visitor"
