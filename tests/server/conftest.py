@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,9 +89,9 @@ def client(server):
         yield c
 
 
-@pytest.fixture()
-def http_url(server):
-    """The API served by uvicorn on a free port, in a thread."""
+@contextlib.contextmanager
+def served(app) -> Iterator[str]:  # noqa: ANN001
+    """The API of ``app`` (a ServerApp) served by uvicorn on a free port, in a thread."""
     import threading
     import time
 
@@ -101,15 +102,24 @@ def http_url(server):
 
     port = free_port()
     http = uvicorn.Server(
-        uvicorn.Config(create_api(server), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_api(app), host="127.0.0.1", port=port, log_level="warning")
     )
     threading.Thread(target=http.run, daemon=True).start()
     deadline = time.monotonic() + 60
     while not http.started:
         assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    http.should_exit = True
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        http.should_exit = True
+
+
+@pytest.fixture()
+def http_url(server):
+    """The API served by uvicorn on a free port, in a thread."""
+    with served(server) as url:
+        yield url
 
 
 def auth(server, role: str) -> dict[str, str]:

@@ -5,8 +5,6 @@ templates with their provenance and removes a gate template. Screenshots: review
 
 from __future__ import annotations
 
-import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -15,8 +13,8 @@ from sqlalchemy import insert
 from server import tables as t
 from server.states import ReviewState, TemplateSource
 from tests.conftest import needs_shared
-from tests.mqtt_helpers import free_port
 from tests.server.browser import chrome, needs_chromium, shoot, sign_in, wait
+from tests.server.conftest import served
 from tests.server.learning_data import Gate, capture, jpeg
 from tests.server.test_learning import _in_band, compound, lserver  # noqa: F401
 
@@ -27,21 +25,8 @@ SHOWN = 8
 
 @pytest.fixture()
 def lhttp(lserver):  # noqa: ANN001, ANN201, F811
-    import uvicorn
-
-    from server.api import create_api
-
-    port = free_port()
-    http = uvicorn.Server(
-        uvicorn.Config(create_api(lserver), host="127.0.0.1", port=port, log_level="warning")
-    )
-    threading.Thread(target=http.run, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while not http.started:
-        assert time.monotonic() < deadline, "uvicorn did not start within 60 s"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    http.should_exit = True
+    with served(lserver) as url:
+        yield url
 
 
 def _js(d, script: str, *args):  # noqa: ANN001, ANN002, ANN202
