@@ -24,13 +24,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 
 from contract.events import EdgeStatus
