@@ -204,6 +204,7 @@ def test_a_confirmed_near_miss_reaches_the_edge_and_names_the_person(
                 return True
 
             wait_until(lambda: alive() and open_items(), WAIT_S, f"a review item for {x}")
+            wait_until(lambda: watch.gallery_version() is not None, WAIT_S, "the edge's status")
             assert watch.gallery_version() == v1.version, (
                 f"the edge runs gallery v{watch.gallery_version()}, not the server's v{v1.version}"
             )
