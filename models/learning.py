@@ -20,8 +20,10 @@ Three points, each from the pack's calibration curve for the population the gate
   templates at or above the one-to-one threshold at ``anchor_far`` (one comparison). Learned
   templates are never anchors, so a wrong name can never snowball into a new identity.
 
-At most ``max_gate_templates`` gate templates per person (oldest replaced first), and at most one
-automatic addition per person per local day. Enrollment templates are never replaced.
+A capture that scores ``already_held`` or more against one of the person's templates adds
+nothing and is not learned. At most ``max_gate_templates`` gate templates per person (oldest
+replaced first), and at most one automatic addition per person per local day. Enrollment
+templates are never replaced.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class LearningPolicy:
     learn_margin: float = 0.10
     anchor_far: float = 1e-4
     max_gate_templates: int = 5
+    already_held: float = 0.95  # a template this close to one of the person's adds nothing
     auto_per_day: int = 1
 
     def review_floor(

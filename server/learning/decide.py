@@ -44,6 +44,8 @@ def learn_outcome(
     - ``weak``: the passage's own numbers (score, margin, frames) miss the server's learning point
     - ``not_verified``: the capture's template, scored here against the person's templates, does
       not reach the learning point (an edge's claimed score is not taken on trust)
+    - ``already_held``: it is (nearly) a template the person has (it would add nothing and use up
+      the day's addition)
     - ``anchor_failed``: it does not match an *enrollment* template at the anchor point (learned
       templates never anchor, so a wrong name cannot snowball)
     - ``capped_today``: the person had ``auto_per_day`` automatic additions this local day
@@ -52,8 +54,11 @@ def learn_outcome(
         return "weak"
     mine = [t for t in templates if embedding_space(t.model_id) == embedding_space(c.model_id)]
     v = c.vector
-    if not mine or anchor_score(v, [t.vector for t in mine]) < pts.learn:
+    best = anchor_score(v, [t.vector for t in mine]) if mine else -1.0
+    if best < pts.learn:
         return "not_verified"
+    if best >= policy.already_held:
+        return "already_held"
     enrolled = [t.vector for t in mine if t.source == TemplateSource.ENROLLMENT]
     if anchor_score(v, enrolled) < pts.anchor:
         return "anchor_failed"

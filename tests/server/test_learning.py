@@ -311,6 +311,8 @@ def test_one_automatic_template_per_person_per_local_day(lserver, gate, compound
     assert outcomes == ["learned", "capped_today"]
     tomorrow = capture(lserver, compound, shots[2], pid, "learn", ts=today[0] + DAY)
     assert gate.send(tomorrow) == "learned"
+    again = capture(lserver, compound, shots[2], pid, "learn", ts=today[0] + 2 * DAY)
+    assert gate.send(again) == "already_held", "the same face again adds nothing"
     assert len(_gate_templates(lserver, pid)) == 2
 
 
