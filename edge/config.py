@@ -12,16 +12,9 @@ from contract.config import FaceConfig, load_config
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.calibration import DEFAULT_TARGET_FPIR
-from models.learning import LearningPolicy
+from models.learning import FUSED_FAR_RATIO, LearningPolicy
 
 _POLICY = LearningPolicy()  # the defaults of the capture points below
-# A fused template (decision.fusion: mean) is shorter than 1 before normalising when its frames
-# differ, so a stranger's fused score runs higher than their vote. Measured through the edge
-# (scripts/bench_gate.py --walk-photos 3 --record; 150 East-Asian and 134 news-photo stranger
-# walks against 5,534 and 5,381 templates): fused stranger templates passed a threshold 1.9-3.2
-# times as often as the vote's per-person means, more in the tail. The calibration curve is of
-# single comparisons, so fusion asks it for the target shares divided by this (with room).
-FUSED_FAR_RATIO = 4.0
 
 SourceKind = Literal["file", "url", "device", "folder"]
 # Whose calibration curve sets the naming threshold; auto: the gallery header's (the site's

@@ -39,6 +39,15 @@ from models.perperson import GallerySize
 F32 = npt.NDArray[np.float32]
 Size = int | GallerySize
 
+# A fused template (decision.fusion: mean) is shorter than 1 before normalising when its frames
+# differ, so a stranger's fused score runs higher than their vote. Measured through the edge
+# (scripts/bench_gate.py --walk-photos 3 --record; 150 East-Asian and 134 news-photo stranger
+# walks against 5,534 and 5,381 templates): fused stranger templates passed a threshold 1.9-3.2
+# times as often as the vote's per-person means, more in the tail. The calibration curve is of
+# single comparisons, so fusion asks it for the target shares divided by this (with room).
+FUSED_FAR_RATIO = 4.0
+# The server applies it too, to the points it checks the edges' fused templates against.
+
 # Without a curve (an uncalibrated pack) the band is this far below the naming threshold and the
 # learning point this far above it.
 UNCALIBRATED_BAND = 0.08
@@ -104,9 +113,12 @@ class LearningPolicy:
 def anchor_score(template: npt.ArrayLike, enrollment: npt.ArrayLike) -> float:
     """Best cosine of a (unit) template against a person's (unit) enrollment templates."""
     t = np.asarray(template, np.float32).reshape(-1)
-    e = np.asarray(enrollment, np.float32).reshape(-1, t.shape[0])
-    if len(e) == 0:
+    e = np.asarray(enrollment, np.float32)
+    if e.size == 0:
         return -1.0
+    e = e.reshape(len(e), -1) if e.ndim > 1 else e.reshape(1, -1)
+    if e.shape[1] != t.shape[0]:
+        raise ValueError(f"a {t.shape[0]}-d template against {e.shape[1]}-d templates")
     return float((e @ t).max())
 
 

@@ -150,6 +150,11 @@ class LearningConfig(_Strict):
     target_fpir: float = Field(
         0.003, gt=0, lt=1, description="The edges' decision.target_fpir (the naming threshold)."
     )
+    fusion: Literal["mean", "vote"] = Field(
+        "mean",
+        description="The edges' decision.fusion: with mean the points are taken at the targets "
+        "divided by models.learning.FUSED_FAR_RATIO, as the edges take them.",
+    )
     same_visitor_threshold: float | None = Field(
         None, ge=-1, le=1,
         description="A capture this close to a rejected one is the same face (None: naming).",

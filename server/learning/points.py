@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models.calibration import CalibrationCurve, load_curve
 from models.engine import CALIBRATED_THRESHOLD
-from models.learning import LearningPolicy
+from models.learning import FUSED_FAR_RATIO, LearningPolicy
 from models.perperson import GallerySize
 from server.config import ServerConfig
 
@@ -38,10 +38,18 @@ def points(
 ) -> Points:
     fixed = CALIBRATED_THRESHOLD.get(cfg.face.pack, 0.36)
     n = size if size.persons else GallerySize.singles(1)
+    # The edges score fused templates (decision.fusion: mean): the same correction as theirs.
+    k = FUSED_FAR_RATIO if cfg.learning.fusion == "mean" else 1.0
+    policy = replace(
+        policy,
+        review_fpir=policy.review_fpir / k,
+        learn_fpir=policy.learn_fpir / k,
+        anchor_far=policy.anchor_far / k,
+    )
     if cfg.face.match_threshold is not None:
         naming = cfg.face.match_threshold
     elif curve is not None:
-        naming = max(fixed, curve.threshold_for(n, cfg.learning.target_fpir))
+        naming = max(fixed, curve.threshold_for(n, cfg.learning.target_fpir / k))
     else:
         naming = fixed
     same = cfg.learning.same_visitor_threshold

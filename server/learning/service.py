@@ -97,14 +97,18 @@ class Learning:
         row = self.store.capture(c.capture_id)
         assert row is not None
         templates = self.store.person_templates(c.person_id)
-        if not same_space(row.model_id, templates):
-            outcome = "wrong_model"
+        if not same_space(row.model_id, templates) or any(
+            len(t.vector) != len(row.vector) for t in templates
+        ):
+            outcome = "wrong_model"  # another embedder, or a template of the wrong length
         elif c.purpose == "learn":
             outcome = self._learn(row, templates)
         else:
             outcome = self._review(row)
         if outcome != "learned":
             self.store.set_outcome(c.capture_id, outcome)
+        if outcome not in ("review_item", "kept"):
+            self.store.drop_faces(c.capture_id)  # no one will be shown them
         log.info("capture %s (%s) of %s at %s: %s", c.capture_id, c.purpose, c.person_id, c.gate,
                  outcome)  # fmt: skip
         return outcome
@@ -112,9 +116,12 @@ class Learning:
     def _learn(self, c: CaptureRow, templates: list[TemplateRow]) -> str:
         if not self.cfg.auto:
             return "auto_off"
-        start = local_midnight(c.ts, self.tz)
+        start = local_midnight(c.received, self.tz)
         today = self.store.learned_between(c.person_id, start, start + timedelta(days=1))
-        outcome = learn_outcome(c, templates, self.points(), self.policy, today)
+        pts = self.points()
+        if rejected_before(c, None, self.store.rejections(c.person_id), pts.same_face):
+            return "rejected_before"  # an officer said no to this face: never learned
+        outcome = learn_outcome(c, templates, pts, self.policy, today)
         if outcome == "learned":
             tid = self.store.learn(c, self.cfg.max_gate_templates)
             log.warning("learned template %d of %s from gate %s (capture %s)", tid, c.person_id,
@@ -199,6 +206,11 @@ class Learning:
         if it.state != ReviewState.OPEN or c is None:
             raise Decided(f"review item {item_id} is {it.state.value} already")
         if verdict == ReviewVerdict.CONFIRM:
+            p = self.registry.get_person(it.person_id)
+            today = now_utc().astimezone(self.tz).date()
+            if p is None or not eligible(p, today):
+                raise Decided(f"{it.person_id} takes no gate templates now (removed, expired or "
+                              "on the watchlist): reject the item")  # fmt: skip
             tid = self.store.confirm(item_id, c, by, self.cfg.max_gate_templates)
             if tid is None:
                 raise Decided(f"review item {item_id} was decided meanwhile")
@@ -215,14 +227,16 @@ class Learning:
             raise NotFound(f"no such person: {person_id}")
         return self.store.person_templates(person_id)
 
-    def remove_template(self, person_id: str, template_id: int, admin: bool) -> TemplateRow:
+    def remove_template(
+        self, person_id: str, template_id: int, admin: bool, by: str | None = None
+    ) -> TemplateRow:
         """Remove one template (an officer: gate templates only); the gallery moves at once."""
         have = {x.id: x for x in self.templates(person_id)}
         if template_id not in have:
             raise NotFound(f"no template {template_id} of {person_id}")
         if not admin and have[template_id].source not in GATE_SOURCES:
             raise PermissionError("only an admin removes an enrollment template")
-        gone = self.store.remove_template(person_id, template_id)
+        gone = self.store.remove_template(person_id, template_id, by)
         if gone is None:
             raise NotFound(f"no template {template_id} of {person_id}")
         log.warning("template %d (%s) of %s removed", template_id, gone.source.value, person_id)

@@ -41,6 +41,8 @@ class LearningStore(Repository):
             n = conn.execute(self._insert_ignore(t.captures, "capture_id").values(**row)).rowcount
             if not n:
                 return False
+            if c.purpose != "review":
+                return True  # a learn capture's face is never shown to anyone: not kept
             conn.execute(
                 insert(t.capture_faces).values(
                     capture_id=c.capture_id,
@@ -50,6 +52,11 @@ class LearningStore(Repository):
                 )
             )
         return True
+
+    def drop_faces(self, capture_id: str) -> None:
+        """Delete a capture's pictures (no review item will show them)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.capture_faces).where(t.capture_faces.c.capture_id == capture_id))
 
     def set_outcome(self, capture_id: str, outcome: str) -> None:
         with self.engine.begin() as conn:
@@ -70,9 +77,10 @@ class LearningStore(Repository):
             ).scalar()
 
     def learned_between(self, person_id: str, start: datetime, end: datetime) -> int:
-        """Captures of the person learned automatically with a gate time in [start, end)."""
+        """Captures of the person learned automatically and received in [start, end) (the
+        server's clock: a gate's back-dated captures cannot spread over several days)."""
         q = select(func.count()).where(
-            C.person_id == person_id, C.outcome == "learned", C.ts >= start, C.ts < end
+            C.person_id == person_id, C.outcome == "learned", C.received >= start, C.received < end
         )
         with self.engine.connect() as conn:
             return int(conn.execute(q).scalar_one())
@@ -153,13 +161,24 @@ class LearningStore(Repository):
             )
         return tid
 
-    def remove_template(self, person_id: str, template_id: int) -> TemplateRow | None:
+    def remove_template(
+        self, person_id: str, template_id: int, by: str | None = None
+    ) -> TemplateRow | None:
+        """Delete one template; a gate template removed by someone is remembered as a rejection
+        (the same face is not learned or asked about again)."""
         q = select(t.templates).where(T.id == template_id, T.person_id == person_id)
         with self.engine.begin() as conn:
             r = conn.execute(q).first()
             if r is None:
                 return None
             conn.execute(delete(t.templates).where(T.id == template_id))
+            if by is not None and r.source != TemplateSource.ENROLLMENT.value:
+                conn.execute(
+                    insert(t.review_rejections).values(
+                        person_id=person_id, visitor_id=None, template=r.embedding, dim=r.dim,
+                        created=now_utc(), rejected_by=by,
+                    )  # fmt: skip
+                )
         return TemplateRow.of(r)
 
     def reference_photo(self, person_id: str) -> bytes | None:

@@ -46,11 +46,13 @@ class ReferenceStore(Repository):
             return bool(conn.execute(select(exists().where(r.person_id == person_id))).scalar())
 
     def person_templates(self, person_id: str, model_space_prefix: str) -> npt.NDArray[np.float32]:
-        """The person's templates of this embedding space, one row each (what a reference photo
-        is checked against)."""
+        """The person's enrollment templates of this embedding space, one row each (what a
+        reference photo is checked against; never a template learned at a gate)."""
         c = t.templates.c
         q = select(c.embedding).where(
-            c.person_id == person_id, c.model_id.startswith(model_space_prefix)
+            c.person_id == person_id,
+            c.model_id.startswith(model_space_prefix),
+            c.source == "enrollment",
         )
         with self.engine.connect() as conn:
             rows = [np.frombuffer(r.embedding, "<f4") for r in conn.execute(q)]

@@ -96,12 +96,15 @@ class RegistryStore(Repository):
     def replace_templates(
         self, person_id: str, embeddings: F32, model_id: str, qualities: Iterable[float | None]
     ) -> int:
-        """Replace the person's enrollment templates with these, in one transaction (templates
-        learned at the gates stay: each has its own provenance and is removed on its own)."""
+        """Replace the person's enrollment templates with these, in one transaction. Templates
+        an officer confirmed from the gates stay; those learned automatically go, since they were
+        admitted only for matching the old enrollment photos (the anchor)."""
         c = t.templates.c
         with self.engine.begin() as conn:
             conn.execute(
-                delete(t.templates).where(c.person_id == person_id, c.source == "enrollment")
+                delete(t.templates).where(
+                    c.person_id == person_id, c.source.in_(("enrollment", "gate_auto"))
+                )
             )
             return self._add_templates(conn, person_id, embeddings, model_id, qualities)
 

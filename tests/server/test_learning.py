@@ -17,7 +17,6 @@ import pytest
 
 from models.gallery import Gallery
 from scripts.standins import passage, server_config
-from server.localtime import local_midnight
 from server.states import ReviewKind, ReviewState, TemplateSource
 from tests.conftest import needs_shared
 from tests.mqtt_helpers import wait_until
@@ -301,32 +300,76 @@ def test_the_anchor_guard_and_an_edge_that_overclaims(lserver, gate, compound, e
     assert [t.source for t in _gate_templates(lserver, x)] == ["gate_confirmed"]
 
 
+def _a_day_passes(server, pid: str) -> None:  # noqa: ANN001
+    """Move the person's captures' server receipt times one day back (as if a day passed)."""
+    from sqlalchemy import select, update
+
+    from server import tables as t
+
+    c = t.captures.c
+    with server.engine.begin() as conn:
+        rows = conn.execute(select(c.capture_id, c.received).where(c.person_id == pid)).all()
+        for cid, received in rows:
+            conn.execute(update(t.captures).where(c.capture_id == cid)
+                         .values(received=received - DAY))  # fmt: skip
+
+
 def test_one_automatic_template_per_person_per_local_day(lserver, gate, compound, engine) -> None:
     pts = lserver.learning.points()
     pid, shots = _learnable(engine, compound, pts, 3)
-    day = local_midnight(datetime.now(UTC), lserver.tz, 2)  # a past local day, 00:00
-    today = [day + timedelta(hours=8), day + timedelta(hours=18)]
+    now = datetime.now(UTC)
+    # the gate's clock says two different days: the server counts by its own receipt time
+    dated = [now - 2 * DAY, now - DAY]
     outcomes = [gate.send(capture(lserver, compound, s, pid, "learn", ts=ts))
-                for s, ts in zip(shots, today, strict=False)]  # fmt: skip
-    assert outcomes == ["learned", "capped_today"]
-    tomorrow = capture(lserver, compound, shots[2], pid, "learn", ts=today[0] + DAY)
+                for s, ts in zip(shots, dated, strict=False)]  # fmt: skip
+    assert outcomes == ["learned", "capped_today"], "back-dating does not spread them over days"
+    _a_day_passes(lserver, pid)
+    tomorrow = capture(lserver, compound, shots[2], pid, "learn", ts=now)
     assert gate.send(tomorrow) == "learned"
-    again = capture(lserver, compound, shots[2], pid, "learn", ts=today[0] + 2 * DAY)
+    _a_day_passes(lserver, pid)
+    again = capture(lserver, compound, shots[2], pid, "learn", ts=now)
     assert gate.send(again) == "already_held", "the same face again adds nothing"
     assert len(_gate_templates(lserver, pid)) == 2
 
 
-def test_the_sixth_gate_template_replaces_the_oldest(lserver, gate, compound, engine) -> None:
+def test_a_removed_or_rejected_face_is_never_learned(lserver, lclient, gate, compound,
+                                                     engine) -> None:  # fmt: skip
+    pts = lserver.learning.points()
+    pid, shots = _learnable(engine, compound, pts, 2)
+    assert gate.send(capture(lserver, compound, shots[0], pid, "learn")) == "learned"
+    [tpl] = _gate_templates(lserver, pid)
+    r = lclient.delete(f"/api/persons/{pid}/templates/{tpl.id}", headers=auth(lserver, "officer"))
+    assert r.status_code == 200, r.text
+    _a_day_passes(lserver, pid)
+    back = capture(lserver, compound, shots[0], pid, "learn")
+    assert gate.send(back) == "rejected_before", "an officer removed this face: never again"
+    assert _gate_templates(lserver, pid) == []
+
+
+def test_a_template_of_the_wrong_length_is_refused(lserver, gate, compound, engine) -> None:
+    pts = lserver.learning.points()
+    pid, shots = _learnable(engine, compound, pts, 1)
+    good = capture(lserver, compound, shots[0], pid, "learn")
+    half = np.asarray(good.template[: len(good.template) // 2])
+    bad = good.model_copy(update={"template": (half / np.linalg.norm(half)).tolist()})
+    assert gate.send(bad) == "wrong_model"
+    assert _gate_templates(lserver, pid) == []
+
+
+def test_the_oldest_gate_template_is_replaced_at_the_cap(lserver, gate, compound,
+                                                          engine) -> None:  # fmt: skip
     pts = lserver.learning.points()
     pid, shots = _learnable(engine, compound, pts, 3)
+    cap = 2  # three distinct faces of one person over three days, at a cap of two
+    lserver.learning.cfg = lserver.learning.cfg.model_copy(update={"max_gate_templates": cap})
     start = datetime.now(UTC) - 10 * DAY
-    for day in range(6):  # one learned per day, six days running
+    for day in range(3):  # one learned per day, three days running
         ts = start + day * DAY
-        assert gate.send(capture(lserver, compound, shots[day % len(shots)], pid, "learn",
-                                 ts=ts)) == "learned"  # fmt: skip
+        assert gate.send(capture(lserver, compound, shots[day], pid, "learn", ts=ts)) == "learned"
+        _a_day_passes(lserver, pid)
     kept = _gate_templates(lserver, pid)
-    assert len(kept) == 5 == lserver.cfg.learning.max_gate_templates
-    assert [t.captured_at for t in kept] == [start + d * DAY for d in range(1, 6)]
+    assert len(kept) == cap
+    assert [t.captured_at for t in kept] == [start + d * DAY for d in range(1, 3)], "oldest out"
     assert [t.source for t in lserver.learning.store.person_templates(pid)].count(
         "enrollment") == 1, "the enrollment template is never replaced"  # fmt: skip
 
@@ -340,9 +383,10 @@ def test_retention_and_removal_with_the_person(lserver, lclient, gate, compound,
     low = capture(lserver, compound, s2, pid2, "review", identity="v-444444444444",
                   score=pts.visitor_floor - 0.02)  # fmt: skip
     assert gate.send(low) == "below_floor"
+    assert lserver.learning.store.capture_face(low.capture_id, "aligned") is None, "face not kept"
     now = datetime.now(UTC)
     n = lserver.purge(now + timedelta(days=8))
-    assert (n["learning_captures"], n["learning_capture_faces"]) == (1, 1)
+    assert (n["learning_captures"], n["learning_capture_faces"]) == (1, 0)
     assert lserver.learning.store.capture(kept.capture_id) is not None, "an open item needs it"
     n = lserver.purge(now + timedelta(days=31))
     assert (n["learning_review_items"], n["learning_captures"]) == (1, 1)

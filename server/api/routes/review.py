@@ -143,7 +143,9 @@ def remove_template(
 ) -> TemplateRemoved:
     """Remove one template (an officer: gate templates; an admin: any); the gallery moves now."""
     try:
-        gone = app.learning.remove_template(person_id, template_id, user.role == UserRole.ADMIN)
+        gone = app.learning.remove_template(
+            person_id, template_id, user.role == UserRole.ADMIN, by=user.name
+        )
     except PermissionError as e:
         detail = {"role": user.role.value, "template_id": template_id}
         app.store.audit(user.name, AuditAction.ACCESS_DENIED, request.url.path, None, detail)
