@@ -336,7 +336,7 @@ def main() -> int:
     dist = filtered(embed_ours(args.distractors, args.cache), args.distractors, args.no_children)
     k = FUSED_FAR_RATIO if args.fusion == "mean" else 1.0
     policy = LearningPolicy(review_fpir=args.review_fpir / k, returning_fpir=args.returning_fpir,
-                            learn_fpir=args.learn_fpir / k, anchor_far=args.anchor_far)
+                            learn_fpir=args.learn_fpir / k, anchor_far=args.anchor_far / k)
     if args.no_learning:
         policy = LearningPolicy(review_fpir=1e-12, returning_fpir=1e-12, learn_fpir=1e-300)
     w = Week(people, dist, load(args.population), policy, args.target_fpir / k,
