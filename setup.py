@@ -12,6 +12,7 @@ setup(
             "static/**/*",
             "templates/*.html",
             "i18n/*.json",
+            "i18n/*/*.json",
             "migrations/*.mako",
             "migrations/versions/*.py",
         ],

@@ -154,8 +154,8 @@ def bench_trajectory(db: Path, identities: int, queries: int = 300) -> dict:
 def bench_watch(watched: int, work: Path) -> dict:
     from server.config import ElderWatchConfig
     from server.db import make_engine, migrate
-    from server.elder import ElderWatch
     from server.store import Store
+    from server.watch.elder import ElderWatch
 
     engine = make_engine(f"sqlite:///{work / 'watch.db'}")
     migrate(engine)
@@ -267,7 +267,7 @@ def bench_roster(work: Path, residents: int, elders: int, events: int, calls: in
             cpu.append((time.process_time() - c1) * 1000)  # this process: client and server
             r.raise_for_status()
             rows = len(r.json()["rows"])
-    from server.roster import RosterFilter, roster
+    from server.watch.roster import RosterFilter, roster
 
     inner = []
     for _ in range(calls):

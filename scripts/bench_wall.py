@@ -124,7 +124,7 @@ def bench_wall(work: Path, per_day: int = 150_000, calls: int = 50) -> dict:
     from scripts.standins import server_config
     from server.db import make_engine
     from server.store import Store
-    from server.wall import WallData
+    from server.wall.board import WallData
 
     cfg = server_config(work, "benchwall", 1883, f"sqlite:///{work / 'wall.db'}")
     now = datetime.now(UTC)

@@ -18,23 +18,23 @@ from contract.events import Alert, EdgeStatus
 from contract.gallery import GalleryManifest
 from contract.mqtt import Subscription
 from contract.topics import Topics
-from server.bus import ServerBus
 from server.config import ServerConfig
 from server.db import make_engine, migrate
-from server.elder import ElderWatch
 from server.gallery import build_snapshot
+from server.ingest.bus import ServerBus
 from server.learning.service import Learning
 from server.live import Hub
-from server.photos import PhotoDecoder
-from server.reference import ReferencePhotos
-from server.searches import Searches
+from server.people.photos import PhotoDecoder
+from server.people.reference import ReferencePhotos
+from server.people.trajectory import Trajectory, Whereabouts, locate, trace
+from server.people.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
+from server.search.service import Searches
 from server.states import UserRole
 from server.store import Ingested, Store, now_utc
 from server.store.records import PassageRow
 from server.tokens import check_token_strength
-from server.trajectory import Trajectory, Whereabouts, locate, trace
-from server.visitors import VisitorInside, VisitorReports, VisitorWatch, visitors_inside
-from server.watchlist import WatchlistWatch
+from server.watch.elder import ElderWatch
+from server.watch.watchlist import WatchlistWatch
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt

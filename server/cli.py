@@ -152,9 +152,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
     """One alert as the officer reads it: local time, rule, name, state, evidence as text."""
-    from server.alert_text import summary_text
     from server.i18n import text
     from server.localtime import local_text
+    from server.watch.alert_text import summary_text
 
     pid = a["person_id"]
     if a.get("person_name"):
@@ -247,7 +247,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", type=Path, help="server YAML (ServerConfig); required to run")
     p.add_argument("--validate-config", action="store_true")
     p.set_defaults(func=cmd_server, server_parser=p)
-    from server.import_events import register as register_import
+    from server.ingest.import_events import register as register_import
 
     register_import(p.add_subparsers(dest="server_command", metavar="import-events"))
 

@@ -35,8 +35,8 @@ from server.api.routes import (
 )
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
-from server.photos import PhotoTooLarge
-from server.reference import NotAReference, NotJpeg
+from server.people.photos import PhotoTooLarge
+from server.people.reference import NotAReference, NotJpeg
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.

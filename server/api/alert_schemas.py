@@ -1,5 +1,5 @@
 """The alerts page's and the officer CLI's shapes: an alert with its person's name, its evidence
-as readable parts (server/alert_text.py) and its history; a note on a step."""
+as readable parts (server/watch/alert_text.py) and its history; a note on a step."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.alert_text import Part, summary
 from server.states import AlertRule, AlertState
 from server.store.records import TEXT_PATTERN, AlertStep, Evidence, NamedAlert
+from server.watch.alert_text import Part, summary
 
 
 class NoteIn(BaseModel):

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.roles import EnrolledRole
 from contract.topics import ID_PATTERN
 from server.api.schemas import StayOut, TrajectoryOut, WhereaboutsOut
-from server.overview import Overview
+from server.people.overview import Overview
 from server.states import VisitOutcome
 from server.store.records import TEXT_PATTERN, AlertRecord, CareFlag, HomeVisit, PassageRow, Search
-from server.visits import Due
+from server.watch.visits import Due
 
 __all__ = ["HomeVisit"]
 

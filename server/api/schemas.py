@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.gallery import GalleryManifest, Population
 from contract.topics import ID_PATTERN
-from server.searches import SearchReport
+from server.people.trajectory import Trajectory, Whereabouts
+from server.people.visitors import Confidence, VisitorInside
+from server.search.service import SearchReport
 from server.states import AlertState, SearchState, UserRole, Verdict
 from server.store.records import (
     TEXT_PATTERN,
@@ -27,8 +29,6 @@ from server.store.records import (
     Search,
     Sighting,
 )
-from server.trajectory import Trajectory, Whereabouts
-from server.visitors import Confidence, VisitorInside
 
 __all__ = [
     "AlertRecord",

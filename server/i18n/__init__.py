@@ -1,4 +1,5 @@
-"""The pages' and the officer CLI's strings: one catalogue per language (``<locale>.json``).
+"""The pages' and the officer CLI's strings: one catalogue per language (``<locale>.json`` and,
+by area, ``<locale>/*.json``; a key defined twice is an error).
 
 Every string a person reads comes from here, by key; both catalogues hold the same keys (a test
 checks). ``{name}`` placeholders are filled by ``text()`` here and by ``GW.t()`` in the pages.
@@ -20,7 +21,14 @@ def catalogue(locale: str) -> dict[str, str]:
     """The strings of ``locale`` (one of LOCALES), key -> text."""
     if locale not in LOCALES:
         raise ValueError(f"locale {locale!r}: use one of {', '.join(LOCALES)}")
-    return json.loads((HERE / f"{locale}.json").read_text(encoding="utf-8"))
+    merged: dict[str, str] = {}
+    for path in [HERE / f"{locale}.json", *sorted((HERE / locale).glob("*.json"))]:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        twice = sorted(merged.keys() & part.keys())
+        if twice:
+            raise ValueError(f"{path.name}: keys already defined for {locale}: {', '.join(twice)}")
+        merged.update(part)
+    return merged
 
 
 def text(locale: str, key: str, **values: object) -> str:

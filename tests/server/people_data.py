@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from contract.events import Passage
 from server.config import ElderWatchConfig
-from server.elder import ElderWatch
+from server.watch.elder import ElderWatch
 from tests.mqtt_helpers import connect, wait_until
 from tests.server.conftest import auth, passage
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from server.alert_text import summary, summary_text
 from server.store.records import PersonEntry
+from server.watch.alert_text import summary, summary_text
 from tests.server.conftest import auth, passage
 from tests.server.test_sightings import _ingest
 

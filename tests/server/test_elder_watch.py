@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from server.config import ElderWatchConfig
-from server.elder import ElderWatch
 from server.store import Store
 from server.store.records import PersonEntry
+from server.watch.elder import ElderWatch
 from tests.server.conftest import passage
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # 20:00 in the compound (UTC+8)
@@ -137,8 +137,8 @@ def test_no_passage_today_window_comes_from_config(
 
 
 def test_the_rule_registry_runs_each_rule() -> None:
-    from server.elder import RULES
     from server.states import AlertRule
+    from server.watch.elder import RULES
 
     assert set(RULES) == set(AlertRule) - {
         AlertRule.SIGHTING,

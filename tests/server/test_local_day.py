@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from server.config import ElderWatchConfig
-from server.elder import ElderWatch
 from server.localtime import local_midnight
 from server.store import Store
 from server.store.records import PersonEntry
+from server.watch.elder import ElderWatch
 from tests.server.conftest import passage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

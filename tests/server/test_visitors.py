@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from contract.visitors import VisitorAlias, VisitorMatch
 from server.i18n import text
-from server.visitors import VisitorWatch, look_back, summary
+from server.people.visitors import VisitorWatch, look_back, summary
 from tests.mqtt_helpers import connect
 from tests.server.conftest import auth, passage
 from tests.server.test_ingest import wait_until

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.wall import WallData, mask
+from server.wall.board import WallData, mask
 from tests.server.conftest import auth, passage
 from tests.server.wall_fixtures import (
     EXPECTED_IN,

@@ -15,11 +15,11 @@ from server.api.people_schemas import PersonFound, PersonOverview, Roster
 from server.api.routes.pages import LANG_COOKIE
 from server.app import ServerApp
 from server.i18n import choose
-from server.overview import overview
-from server.roster import RosterFilter, age_on, entry, roster, roster_csv
+from server.people.overview import overview
 from server.states import AuditAction
 from server.store import now_utc
 from server.store.records import TEXT_PATTERN, CareFlag
+from server.watch.roster import RosterFilter, age_on, entry, roster, roster_csv
 
 router = APIRouter(prefix="/api", tags=["people"])
 Text = Annotated[str | None, Query(max_length=100, pattern=TEXT_PATTERN)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from server.api.deps import Admin, AuditEntry, Id, Officer, Server, audited
 from server.api.schemas import ReferenceStored
 from server.app import ServerApp
-from server.reference import NotJpeg
+from server.people.reference import NotJpeg
 from server.states import AuditAction
 
 router = APIRouter(prefix="/api/persons", tags=["persons"])

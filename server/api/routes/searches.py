@@ -13,7 +13,7 @@ from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
 from server.api.schemas import Candidate, Search, SearchAnswer, SearchIn, VerdictIn
 from server.api.stream import sse
 from server.app import ServerApp
-from server.searches import SearchReport
+from server.search.service import SearchReport
 from server.states import AuditAction, SearchState
 from server.store.records import TEXT_PATTERN
 

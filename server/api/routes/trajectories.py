@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from server.api.deps import AuditEntry, Id, Officer, Reason, Server, audited, parse_since
 from server.api.schemas import TrajectoryOut, WhereaboutsOut
 from server.app import ServerApp
-from server.overview import no_such_person
+from server.people.overview import no_such_person
 from server.states import AuditAction
 from server.store import now_utc
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Query
 from contract.topics import ID_PATTERN
 from server.api.deps import AuditEntry, Officer, Server, audited, parse_since
 from server.api.people_schemas import DueEntry, DueList, HomeVisit, VisitIn
-from server.overview import no_such_person
+from server.people.overview import no_such_person
 from server.states import AuditAction
 from server.store import now_utc
-from server.visits import due_visits
+from server.watch.visits import due_visits
 
 router = APIRouter(prefix="/api/visits", tags=["visits"])
 FUTURE_SLACK = timedelta(minutes=10)

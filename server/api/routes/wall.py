@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from server.api.deps import Server, Viewer
 from server.api.stream import KEEP_ALIVE_S, LiveItem, sse
 from server.states import AuditAction, UserRole
-from server.wall import Wall, WallData, WallPassage, shown, wall_alert
+from server.wall.board import Wall, WallData, WallPassage, shown, wall_alert
 
 router = APIRouter(prefix="/api", tags=["wall"])
 SEES_IDENTITIES = (UserRole.ADMIN, UserRole.OFFICER)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from server.config import ElderWatchConfig
-from server.elder import years_ago
-from server.roster import age_on
 from server.store import Store
 from server.store.people import Brief
+from server.watch.elder import years_ago
+from server.watch.roster import age_on
 
 
 @dataclass(frozen=True)

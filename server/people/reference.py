@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from server.errors import BadRequest
-from server.photos import PhotoDecoder
+from server.people.photos import PhotoDecoder
 from server.store import Store
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from server.config import ServerConfig
-from server.elder import years_ago
 from server.localtime import local_midnight
 from server.states import AlertRule, AlertState
 from server.store import Store, now_utc
 from server.store.records import AlertRecord
+from server.watch.elder import years_ago
 
 Names = Literal["masked", "roles", "full"]
 ROLES = ("resident", "visitor", "courier", "staff", "watchlist")

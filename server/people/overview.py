@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from server.errors import NotFound
-from server.roster import age_on
+from server.people.trajectory import Trajectory, trace
 from server.states import SearchState
 from server.store import Store
 from server.store.records import AlertRecord, HomeVisit, Person, Search
-from server.trajectory import Trajectory, trace
+from server.watch.roster import age_on
 
 WINDOW_H = 48
 

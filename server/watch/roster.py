@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
 from server.config import ElderWatchConfig
-from server.elder import years_ago
 from server.i18n import text
 from server.localtime import local_text
+from server.people.trajectory import side_after
 from server.store import Store
 from server.store.people import Brief, LastSeen
-from server.trajectory import side_after
+from server.watch.elder import years_ago
 
 NEVER_H = float("inf")  # a resident never seen sorts as the longest unseen
 

@@ -25,7 +25,9 @@ from server.errors import BadRequest, NotFound
 from server.i18n import DEFAULT_LOCALE
 from server.live import Hub
 from server.localtime import local_text
-from server.photos import PhotoDecoder
+from server.people.photos import PhotoDecoder
+from server.people.trajectory import Trajectory, trace
+from server.people.visitors import VisitorLookBack, look_back
 from server.states import AlertRule, Verdict
 from server.store import SightingHit, Store, now_utc
 from server.store.records import (
@@ -36,8 +38,6 @@ from server.store.records import (
     Search,
     Sighting,
 )
-from server.trajectory import Trajectory, trace
-from server.visitors import VisitorLookBack, look_back
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt

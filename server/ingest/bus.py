@@ -4,7 +4,7 @@ Ingest uses a persistent session (fixed client id, clean start off, session expi
 acknowledgement: a passage is acknowledged to the broker, and its id sent back to the edge on the
 acks topic, only after the transaction that stores it has committed. No exception leaves an
 MQTT callback: what cannot be parsed, is dated too far ahead, or names another gate than its topic
-is counted and set aside (dead letters, see server/ingest.py), then acknowledged.
+is counted and set aside (dead letters, see server/ingest/batches.py), then acknowledged.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contract.events import Ack, EdgeStatus, Passage
 from contract.mqtt import Subscription, make_client, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
-from server.ingest import (
+from server.ingest.batches import (
     Committer,
     IngestHealth,
     IngestState,

@@ -1,0 +1,2 @@
+"""People: trajectories and stays, the person page's overview, visitors by id, reference photos
+and uploaded photos."""

@@ -1,0 +1,1 @@
+"""Wall: the police room's public screen (counts, gates, alerts, masked names)."""
