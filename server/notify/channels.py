@@ -12,6 +12,8 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import re
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +39,25 @@ RETRY_STATUS = frozenset({408, 425, 429})
 SIGNATURE_HEADER = "X-Gatewatch-Signature"
 TIMESTAMP_HEADER = "X-Gatewatch-Timestamp"
 DELIVERY_HEADER = "X-Gatewatch-Delivery"
+
+
+_QUERY = re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*")
+
+
+class RedactQuery(logging.Filter):
+    """httpx logs each request's URL at INFO: the robots' keys ride in the query, so every
+    query string in httpx's log lines is replaced by ``?***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "?" in text:
+            record.msg, record.args = _QUERY.sub(r"\1?***", text), None
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    if not any(isinstance(f, RedactQuery) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(RedactQuery())
 
 
 class Outcome(StrEnum):
