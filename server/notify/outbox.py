@@ -54,13 +54,14 @@ class OutboxStore(Repository):
         (channel, alert, event) is already queued is skipped. Returns how many were new."""
         if not rows:
             return 0
-        stmt = self._insert_ignore(t.notify_outbox, "channel", "alert_id", "event")
+        o = t.notify_outbox
+        stmt = self._insert_ignore(o, "channel", "alert_id", "event").returning(o.c.id)
         n = 0
         with self.engine.begin() as conn:
             for r in rows:
                 values = r | {"state": r.get("state", PENDING), "attempts": 0,
                               "next_at": r["created"]}  # fmt: skip
-                n += conn.execute(stmt.values(values)).rowcount or 0
+                n += conn.execute(stmt.values(values)).first() is not None
         return n
 
     def head(self, channel: str) -> OutboxItem | None:

@@ -496,3 +496,72 @@ def test_settings_are_checked_and_a_missing_secret_is_named_not_shown(
     monkeypatch.delenv("GWT_HOOK")
     with pytest.raises(SecretError, match="GWT_HOOK is not set"):
         site.notifier(site.config())
+
+
+def test_the_outbox_on_both_databases(
+    db_url: str, rx: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var, value in ("GWT_WECOM", WECOM_KEY), ("GWT_DING", DING_TOKEN), ("GWT_HOOK", HOOK_SECRET):
+        monkeypatch.setenv(var, value)
+    (tmp_path / "ding.secret").write_text(DING_SECRET)
+    engine = make_engine(db_url)
+    migrate(engine)
+    site = Site(Store(engine), Clock(), tmp_path / "ding.secret", rx.port)
+    site.store.upsert_person(PersonEntry(id="p-wang", name="王秀华", role="resident"))
+    n = site.notifier(site.config())
+    alerts = [site.alert() for _ in range(3)]
+    assert [n.on_alert_raised(a) for a in alerts + alerts] == [3, 3, 3, 0, 0, 0]
+    head = n.outbox.head("hook")
+    assert head is not None and head.alert_id == alerts[0].alert_id
+    now = site.clock()
+    assert n.outbox.claim(head.id, now, now + timedelta(seconds=30))
+    assert not n.outbox.claim(head.id, now, now + timedelta(seconds=30)), "held by the first"
+    assert n.pump() == 6  # wecom and ding: 3 each; hook waits for its lease
+    site.clock.advance(31)
+    assert n.pump() == 3
+    assert_each_once_in_order(rx, [a.alert_id for a in alerts])
+    site.clock.advance(8 * 86_400)
+    assert n.purge(site.clock()) == 9 and n.outbox.items() == [] and n.outbox.attempts() == []
+    n.stop()
+    engine.dispose()
+
+
+def test_an_admin_sends_a_test_message_and_it_is_audited(
+    site: Site, rx: Receiver, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from server.api import create_api
+    from server.app import ServerApp
+    from tests.server.conftest import server_config
+
+    cfg = server_config(tmp_path, "s-notify", free_port(), f"sqlite:///{tmp_path / 'api.db'}")
+    app = ServerApp(cfg.model_copy(update={"notify": site.config()}))  # not started: no broker
+    try:
+        tokens = {r: app.store.add_user(f"{r}1", r) for r in ("admin", "officer")}
+        hdr = {r: {"Authorization": f"Bearer {t}"} for r, t in tokens.items()}
+        with TestClient(create_api(app)) as c:
+            r = c.post("/api/notify/test", json={"channel": "ding"}, headers=hdr["admin"])
+            assert r.status_code == 200, r.text
+            assert r.json() == {"channel": "ding", "delivered": True, "outcome": "delivered",
+                                "status_code": 200, "errcode": 0, "error": None}  # fmt: skip
+            got = rx.of(DING_PATH)[-1]
+            assert got.valid and got.body["markdown"]["title"] == "gatewatch 测试消息"
+            rx.script[WECOM_PATH] = deque([(200, {"errcode": 93000, "errmsg": "invalid url"})])
+            r = c.post("/api/notify/test", json={"channel": "wecom"}, headers=hdr["admin"])
+            assert r.status_code == 200 and r.json()["delivered"] is False
+            assert r.json()["errcode"] == 93000 and "check the robot key" in r.json()["error"]
+            assert c.post("/api/notify/test", json={"channel": "nope"},
+                          headers=hdr["admin"]).status_code == 404  # fmt: skip
+            assert c.post("/api/notify/test", json={"channel": "ding"},
+                          headers=hdr["officer"]).status_code == 403  # fmt: skip
+            listed = c.get("/api/notify", headers=hdr["admin"]).json()
+            assert {ch["name"]: ch["counts"] for ch in listed} == {
+                "wecom": {"failed": 1}, "ding": {"delivered": 1}, "hook": {}}
+            assert WECOM_KEY not in json.dumps(listed)
+        since = datetime.now(UTC) - timedelta(hours=1)
+        tests = [a for a in app.store.audit_log(since) if a.action == "notify_test"]
+        assert sorted(a.target or "" for a in tests) == ["ding", "wecom"]
+    finally:
+        app.notify.stop()
+        app.engine.dispose()
