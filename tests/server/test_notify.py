@@ -18,6 +18,7 @@ import random
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
@@ -536,8 +537,23 @@ def test_an_admin_sends_a_test_message_and_it_is_audited(
     from tests.server.conftest import server_config
 
     cfg = server_config(tmp_path, "s-notify", free_port(), f"sqlite:///{tmp_path / 'api.db'}")
-    app = ServerApp(cfg.model_copy(update={"notify": site.config()}))  # not started: no broker
+    app = ServerApp(cfg.model_copy(update={"notify": site.config()}))  # no broker needed
     try:
+        # Stored while the server was down before queueing it: the start's catch-up sends it;
+        # then one raised while running goes through the hook. Real threads, real time.
+        missed = app.store.add_alert(AlertRule.OUT_NOT_BACK, "p-x", "e1", {"gate": "south"})
+        t0 = time.monotonic()
+        app.notify.start()
+        new = app.store.add_alert(AlertRule.WATCHLIST_SEEN, "p-y", "e2", {"gate": "east"})
+        assert missed and new
+        rec = next(r for r in app.store.alerts() if r.id == new)
+        app.on_alert_raised(Alert(alert_id=new, rule=rec.rule.value, person_id="p-y",
+                                  created=rec.created, evidence=rec.evidence, priority="high"))
+        deadline = time.monotonic() + 30
+        while len(rx.got) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert_each_once_in_order(rx, [missed, new])
+        print(f"\nnotify: two alerts through the running senders in {time.monotonic() - t0:.2f} s")
         tokens = {r: app.store.add_user(f"{r}1", r) for r in ("admin", "officer")}
         hdr = {r: {"Authorization": f"Bearer {t}"} for r, t in tokens.items()}
         with TestClient(create_api(app)) as c:
@@ -557,7 +573,8 @@ def test_an_admin_sends_a_test_message_and_it_is_audited(
                           headers=hdr["officer"]).status_code == 403  # fmt: skip
             listed = c.get("/api/notify", headers=hdr["admin"]).json()
             assert {ch["name"]: ch["counts"] for ch in listed} == {
-                "wecom": {"failed": 1}, "ding": {"delivered": 1}, "hook": {}}
+                "wecom": {"delivered": 2, "failed": 1}, "ding": {"delivered": 3},
+                "hook": {"delivered": 2}}
             assert WECOM_KEY not in json.dumps(listed)
         since = datetime.now(UTC) - timedelta(hours=1)
         tests = [a for a in app.store.audit_log(since) if a.action == "notify_test"]
