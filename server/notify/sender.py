@@ -73,6 +73,7 @@ class Notifier:
         self._stop = threading.Event()
         self._wake = {name: threading.Event() for name in self.channels}
         self._threads: list[threading.Thread] = []
+        self.attempts_made = 0  # by this object (the database holds them all)
 
     # -- into the outbox ------------------------------------------------------------------
 
@@ -156,10 +157,10 @@ class Notifier:
 
     def pump(self) -> int:
         """One pass over every channel (the tests' driver); returns the attempts made."""
-        before = len(self.outbox.attempts())
+        before = self.attempts_made
         for name in self.channels:
             self.pump_channel(name)
-        return len(self.outbox.attempts()) - before
+        return self.attempts_made - before
 
     def _send(self, ch: Channel, item: OutboxItem, now: datetime) -> tuple[Verdict, int]:
         from server.notify.compose import Message
@@ -177,6 +178,7 @@ class Notifier:
 
     def _attempt(self, ch: Channel, item: OutboxItem, now: datetime) -> Verdict:
         verdict, ms = self._send(ch, item, now)
+        self.attempts_made += 1
         failures = item.attempts + 1
         if verdict.outcome is Outcome.DELIVERED:
             state, next_at = DELIVERED, now

@@ -470,9 +470,10 @@ def test_routing_catch_up_and_retention(site: Site, rx: Receiver) -> None:
     assert rx.of(HOOK_PATH)[0].body["alert"]["person_id"] == "p-wang"
     titles = [g.body["markdown"]["title"] for g in rx.of(DING_PATH)]
     assert titles[:3] == [
-        "门禁告警：外出未归", "再次出现（第 2 次）：外出未归", "告警已解除：外出未归"
+        "门禁告警：外出未归", "再次告警（第 2 次）：外出未归", "告警已解除：外出未归"
     ]  # fmt: skip
     assert "【紧急】" in titles[3]
+    assert all("告警" in t for t in titles), "a DingTalk robot's keyword 告警 lets them through"
     plain = site.notifier(site.config(names="none"))
     assert "王" not in plain.composer.alert(normal, "raised").plain()
     assert plain.on_alert_raised(normal) == 2, "wecom and hook take it (ding already has it)"
@@ -562,7 +563,7 @@ def test_an_admin_sends_a_test_message_and_it_is_audited(
             assert r.json() == {"channel": "ding", "delivered": True, "outcome": "delivered",
                                 "status_code": 200, "errcode": 0, "error": None}  # fmt: skip
             got = rx.of(DING_PATH)[-1]
-            assert got.valid and got.body["markdown"]["title"] == "gatewatch 测试消息"
+            assert got.valid and got.body["markdown"]["title"] == "告警推送测试（gatewatch）"
             rx.script[WECOM_PATH] = deque([(200, {"errcode": 93000, "errmsg": "invalid url"})])
             r = c.post("/api/notify/test", json={"channel": "wecom"}, headers=hdr["admin"])
             assert r.status_code == 200 and r.json()["delivered"] is False
@@ -582,3 +583,13 @@ def test_an_admin_sends_a_test_message_and_it_is_audited(
     finally:
         app.notify.stop()
         app.engine.dispose()
+
+
+def test_the_commented_example_in_the_shipped_server_config_is_valid() -> None:
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "configs/server.yaml").read_text()
+    block = text[text.index("# notify:"):].splitlines()
+    uncommented = "\n".join(ln[2:] for ln in block if ln.startswith("# "))
+    cfg = NotifyConfig.model_validate(yaml.safe_load(uncommented)["notify"])
+    assert {c.kind for c in cfg.channels.values()} == {"wecom", "dingtalk", "webhook"}
