@@ -28,14 +28,15 @@ class Message(BaseModel):
     title: str
     lines: list[str]
     link: str | None = None
-    link_label: str = ""
+    link_label: str = ""  # the markdown link's words
+    link_line: str = ""  # the plain text's line with the link
     alert: dict[str, JsonValue] | None = None  # the structured fields (the webhook's JSON)
 
     def plain(self) -> str:
         """Title, lines and the link as plain text."""
         out = [self.title, *self.lines]
         if self.link:
-            out.append(f"{self.link_label}: {self.link}" if self.link_label else self.link)
+            out.append(self.link_line or self.link)
         return "\n".join(out)
 
     def markdown(self, line_break: str = "\n") -> str:
@@ -118,8 +119,9 @@ class Composer:
         if self.cfg.person_id:
             fields["person_id"] = alert.person_id
         return Message(
-            title=title, lines=lines, link=link, link_label=self._t("notify.open"), alert=fields
-        )
+            title=title, lines=lines, link=link, link_label=self._t("notify.open"),
+            link_line=self._t("notify.open_text", url=link) if link else "", alert=fields,
+        )  # fmt: skip
 
     def test(self, channel: str) -> Message:
         return Message(

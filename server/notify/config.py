@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contract.topics import ID_PATTERN
 from server.states import AlertRule
@@ -61,7 +63,6 @@ class ChannelConfig(_Strict):
         "secret is given); webhook: a JSON POST signed with HMAC-SHA256."
     )
     url: str = Field(
-        pattern=r"^https?://[^?#\s]+$",
         description="Endpoint without its secret part, e.g. "
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send or https://oapi.dingtalk.com/robot/send.",
     )
@@ -86,6 +87,19 @@ class ChannelConfig(_Strict):
         ROBOT_RATE_PER_MIN, ge=1, le=600, description="Requests in any 60 s (the robots allow 20)."
     )
     timeout_s: float = Field(10, gt=0, le=120, description="One request's time limit.")
+
+    @field_validator("url")
+    @classmethod
+    def _plain_url(cls, v: str) -> str:
+        u = urllib.parse.urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.netloc or any(c.isspace() for c in v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        if u.query or u.fragment:
+            raise ValueError(
+                "the url carries no query: the robot's key or access_token goes in "
+                "key: {env: NAME} (or {file: PATH}), never in the YAML"
+            )
+        return v
 
     @model_validator(mode="after")
     def _secrets(self) -> ChannelConfig:
@@ -137,8 +151,6 @@ class NotifyConfig(_Strict):
 
     @model_validator(mode="after")
     def _names(self) -> NotifyConfig:
-        import re
-
         for name in self.channels:
             if not re.fullmatch(ID_PATTERN, name):
                 raise ValueError(f"notify.channels: {name!r} is not a valid channel name")

@@ -17,7 +17,7 @@ from server.states import HIGH_PRIORITY, AlertRule, AlertState
 from server.store.base import Repository
 from server.store.records import Record, UtcDatetime
 
-PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"  # states
 
 
 class OutboxItem(Record):
@@ -177,9 +177,13 @@ class OutboxStore(Repository):
         ]
 
     def purge(self, before: datetime) -> int:
-        """Delivered and failed rows finished before ``before``, with their attempts."""
+        """Delivered and failed rows finished before ``before``, with their attempts (and a test
+        message whose sender died while sending it)."""
         o, a = t.notify_outbox, t.notify_attempts
-        old = and_(o.c.state.in_([DELIVERED, FAILED]), o.c.done < before)
+        old = or_(
+            and_(o.c.state.in_([DELIVERED, FAILED]), o.c.done < before),
+            and_(o.c.state == SENDING, o.c.created < before),
+        )
         with self.engine.begin() as conn:
             conn.execute(delete(a).where(a.c.outbox_id.in_(select(o.c.id).where(old))))
             return conn.execute(delete(o).where(old)).rowcount or 0
