@@ -24,6 +24,8 @@ from server.gallery import build_snapshot
 from server.ingest.bus import ServerBus
 from server.learning.service import Learning
 from server.live import Hub
+from server.notify.compose import Composer
+from server.notify.sender import Notifier
 from server.people.photos import PhotoDecoder
 from server.people.reference import ReferencePhotos
 from server.people.trajectory import Trajectory, Whereabouts, locate, trace
@@ -84,6 +86,7 @@ class ServerApp:
         self.watchlist = WatchlistWatch(self.store, publish=self._publish_alert, tz=self.tz)
         self.visitor_watch = VisitorWatch(cfg.visitors, self.store, self.tz, self._publish_alert)
         self.learning = Learning(cfg, self.store, self.tz, self.publish_gallery)
+        self.notify = Notifier(cfg.notify, self.engine, self._composer(), cfg.site)
         self._stop = threading.Event()
         self._jobs = threading.Thread(target=self._job_loop, name="server-jobs", daemon=True)
         self._bootstrap_admin()
@@ -92,6 +95,7 @@ class ServerApp:
 
     def start(self) -> ServerApp:
         self.learning.start()
+        self.notify.start()
         self.bus.start()
         self._jobs.start()
         return self
@@ -101,6 +105,7 @@ class ServerApp:
         self._jobs.join(timeout=5)
         self.learning.stop()  # a pending gallery version goes out before the bus closes
         self.bus.stop()
+        self.notify.stop()
         self.engine.dispose()
 
     def _bootstrap_admin(self) -> None:
@@ -176,6 +181,24 @@ class ServerApp:
     def _publish_alert(self, alert: Alert) -> None:
         self.bus.publish(self.topics.alerts(), alert.to_json())
         self.hub.publish("alert", alert.model_dump(mode="json"))
+        self.on_alert_raised(alert)
+
+    def on_alert_raised(self, alert: Alert, repeat_count: int | None = None) -> None:
+        """Queue the alert's pushes (server/notify/); a merged repeat passes its count and is
+        pushed only where ``repeats`` is set. A failure here must not lose the alert itself: the
+        start's catch-up queues recent open alerts again."""
+        try:
+            self.notify.on_alert_raised(alert, repeat_count)
+        except Exception:
+            log.exception("alert %d: queueing its pushes failed", alert.alert_id)
+
+    def _composer(self) -> Composer:
+        def lookup(person_id: str) -> tuple[str, str | None] | None:
+            p = self.store.get_person(person_id)
+            return None if p is None else (p.name, p.building)
+
+        c = self.cfg
+        return Composer(c.notify, c.site, c.locale, self.tz, c.http.public_url, lookup)
 
     # -- registry and galleries ------------------------------------------------------------
 
@@ -221,6 +244,7 @@ class ServerApp:
         # Home visits are kept as long as the resident's passages (the same retention).
         n["home_visits"] = self.store.purge_visits(now - timedelta(days=r.resident_days))
         n |= {f"learning_{k}": v for k, v in self.learning.purge(now).items()}
+        n["notify_outbox"] = self.notify.purge(now)
         if any(n.values()):
             log.info("retention purge: %s", n)
         pictures = self.searches.purge_evidence(now)

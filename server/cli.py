@@ -37,11 +37,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     from contract.config import ConfigError
     from server.api import create_api
     from server.app import ServerApp
+    from server.notify.config import SecretError
     from server.tokens import WeakToken
 
     try:
         app = ServerApp(cfg)
-    except WeakToken as e:
+    except (WeakToken, SecretError) as e:
         raise ConfigError(str(e)) from e
     app.start()
     try:

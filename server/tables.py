@@ -442,3 +442,44 @@ sessions = Table(
     Column("expires", TS, nullable=False),
     Index("ix_sessions_expires", "expires"),
 )
+
+# Pushes to group robots and webhooks (server/notify/): one row per alert and channel, delivered
+# in id order per channel; "pending" until "delivered" or "failed" (a reason in last_error).
+notify_outbox = Table(
+    "notify_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    Column("alert_id", Integer),  # None: a test message
+    Column("event", String(32), nullable=False),  # raised, resolved, repeat-<n>, test
+    Column("delivery_id", String(32), nullable=False, unique=True),
+    Column("message", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", TS, nullable=False),
+    Column("claimed_until", TS),
+    Column("created", TS, nullable=False),
+    Column("done", TS),
+    Column("last_error", Text),
+    UniqueConstraint("channel", "alert_id", "event", name="uq_notify_alert_event"),
+    Index("ix_notify_outbox_channel_state", "channel", "state", "id"),
+    Index("ix_notify_outbox_created", "created"),
+)
+
+notify_attempts = Table(
+    "notify_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "outbox_id", Integer, ForeignKey("notify_outbox.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("channel", String(64), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("status_code", Integer),
+    Column("errcode", Integer),
+    Column("outcome", String(16), nullable=False),  # delivered, retry, rate_limited, failed
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+    Index("ix_notify_attempts_channel_ts", "channel", "ts"),
+    Index("ix_notify_attempts_outbox", "outbox_id"),
+)

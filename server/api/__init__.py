@@ -19,6 +19,7 @@ from server.api.routes import (
     events,
     gallery,
     health,
+    notify,
     pages,
     people,
     persons,
@@ -42,7 +43,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
 ROUTERS = (health, session, pages, users, people, persons, references, templates, review,
            gallery, board, events, trajectories, alerts, searches, visitors, visits, audit,
-           wall)  # fmt: skip
+           wall, notify)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 
