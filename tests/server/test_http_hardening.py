@@ -1,0 +1,88 @@
+"""Issue 19 items 8-12 and 16: slow clients, non-finite JSON, login, the brake, CSRF, outages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.server.browser import chrome, needs_chromium, sign_in
+from tests.server.conftest import auth
+
+# -- 9: NaN, Infinity, 1e999 in a JSON body ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path,role,body",
+    [
+        ("/api/searches", "officer", b"NaN"),
+        ("/api/searches", "officer", b'{"person_id": NaN, "reason": "lost child"}'),
+        ("/api/searches", "officer", b'{"person_id": "p1", "reason": Infinity}'),
+        ("/api/users", "admin", b'{"name": "u9", "role": "viewer", "expires_days": 1e999}'),
+        ("/api/users", "admin", b'{"name": "u9", "role": "viewer", "expires_days": -Infinity}'),
+    ],
+)
+def test_non_finite_numbers_in_a_body_are_422_with_a_reason(client, server, path, role, body):
+    headers = {**auth(server, role), "Content-Type": "application/json"}
+    r = client.post(path, content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    detail = json.loads(r.text)["detail"]  # strict JSON: no NaN in the answer either
+    assert any("NaN, Infinity" in e["msg"] for e in detail), detail
+
+
+# -- 10: a session cookie does not log in ----------------------------------------------------------
+
+
+def test_only_a_token_logs_in_a_cookie_does_not_renew_itself(client, server) -> None:
+    assert client.post("/api/login", headers=auth(server, "viewer")).status_code == 204
+    sid = client.cookies.get("gw_session")
+    r = client.post("/api/login")  # the cookie alone
+    assert r.status_code == 401, r.text
+    assert "log in with a token" in r.json()["detail"]
+    assert "set-cookie" not in r.headers
+    assert client.cookies.get("gw_session") == sid
+    assert client.get("/api/me").status_code == 200, "the session itself still works"
+
+
+# -- 12: cross-site changes with the cookie ----------------------------------------------------
+
+
+def test_a_change_with_the_cookie_from_another_site_is_403(client, server) -> None:
+    assert client.post("/api/login", headers=auth(server, "officer")).status_code == 204
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    for method, path in [
+        ("post", "/api/searches/s-x/close"),
+        ("post", "/api/alerts/1/acknowledge"),
+        ("post", "/api/logout"),
+    ]:
+        r = getattr(client, method)(path, headers=evil)
+        assert r.status_code == 403, (path, r.text)
+        assert "cross-site request refused: Origin http://evil.example" in r.json()["detail"]
+    for bad in ({"Origin": "null"}, {"Referer": "http://evil.example/x.html"}):
+        r = client.post("/api/searches/s-x/close", headers=bad)
+        assert r.status_code == 403, (bad, r.text)
+    # the server's own origin (or its Referer), and reads from anywhere, pass
+    assert client.post("/api/searches/s-x/close", headers={"Origin": "http://testserver"}).status_code == 404
+    r = client.post("/api/searches/s-x/close", headers={"Referer": "http://testserver/search"})
+    assert r.status_code == 404
+    assert client.get("/api/me", headers=evil).status_code == 200
+    # a token in the Authorization header is no ambient credential: Origin does not matter
+    r = client.post("/api/searches/s-x/close", headers={**evil, **auth(server, "officer")})
+    assert r.status_code == 404
+    assert client.get("/api/me").status_code == 200, "the session still works"
+
+
+@needs_chromium
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_dashboards_own_changes_pass_the_origin_check(server, http_url: str) -> None:
+    driver = chrome()
+    try:
+        sign_in(driver, http_url, server.tokens["officer"], "/")
+        status = driver.execute_async_script(
+            "const done = arguments[0];"
+            "fetch('/api/searches/s-x/close', {method: 'POST', credentials: 'same-origin'})"
+            ".then(r => done(r.status), e => done(String(e)));"
+        )
+        assert status == 404, status  # past the guard: the search does not exist
+    finally:
+        driver.quit()
