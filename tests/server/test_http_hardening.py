@@ -87,3 +87,45 @@ def test_the_dashboards_own_changes_pass_the_origin_check(server, http_url: str)
         assert status == 404, status  # past the guard: the search does not exist
     finally:
         driver.quit()
+
+
+# -- 11: the login brake: forwarded addresses, parallel guesses ------------------------------------
+
+
+def _wrong(url: str, n: int, forwarded: bool, workers: int = 50) -> list[int]:
+    """``n`` requests with wrong tokens, ``workers`` at a time; their statuses."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    def one(i: int) -> int:
+        h = {"Authorization": f"Bearer wrong-{i}"}
+        if forwarded:
+            h["X-Forwarded-For"] = f"10.9.{i // 250}.{i % 250 + 1}"
+        return c.get("/api/me", headers=h).status_code
+
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    with httpx.Client(base_url=url, timeout=60, limits=limits) as c:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, range(n)))
+
+
+def test_brake_counts_every_parallel_guess_and_ignores_forwarded_for(server) -> None:
+    from tests.server.conftest import served
+
+    limit = server.cfg.http.auth_failures
+    with served(server) as url:
+        statuses = _wrong(url, 200, forwarded=True)
+    assert statuses.count(401) <= limit and statuses.count(401) + statuses.count(429) == 200, (
+        f"{statuses.count(401)} of 200 parallel wrong tokens evaluated (brake: {limit})"
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forwarded_for_is_believed_from_a_configured_proxy_only(server) -> None:
+    from tests.server.conftest import served
+
+    limit = server.cfg.http.auth_failures
+    with served(server, {"trusted_proxies": ["127.0.0.1"]}) as url:
+        statuses = _wrong(url, 2 * limit, forwarded=True, workers=4)
+    assert statuses == [401] * (2 * limit), "behind a proxy each client address has its own brake"
