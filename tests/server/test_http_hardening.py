@@ -105,9 +105,10 @@ def _wrong(url: str, n: int, forwarded: bool, workers: int = 50) -> list[int]:
         return c.get("/api/me", headers=h).status_code
 
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    with httpx.Client(base_url=url, timeout=60, limits=limits) as c:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, range(n)))
+    with httpx.Client(base_url=url, timeout=60, limits=limits) as c, ThreadPoolExecutor(
+        workers
+    ) as pool:
+        return list(pool.map(one, range(n)))
 
 
 def test_brake_counts_every_parallel_guess_and_ignores_forwarded_for(server) -> None:
