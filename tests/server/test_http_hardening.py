@@ -130,3 +130,106 @@ def test_forwarded_for_is_believed_from_a_configured_proxy_only(server) -> None:
     with served(server, {"trusted_proxies": ["127.0.0.1"]}) as url:
         statuses = _wrong(url, 2 * limit, forwarded=True, workers=4)
     assert statuses == [401] * (2 * limit), "behind a proxy each client address has its own brake"
+
+
+# -- 8: slowloris, file descriptors, the log line ---------------------------------------------------
+
+
+def _half_open(url: str, n: int) -> list:
+    """``n`` connections that send a request line and one header, never the blank line."""
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((u.hostname, u.port), timeout=30)
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        socks.append(s)
+    return socks
+
+
+def _closed_by_server(s, deadline: float) -> bool:  # noqa: ANN001
+    import select
+    import time
+
+    while time.monotonic() < deadline:
+        if select.select([s], [], [], 0.2)[0]:
+            try:
+                return s.recv(1024) == b""
+            except ConnectionResetError:
+                return True
+        try:
+            s.sendall(b"X")  # a slowloris drips bytes: they must not reset the clock
+        except OSError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_half_open_connections_are_closed_and_requests_answered(server) -> None:
+    import time
+
+    import httpx
+
+    from tests.server.conftest import served
+
+    with served(server, {"header_timeout_s": 1, "max_connections": 40}) as url:
+        t0 = time.monotonic()
+        socks = _half_open(url, 50)
+        try:
+            closed = [_closed_by_server(s, t0 + 20) for s in socks]
+            took = time.monotonic() - t0
+        finally:
+            for s in socks:
+                s.close()
+        assert all(closed), f"{closed.count(False)} of 50 half-open connections still open"
+        assert took < 10, f"took {took:.1f} s to close them (header timeout 1 s)"
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
+
+
+def test_too_many_open_files_is_logged_once_per_window() -> None:
+    import errno
+    import logging
+
+    from server.api.serving import RepeatBrake
+
+    now = [0.0]
+    brake = RepeatBrake(every_s=10, clock=lambda: now[0])
+    logger = logging.getLogger("test.fd-brake")
+    logger.propagate = False
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.addFilter(brake)
+    try:
+        err = OSError(errno.EMFILE, "Too many open files")
+        for _ in range(1000):
+            try:
+                raise err
+            except OSError:
+                logger.exception("socket.accept() out of system resource")
+        logger.error("another error")
+        now[0] = 10.5
+        logger.error("accept failed: [Errno 24] Too many open files")
+    finally:
+        logger.removeHandler(handler)
+        logger.removeFilter(brake)
+    assert seen == [
+        "socket.accept() out of system resource",
+        "another error",
+        "accept failed: [Errno 24] Too many open files (999 more like it in the last 10 s)",
+    ]
+
+
+def test_the_shipped_unit_raises_the_file_limit_above_the_connection_limit() -> None:
+    import configparser
+    from pathlib import Path
+
+    from server.config import HttpConfig
+
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.read(Path(__file__).resolve().parents[2] / "configs" / "gatewatch-server.service")
+    nofile = int(unit["Service"]["LimitNOFILE"])
+    assert nofile >= 65536 and HttpConfig().max_connections * 4 <= nofile
