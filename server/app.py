@@ -56,6 +56,7 @@ class ServerApp:
         self.engine = make_engine(cfg.db_url())
         migrate(self.engine)
         self.store = Store(self.engine)
+        self.store.dead_letter_max_rows = cfg.retention.dead_letter_max_rows
         self.hub = Hub()
         self.tz = cfg.tz  # the compound's local time
         self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
@@ -250,4 +251,14 @@ class ServerApp:
         pictures = self.searches.purge_evidence(now)
         if pictures:
             log.info("retention purge: %d evidence pictures of sighting candidates", pictures)
+        ended = self.store.purge_closed(
+            now,
+            closed_search_days=r.closed_search_days,
+            closed_alert_days=r.closed_alert_days,
+            removed_person_days=r.removed_person_days,
+            dead_letter_days=r.visitor_days,  # a refused passage may be a visitor's
+        )
+        if any(ended.values()):
+            log.info("retention purge: %s", ended)
+        self.store.wipe_traces()  # SQLite: no copy of a deleted row left in the WAL
         return n

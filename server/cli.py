@@ -53,11 +53,10 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info") -> Config:
-    """uvicorn's settings for the API: address, TLS when a certificate is configured."""
-    from uvicorn import Config
+    """uvicorn's settings for the API (server/api/serving.py): address, TLS, timeouts, limits."""
+    from server.api.serving import http_config as serving_config
 
-    tls = {"ssl_certfile": str(http.tls_cert), "ssl_keyfile": str(http.tls_key)} if http.tls else {}
-    return Config(api, host=http.host, port=http.port, log_level=log_level, **tls)
+    return serving_config(http, api, log_level)
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:

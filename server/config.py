@@ -74,6 +74,18 @@ class RetentionConfig(_Strict):
     visitor_days: float = Field(7, gt=0, description="Visitor events and visitor templates.")
     resident_days: float = Field(180, gt=0, description="Events of enrolled persons.")
     audit_days: float = Field(730, gt=0, description="Audit log.")
+    closed_search_days: float = Field(
+        30, gt=0, description="A closed search with its candidates, sightings and matches."
+    )
+    closed_alert_days: float = Field(
+        180, gt=0, description="A resolved or closed alert and its history, after its last change."
+    )
+    removed_person_days: float = Field(
+        180, gt=0, description="A removed person's row (name, phone...) after the removal."
+    )
+    dead_letter_max_rows: int = Field(
+        10_000, ge=100, le=1_000_000, description="Dead letters kept at most (oldest out first)."
+    )
     purge_interval_s: float = Field(3600, gt=0)
 
 
@@ -211,6 +223,24 @@ class HttpConfig(_Strict):
     session_hours: float = Field(12, gt=0, description="Lifetime of a dashboard login.")
     auth_failures: int = Field(10, ge=1, description="Failed logins per client per window.")
     auth_window_s: float = Field(60, gt=0, description="Window of auth_failures; also the ban.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses (or networks) of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; none by default (the peer's address counts).",
+    )
+    header_timeout_s: float = Field(
+        10, gt=0, le=300, description="A request's headers must arrive within this, else closed."
+    )
+    keepalive_timeout_s: float = Field(
+        5, gt=0, le=300, description="An idle kept-alive connection is closed after this."
+    )
+    max_connections: int = Field(
+        4096, ge=10, le=60_000,
+        description="Open connections served at once; beyond it new requests get 503.",
+    )  # fmt: skip
+    max_header_bytes: int = Field(
+        16_384, ge=4096, le=1 << 20, description="Largest request line and headers."
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> HttpConfig:

@@ -13,6 +13,7 @@ from models.gallery import Gallery
 from server.store import Store
 
 log = logging.getLogger(__name__)
+KEEP = 2  # snapshots kept: the current one and the one before it (an edge may be fetching it)
 
 
 def build_snapshot(
@@ -52,4 +53,16 @@ def build_snapshot(
         population=population,
     )
     store.record_gallery(manifest)
+    prune(store)
     return manifest
+
+
+def prune(store: Store, keep: int = KEEP) -> int:
+    """Delete the snapshots older than the newest ``keep``, rows and files: a removed person
+    stays in no file the server still holds or serves. The number of files deleted."""
+    paths = store.prune_galleries(keep)
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+    if paths:
+        log.info("gallery: %d older snapshots deleted (the newest %d kept)", len(paths), keep)
+    return len(paths)

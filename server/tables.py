@@ -245,8 +245,16 @@ dead_letters = Table(
     Column("kind", String(16), nullable=False),  # passage | status
     Column("topic", String(300), nullable=False),
     Column("error", Text, nullable=False),
-    Column("payload", LargeBinary, nullable=False),  # the raw message, as it arrived
+    # The first PREFIX_BYTES (2 KB) of the message as it arrived, with the SHA-256 and size of
+    # the whole: the same bytes again count up ``count`` and move ``last_seen``.
+    Column("payload", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("count", Integer, nullable=False, server_default="1"),
+    Column("last_seen", TS, nullable=False),
     Index("ix_dead_letters_received", "received"),
+    Index("ux_dead_letters_sha256", "sha256", unique=True),
+    Index("ix_dead_letters_last_seen", "last_seen"),
 )
 
 visitors = Table(

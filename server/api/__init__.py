@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from server.api.auth import Authenticator, FailureLimiter
 from server.api.docs import add_docs
+from server.api.failures import install as install_failure_answers
 from server.api.guard import BodyLimits, Guard, OpenPaths
 from server.api.routes import (
     alerts,
@@ -56,6 +57,7 @@ def create_api(app: ServerApp) -> FastAPI:
     api.add_exception_handler(NotJpeg, _status(415))
     api.add_exception_handler(NotAReference, _status(422))
     api.add_exception_handler(BadRequest, _status(400))
+    install_failure_answers(api)  # NaN/Infinity in a body: 422; database down or full: 503
     for module in ROUTERS:
         api.include_router(module.router)
     api.include_router(pages.site_router)
@@ -66,7 +68,8 @@ def create_api(app: ServerApp) -> FastAPI:
     limits = BodyLimits(h.max_body_bytes, {p: h.max_upload_bytes for p in UPLOAD_PATHS})
     auth = Authenticator(app.store, FailureLimiter(h.auth_failures, h.auth_window_s))
     shells = OpenPaths(frozenset(pages.PAGES), pages.PAGE_PREFIXES)
-    api.add_middleware(Guard, auth=auth, limits=limits, shells=shells)
+    origins = frozenset({_origin(h.public_url)} if h.public_url else ())
+    api.add_middleware(Guard, auth=auth, limits=limits, shells=shells, origins=origins)
     return api
 
 
@@ -75,3 +78,11 @@ def _status(code: int):  # noqa: ANN202
         return JSONResponse({"detail": str(e)}, status_code=code)
 
     return handler
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, lower case (the form a browser's Origin header takes)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return f"{u.scheme}://{u.netloc}".lower()

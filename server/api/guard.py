@@ -12,12 +12,14 @@ import logging
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.auth import SESSION_COOKIE, Authenticator, Credential, Denied
+from server.api.failures import OUTAGES, RETRY_AFTER_S, log_outage, outage_detail
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ CSP = (
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 NO_CSP = frozenset({"/docs"})  # Swagger UI runs an inline script of its own
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class BodyTooLarge(HTTPException):
@@ -63,12 +67,18 @@ class Guard:
     """Authenticates (401/429) and caps bodies (413) before the app sees the request."""
 
     def __init__(
-        self, app: ASGIApp, auth: Authenticator, limits: BodyLimits, shells: OpenPaths = OpenPaths()
+        self,
+        app: ASGIApp,
+        auth: Authenticator,
+        limits: BodyLimits,
+        shells: OpenPaths = OpenPaths(),
+        origins: frozenset[str] = frozenset(),
     ) -> None:
         self.app = app
         self.auth = auth
         self.limits = limits
         self.shells = shells
+        self.origins = origins  # more origins the pages are served from (http.public_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,13 +87,21 @@ class Guard:
         path: str = scope["path"]
         if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or path in self.shells):
             client = scope["client"][0] if scope.get("client") else "unknown"
+            cred = credential(scope)
             try:
-                caller = await run_in_threadpool(
-                    self.auth.authenticate, credential(scope), client, path
-                )
+                caller = await run_in_threadpool(self.auth.authenticate, cred, client, path)
             except Denied as d:
                 await _answer(send, d.status, d.detail, d.retry_after_s)
                 return
+            except OUTAGES as e:  # the database is down or full: not the caller's fault
+                log_outage(e)
+                await _answer(send, 503, outage_detail(e), RETRY_AFTER_S)
+                return
+            if cred.token is None and scope["method"] in CHANGES:
+                foreign = cross_site(scope, self.origins)
+                if foreign is not None:
+                    await _answer(send, 403, foreign)
+                    return
             scope.setdefault("state", {})["caller"] = caller
         limit = self.limits.of(path)
         declared = _header(scope, b"content-length")
@@ -122,6 +140,47 @@ def credential(scope: Scope) -> Credential:
         if SESSION_COOKIE in cookie:
             return Credential(session=cookie[SESSION_COOKIE].value)
     return Credential()
+
+
+def cross_site(scope: Scope, extra: frozenset[str] = frozenset()) -> str | None:
+    """Why a change made with the session cookie comes from another site, or None.
+
+    The browser's Origin (else its Referer) must be this server: the Host the request was sent
+    to, or one of ``extra``. "null" (a sandboxed or no-referrer page) is foreign. A request with
+    neither header is no browser's cross-site request (browsers send Origin with every POST, PUT,
+    PATCH and DELETE) and passes.
+    """
+    origin = _header(scope, b"origin")
+    said = "Origin"
+    if origin is None:
+        referer = _header(scope, b"referer")
+        if referer is None:
+            return None
+        said, origin = "Referer", referer
+    if origin.strip() != "null" and _ours(origin, _header(scope, b"host") or "", extra):
+        return None
+    shown = origin[:100]
+    return (
+        f"cross-site request refused: {said} {shown} is not this server; change data from "
+        "the dashboard's own pages, or send a token in the Authorization header"
+    )
+
+
+def _ours(origin: str, host: str, extra: frozenset[str]) -> bool:
+    try:
+        o = urlsplit(origin.strip())
+        if o.scheme not in DEFAULT_PORTS or not o.hostname:
+            return False
+        mine = f"{o.scheme}://{o.netloc}".lower()
+        if mine in extra:
+            return True
+        h = urlsplit(f"//{host.strip()}")
+        if not h.hostname or h.hostname != o.hostname:
+            return False
+        # nginx's $host carries no port: then the host name alone must match
+        return h.port is None or h.port == (o.port or DEFAULT_PORTS[o.scheme])
+    except ValueError:  # a malformed port or address
+        return False
 
 
 def _capped(receive: Receive, limit: int) -> Receive:

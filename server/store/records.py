@@ -118,7 +118,8 @@ class Gate(Record):
 
 
 class DeadLetter(Record):
-    """A message ingest set aside: the raw payload and why it was refused."""
+    """A message ingest set aside: the head of its payload (2 KB), why it was refused, and how
+    often the same bytes came (``count``, first ``received``, ``last_seen``)."""
 
     id: int
     received: UtcDatetime
@@ -126,6 +127,10 @@ class DeadLetter(Record):
     topic: str
     error: str
     payload: bytes
+    sha256: str
+    size: int
+    count: int
+    last_seen: UtcDatetime
 
 
 # Free text the databases can store: no NUL (PostgreSQL refuses it) and no other control

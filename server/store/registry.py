@@ -170,6 +170,20 @@ class RegistryStore(Repository):
         with self.engine.begin() as conn:
             conn.execute(insert(t.galleries).values(**row, created=now_utc()))
 
+    def prune_galleries(self, keep: int = 2) -> list[str]:
+        """Forget every snapshot but the newest ``keep`` (the current one and the one before it,
+        which an edge may still be fetching); the paths of the files to delete."""
+        g = t.galleries.c
+        with self.engine.begin() as conn:
+            kept = select(g.version).order_by(g.version.desc()).limit(keep).subquery()
+            old = select(g.version, g.path).where(g.version.not_in(select(kept.c.version)))
+            rows = conn.execute(old).all()
+            if rows:
+                conn.execute(
+                    delete(t.galleries).where(g.version.in_([r.version for r in rows]))
+                )
+        return [r.path for r in rows]
+
     def gallery(self, version: int | None = None) -> GalleryRecord | None:
         """The snapshot ``version``, or the newest one."""
         q = select(t.galleries)

@@ -90,7 +90,7 @@ def client(server):
 
 
 @contextlib.contextmanager
-def served(app) -> Iterator[str]:  # noqa: ANN001
+def served(app, settings: dict | None = None) -> Iterator[str]:  # noqa: ANN001
     """The API of ``app`` (a ServerApp) served by uvicorn on a free port, in a thread."""
     import threading
     import time
@@ -98,12 +98,13 @@ def served(app) -> Iterator[str]:  # noqa: ANN001
     import uvicorn
 
     from server.api import create_api
+    from server.api.serving import http_config
     from tests.mqtt_helpers import free_port
 
     port = free_port()
-    http = uvicorn.Server(
-        uvicorn.Config(create_api(app), host="127.0.0.1", port=port, log_level="warning")
-    )
+    # the shipped settings (timeouts, connection limit, trusted proxies) on a free port
+    cfg = app.cfg.http.model_copy(update={"host": "127.0.0.1", "port": port, **(settings or {})})
+    http = uvicorn.Server(http_config(cfg, create_api(app), "warning"))
     threading.Thread(target=http.run, daemon=True).start()
     deadline = time.monotonic() + 60
     while not http.started:

@@ -31,6 +31,13 @@ def gallery_file(
     _a: Annotated[AuditEntry, audited(AuditAction.DOWNLOAD_GALLERY, "version")],
 ) -> FileResponse:
     g = store.gallery(version) if 1 <= version <= MAX_INT else None
+    if g is None and 1 <= version < store.next_gallery_version():
+        newest = store.gallery()
+        raise HTTPException(
+            410,
+            f"gallery v{version} was deleted: only the newest two snapshots are kept"
+            + (f"; fetch v{newest.version} (GET /api/gallery)" if newest else ""),
+        )
     if g is None or not Path(g.path).is_file():
         raise HTTPException(404, f"no gallery v{version}")
     return FileResponse(g.path, media_type="application/octet-stream")

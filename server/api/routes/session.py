@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from server.api.auth import SESSION_COOKIE, Caller
 from server.api.deps import Server, Viewer
@@ -16,7 +16,15 @@ router = APIRouter(prefix="/api", tags=["session"])
 
 @router.post("/login", status_code=204)
 def login(request: Request, response: Response, app: Server, user: Viewer) -> None:
-    """Open a session for the caller; browsers then send its cookie (EventSource too)."""
+    """Open a session for the caller, who must present a token (a session cannot renew itself:
+    a stolen cookie dies with its 12 hours); browsers then send its cookie (EventSource too)."""
+    if credential(request.scope).token is None:
+        raise HTTPException(
+            401,
+            "log in with a token: send 'Authorization: Bearer <token>' "
+            "(a session cookie cannot open a new session)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     hours = app.cfg.http.session_hours
     sid = app.store.open_session(user.name, timedelta(hours=hours))
     response.set_cookie(
