@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_httphard"
-down_revision = "0010_learning"
+down_revision = "0012_notify"
 branch_labels = None
 depends_on = None
 
