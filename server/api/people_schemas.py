@@ -29,6 +29,7 @@ class PersonFound(_Out):
     role: EnrolledRole
     building: str | None
     unit: str | None
+    room: str | None = None
     age: int | None
 
 
@@ -38,6 +39,7 @@ class RosterEntry(_Out):
     age: int | None
     building: str | None
     unit: str | None
+    room: str | None = None
     flags: list[CareFlag]
     last_seen: datetime | None
     gate: str | None
@@ -76,6 +78,7 @@ class DueEntry(_Out):
     age: int | None
     building: str | None
     unit: str | None
+    room: str | None = None
     phone: str | None
     flags: list[CareFlag]
     last_visit: datetime | None
@@ -86,7 +89,7 @@ class DueEntry(_Out):
         p = d.person
         days = None if d.days_since is None else round(d.days_since, 1)
         return cls(id=p.id, name=p.name, age=d.age, building=p.building, unit=p.unit,
-                   phone=p.phone, flags=p.care_flags, last_visit=d.last_visit,
+                   room=p.room, phone=p.phone, flags=p.care_flags, last_visit=d.last_visit,
                    days_since=days)  # fmt: skip
 
 
@@ -103,6 +106,7 @@ class PersonCard(_Out):
     birth_date: date | None
     building: str | None
     unit: str | None
+    room: str | None = None
     phone: str | None
     company: str | None
     care_flags: list[CareFlag]

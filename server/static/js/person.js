@@ -115,7 +115,7 @@ GW.start(async (me) => {
 
   function searchState(searches) {
     const s = searches[0];
-    People.fill($("search-state"), s && GW.el("a", {cls: "red", href: "/search", text: GW.t("person.search_active", {reason: s.reason})}));
+    People.fill($("search-state"), s && GW.el("a", {cls: "red", href: `/search?id=${encodeURIComponent(s.id)}`, data: {search: s.id}, text: GW.t("person.search_active", {reason: s.reason})}));
   }
 
   function exportCsv() {
@@ -190,7 +190,7 @@ GW.start(async (me) => {
       $("raise-dialog").close();
       GW.showError(null);
       $("raise-error").textContent = "";
-      People.fill($("search-state"), GW.el("a", {cls: "red raised", href: "/search", data: {search: r.search_id}, text: GW.t("person.search_raised", {id: r.search_id})}));
+      People.fill($("search-state"), GW.el("a", {cls: "red raised", href: `/search?id=${encodeURIComponent(r.search_id)}`, data: {search: r.search_id}, text: GW.t("person.search_raised", {id: r.search_id})}));
     } catch (e) { $("raise-error").textContent = GW.t("error.prefix") + e.message; }
   });
   $("export").addEventListener("click", exportCsv);
