@@ -206,10 +206,12 @@ class PeopleStore(Repository):
         with self.engine.connect() as conn:
             return HomeVisit.all(conn.execute(q))
 
-    def last_visits(self) -> dict[str, datetime]:
-        """Each visited person's latest visit."""
+    def last_visits(self, outcomes: Sequence[VisitOutcome] | None = None) -> dict[str, datetime]:
+        """Each visited person's latest visit (of these outcomes if given)."""
         v = t.home_visits.c
         q = select(v.person_id, func.max(v.visited_at).label("at")).group_by(v.person_id)
+        if outcomes is not None:
+            q = q.where(v.outcome.in_([VisitOutcome(o).value for o in outcomes]))
         with self.engine.connect() as conn:
             return {r.person_id: as_utc(r.at) for r in conn.execute(q)}
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from server.config import ElderWatchConfig
+from server.states import SEEN_AT_VISIT
 from server.store import Store
 from server.store.people import Brief
 from server.watch.elder import years_ago
@@ -29,11 +30,12 @@ def due_visits(
     now: datetime,
     days: int,
 ) -> list[Due]:
-    """Care-flag residents (living alone is one of the flags) with no visit in the last ``days``
-    days; never visited first, then the longest since the last visit."""
+    """Care-flag residents (living alone is one of the flags) not seen at a visit in the last
+    ``days`` days (a visit that found nobody home does not count); never visited first, then the
+    longest since the last visit."""
     today = now.astimezone(tz).date()
     cut = now - timedelta(days=days)
-    last = store.last_visits()
+    last = store.last_visits(sorted(SEEN_AT_VISIT))
     out = []
     for p in store.watched_brief(years_ago(today, cfg.age_years)):
         if not p.care_flags:
