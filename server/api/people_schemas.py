@@ -83,6 +83,9 @@ class DueEntry(_Out):
     flags: list[CareFlag]
     last_visit: datetime | None
     days_since: float | None = Field(description="None: never visited.")
+    not_home: datetime | None = Field(
+        None, description="The latest visit that found nobody home, when after last_visit."
+    )
 
     @classmethod
     def of(cls, d: Due) -> DueEntry:
@@ -90,7 +93,7 @@ class DueEntry(_Out):
         days = None if d.days_since is None else round(d.days_since, 1)
         return cls(id=p.id, name=p.name, age=d.age, building=p.building, unit=p.unit,
                    room=p.room, phone=p.phone, flags=p.care_flags, last_visit=d.last_visit,
-                   days_since=days)  # fmt: skip
+                   days_since=days, not_home=d.not_home)  # fmt: skip
 
 
 class DueList(_Out):

@@ -127,8 +127,8 @@ def test_a_visit_that_found_nobody_home_keeps_the_person_due(client, server, bro
     compound(client, server, broker)
 
     def due() -> list[str]:
-        return [r["id"] for r in client.get("/api/visits/due",
-                                            headers=auth(server, "officer")).json()["rows"]]  # fmt: skip
+        rows = client.get("/api/visits/due", headers=auth(server, "officer")).json()["rows"]
+        return [r["id"] for r in rows]
 
     assert "p-wang" in due() and "p-zhang" in due()
     for pid, outcome in (("p-wang", "not_home"), ("p-zhang", "ok")):
@@ -136,6 +136,9 @@ def test_a_visit_that_found_nobody_home_keeps_the_person_due(client, server, bro
                                              "outcome": outcome}, headers=auth(server, "officer"))
         assert r.status_code == 201, r.text
     assert "p-wang" in due(), "nobody opened the door: still due"
+    rows = client.get("/api/visits/due", headers=auth(server, "officer")).json()["rows"]
+    wang = next(r for r in rows if r["id"] == "p-wang")
+    assert wang["last_visit"] is None and wang["not_home"] is not None, "the try is shown"
     assert "p-zhang" not in due()
     r = client.post("/api/visits", json={"person_id": "p-wang", "visitor": "officer1",
                                          "outcome": "needs_help"}, headers=auth(server, "officer"))

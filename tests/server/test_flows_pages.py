@@ -80,8 +80,8 @@ class printed:  # noqa: N801
 
     def __enter__(self):  # noqa: ANN204
         self.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
-        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": self.width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+        metrics = {"width": self.width, "height": 1000, "deviceScaleFactor": 1, "mobile": False}
+        self.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
         return self
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
@@ -91,7 +91,8 @@ class printed:  # noqa: N801
 
 
 # How many text lines each visible matching element takes (a broken name takes two or more).
-LINES = """return [...document.querySelectorAll(arguments[0])].filter(e => e.getClientRects().length)
+LINES = """return [...document.querySelectorAll(arguments[0])]
+  .filter(e => e.getClientRects().length)
   .map(e => { const r = document.createRange(); r.selectNodeContents(e);
               const tops = new Set([...r.getClientRects()].filter(x => x.width > 0)
                                    .map(x => Math.round(x.top)));
@@ -182,7 +183,8 @@ def test_round_sheet_roster_and_person_print_on_a4(client, server, broker, http_
     Select(driver.find_element(By.ID, "outcome")).select_by_value("not_home")
     driver.find_element(By.ID, "save").click()
     wait(driver, lambda d: "王秀英" in d.find_element(By.ID, "recent-rows").text)
-    assert driver.find_element(By.CSS_SELECTOR, '#due-rows tr[data-id="p-wang"]')
+    wang = driver.find_element(By.CSS_SELECTOR, '#due-rows tr[data-id="p-wang"] .last').text
+    assert wang.endswith("上门不在家"), wang
     assert driver.find_element(By.ID, "visitor").get_attribute("value") == "officer1"
     assert "3 号楼 2 单元 701 室" in driver.find_element(By.ID, "due-rows").text
     shoot(driver, "visits", ready)

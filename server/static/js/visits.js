@@ -18,13 +18,14 @@ GW.start(async (me) => {
     const last = d.last_visit
       ? `${GW.fmt(d.last_visit, "date")}（${GW.t("visits.days_ago", {n: Math.floor(d.days_since)})}）`
       : GW.t("visits.never_visited");
+    const door = d.not_home ? GW.el("div", {cls: "not-home", text: GW.t("flows.visits.not_home_on", {date: GW.fmt(d.not_home, "date")})}) : null;
     return GW.el("tr", {data: {id: d.id}},
       GW.el("td", {cls: "name"}, GW.el("a", {href: `/person/${encodeURIComponent(d.id)}`, text: d.name})),
       GW.el("td", {cls: "num", text: d.age == null ? "" : String(d.age)}),
       GW.el("td", {cls: "addr", text: People.address(d.building, d.unit, d.room)}),
       GW.el("td", {cls: "phone", text: d.phone || ""}),
       GW.el("td", {}, People.flags(d.flags)),
-      GW.el("td", {cls: d.last_visit ? "last" : "last red", text: last}),
+      GW.el("td", {cls: d.last_visit ? "last" : "last red"}, last, door),
       GW.el("td", {cls: "notes"}),
       GW.el("td", {cls: "no-print"}, GW.el("button", {type: "button", cls: "secondary pick", text: GW.t("visits.record_this"),
         onclick: () => { choose(d); $("visitor").focus(); $("record").scrollIntoView(); }})));
@@ -33,13 +34,14 @@ GW.start(async (me) => {
   /** The printed round sheet: one row per door in the order the round walks. */
   function roundRow(d) {
     const last = d.last_visit ? GW.fmt(d.last_visit, "date") : GW.t("visits.never_visited");
+    const door = d.not_home ? GW.el("div", {cls: "not-home", text: GW.t("flows.visits.not_home_on", {date: GW.fmt(d.not_home, "date")})}) : null;
     return GW.el("tr", {data: {id: d.id}},
       GW.el("td", {cls: "addr", text: People.address(d.building, d.unit, d.room)}),
       GW.el("td", {cls: "name", text: d.name}),
       GW.el("td", {cls: "num", text: d.age == null ? "" : String(d.age)}),
       GW.el("td", {cls: "phone", text: d.phone || ""}),
       GW.el("td", {cls: "flags-cell"}, People.flags(d.flags)),
-      GW.el("td", {cls: "last", text: last}),
+      GW.el("td", {cls: "last"}, last, door),
       GW.el("td", {cls: "notes"}), GW.el("td", {cls: "date"}), GW.el("td", {cls: "sign"}));
   }
 
