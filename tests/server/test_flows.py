@@ -132,24 +132,38 @@ def test_a_visit_that_found_nobody_home_keeps_the_person_due(client, server, bro
 
     assert "p-wang" in due() and "p-zhang" in due()
     for pid, outcome in (("p-wang", "not_home"), ("p-zhang", "ok")):
-        r = client.post("/api/visits", json={"person_id": pid, "visitor": "officer1",
-                                             "outcome": outcome}, headers=auth(server, "officer"))
+        r = client.post(
+            "/api/visits",
+            json={"person_id": pid, "visitor": "officer1", "outcome": outcome},
+            headers=auth(server, "officer"),
+        )
         assert r.status_code == 201, r.text
     assert "p-wang" in due(), "nobody opened the door: still due"
     rows = client.get("/api/visits/due", headers=auth(server, "officer")).json()["rows"]
     wang = next(r for r in rows if r["id"] == "p-wang")
     assert wang["last_visit"] is None and wang["not_home"] is not None, "the try is shown"
     assert "p-zhang" not in due()
-    r = client.post("/api/visits", json={"person_id": "p-wang", "visitor": "officer1",
-                                         "outcome": "needs_help"}, headers=auth(server, "officer"))
+    r = client.post(
+        "/api/visits",
+        json={"person_id": "p-wang", "visitor": "officer1", "outcome": "needs_help"},
+        headers=auth(server, "officer"),
+    )
     assert r.status_code == 201 and "p-wang" not in due()
 
 
 @SQLITE
 def test_the_room_is_an_address_field_and_older_rows_stay_readable(client, server, broker):
     compound(client, server, broker)
-    body = {"id": "p-room", "name": "刘建国", "role": "resident", "birth_date": "1945-05-05",
-            "building": "3", "unit": "2", "room": "701", "care_flags": ["lives_alone"]}
+    body = {
+        "id": "p-room",
+        "name": "刘建国",
+        "role": "resident",
+        "birth_date": "1945-05-05",
+        "building": "3",
+        "unit": "2",
+        "room": "701",
+        "care_flags": ["lives_alone"],
+    }
     assert client.put("/api/persons/p-room", json=body,
                       headers=auth(server, "admin")).status_code == 200  # fmt: skip
     bad = client.put("/api/persons/p-room", json=body | {"room": "7" * 40},
