@@ -238,3 +238,8 @@ def test_round_sheet_roster_and_person_print_on_a4(client, server, broker, http_
                             ".printColorAdjust)")  # fmt: skip
         assert adjust == ["exact"] * 3
     assert is_a4(print_pdf(driver, "person"), landscape=False)
+    driver.get(http_url + "/person/p-zhang?lang=en")
+    wait(driver, ready)
+    first = driver.find_element(By.CSS_SELECTOR, "#stay-rows td.earlier").text
+    assert first.startswith("began before"), first
+    shoot(driver, "person-earlier-en", ready)
