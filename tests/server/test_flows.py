@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contract.events import SightingCandidate
+from tests.mqtt_helpers import wait_until
 from tests.server.conftest import auth, passage
 from tests.server.people_data import compound, ingest
 
@@ -50,11 +51,18 @@ def test_closing_a_search_resolves_its_sighting_alerts_and_is_audited(client, se
     ack = client.post(f"/api/alerts/{mine[0].id}/acknowledge", headers=auth(server, "officer"))
     assert ack.status_code == 200, ack.text
 
+    def on_wall() -> list[str]:
+        wall = client.get("/api/wall", headers=auth(server, "viewer")).json()
+        return [a["rule"] for a in wall["alerts"]]
+
+    assert on_wall().count("sighting") == 2  # 王's open one and 李's (the acknowledged: not)
     r = client.post(f"/api/searches/{sid}/close", json={"note": "已在 7 号楼找到"},
                     headers=auth(server, "officer"))  # fmt: skip
     assert r.status_code == 200 and r.json()["state"] == "closed", r.text
     states = {a.id: a.state for a in server.store.alerts() if a.rule == "sighting"}
     assert {states[a.id] for a in mine} == {"resolved"}
+    # (the wall's answer may be up to a second old)
+    wait_until(lambda: on_wall().count("sighting") == 1, 30, "only 李's sighting on the wall")
     others = [a for a in server.store.alerts() if a.evidence.get("search_id") == other]
     assert [a.state for a in others] == ["open"], "another search's alert stays open"
     steps = server.store.alert_history([a.id for a in mine])

@@ -23,7 +23,8 @@ GW.start(async (_me) => {
     list.hidden = false;
   }
   function personItem(p) {
-    const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`];
+    const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`,
+      p.room && t("flows.address.room_n", {n: p.room})];
     const bits = [p.name, p.age != null ? `${p.age} ${t("common.age")}` : null, GW.label("role", p.role), ...where];
     return el("li", {}, el("button", {type: "button", cls: "secondary match", data: {id: p.id}, onclick: () => pick(p)},
       bits.filter(Boolean).join(" · ")));
