@@ -27,6 +27,7 @@ PERSON_FIELDS = (
     "birth_date",
     "building",
     "unit",
+    "room",
     "phone",
     "company",
     "care_flags",
@@ -74,6 +75,7 @@ def _person(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dic
         "role": args.role,
         "building": args.building,
         "unit": args.unit,
+        "room": args.room,
         "phone": args.phone,
         "company": args.company,
         "legal_basis": args.legal_basis,
@@ -193,6 +195,7 @@ def _row_person(pid: str, row: dict[str, str]) -> dict[str, Any]:
         role=row.get("role"),
         building=row.get("building") or None,
         unit=row.get("unit") or None,
+        room=row.get("room") or None,
         phone=row.get("phone") or None,
         company=row.get("company") or None,
         legal_basis=row.get("legal_basis") or None,
@@ -347,6 +350,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--birth-date")
         q.add_argument("--building")
         q.add_argument("--unit")
+        q.add_argument("--room", help='the flat: 701 of "3号楼 2单元 701室"')
         q.add_argument("--phone")
         q.add_argument("--company", help="couriers: the delivery company")
         q.add_argument("--care", help=f"comma-separated: {', '.join(CARE_FLAGS)}")

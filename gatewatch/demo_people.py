@@ -22,9 +22,10 @@ class Person:
 PEOPLE = {
     "elder": Person(
         "p-elder", "王秀华", "resident", "1950-08-04",
-        {"care": "lives_alone", "building": "7", "unit": "701"},
+        {"care": "lives_alone", "building": "7", "unit": "2", "room": "701"},
     ),
-    "resident": Person("p-resident", "李明", "resident", "1986-12-26", {"building": "3"}),
+    "resident": Person("p-resident", "李明", "resident", "1986-12-26",
+                       {"building": "3", "unit": "1", "room": "302"}),
     "courier": Person(
         "c-courier", "刘强（速达快递）", "courier", None,
         {"company": "速达快递", "valid-until": f"{date.today().year + 1}-12-31"},

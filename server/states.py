@@ -50,6 +50,11 @@ class VisitOutcome(StrEnum):
     REFERRED = "referred"
 
 
+# The visits that saw the person: only these take someone off the due list (a door nobody
+# opened says nothing of how they are).
+SEEN_AT_VISIT = frozenset({VisitOutcome.OK, VisitOutcome.NEEDS_HELP, VisitOutcome.REFERRED})
+
+
 class Verdict(StrEnum):
     """An officer's decision on a sighting candidate."""
 

@@ -33,6 +33,7 @@ persons = Table(
     Column("birth_date", Date),
     Column("building", String(32)),
     Column("unit", String(32)),
+    Column("room", String(32)),  # 0014_flows: "701" of 3号楼 2单元 701室 (None for older rows)
     Column("phone", String(40)),
     Column("company", String(100)),
     Column("care_flags", JSON, nullable=False, default=list),

@@ -29,6 +29,7 @@ class PersonFound(_Out):
     role: EnrolledRole
     building: str | None
     unit: str | None
+    room: str | None = None
     age: int | None
 
 
@@ -38,6 +39,7 @@ class RosterEntry(_Out):
     age: int | None
     building: str | None
     unit: str | None
+    room: str | None = None
     flags: list[CareFlag]
     last_seen: datetime | None
     gate: str | None
@@ -76,18 +78,22 @@ class DueEntry(_Out):
     age: int | None
     building: str | None
     unit: str | None
+    room: str | None = None
     phone: str | None
     flags: list[CareFlag]
     last_visit: datetime | None
     days_since: float | None = Field(description="None: never visited.")
+    not_home: datetime | None = Field(
+        None, description="The latest visit that found nobody home, when after last_visit."
+    )
 
     @classmethod
     def of(cls, d: Due) -> DueEntry:
         p = d.person
         days = None if d.days_since is None else round(d.days_since, 1)
         return cls(id=p.id, name=p.name, age=d.age, building=p.building, unit=p.unit,
-                   phone=p.phone, flags=p.care_flags, last_visit=d.last_visit,
-                   days_since=days)  # fmt: skip
+                   room=p.room, phone=p.phone, flags=p.care_flags, last_visit=d.last_visit,
+                   days_since=days, not_home=d.not_home)  # fmt: skip
 
 
 class DueList(_Out):
@@ -103,6 +109,7 @@ class PersonCard(_Out):
     birth_date: date | None
     building: str | None
     unit: str | None
+    room: str | None = None
     phone: str | None
     company: str | None
     care_flags: list[CareFlag]

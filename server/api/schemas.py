@@ -190,6 +190,9 @@ class StayOut(_Out):
     internal: list[PassageRow] = Field(
         default=[], description="Internal cameras that saw the person during this stay."
     )
+    earlier: bool = Field(
+        default=False, description="Began before the window: since is the window's start."
+    )
 
 
 class TrajectoryOut(_Out):
@@ -224,7 +227,12 @@ class SearchAnswer(_Out):
     raised_by: str
     sightings: list[Sighting]
     candidates: list[Candidate] = []
-    last_internal: PassageRow | None = None
+    last_internal: PassageRow | None = Field(
+        None, description="The last building camera that saw the person after last_return."
+    )
+    last_return: PassageRow | None = Field(
+        None, description="The person's last passage in through a gate in the last 48 h."
+    )
     trajectory_48h: TrajectoryOut | None = None
     whereabouts: WhereaboutsOut | None = None
     believed_inside: bool | None = None
@@ -262,6 +270,7 @@ class SearchAnswer(_Out):
                 "believed_inside": traj.whereabouts.inside,
                 "seen_last_48h": bool(traj.passages),
                 "last_internal": r.last_internal,
+                "last_return": r.last_return,
             }
             if not traj.passages:
                 fields["note"] = "not seen by any camera of the compound in the last 48 h"

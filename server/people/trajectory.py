@@ -20,6 +20,7 @@ class Stay:
     until: datetime | None  # None: still there (as far as the cameras know)
     entered_by: str  # gate/camera of the passage that started it
     internal: list[PassageRow] = field(default_factory=list)  # internal cameras' sightings in it
+    earlier: bool = False  # began before the window: ``since`` is the window's start
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,17 @@ def side_after(direction: str) -> str:
     return "outside" if direction == "out" else "inside"
 
 
-def stays(passages: list[PassageRow]) -> list[Stay]:
+def stays(
+    passages: list[PassageRow], before: PassageRow | None = None, start: datetime | None = None
+) -> list[Stay]:
     """Consecutive passages on the same side merge into one stay; a change of side starts a new
-    one. The first stay starts at the first passage (nothing is known before it)."""
+    one. ``before`` is the last passage before the window (which starts at ``start``): the side
+    it left the person on is a stay drawn from the window's start, marked ``earlier``. Without
+    it the first stay starts at the first passage (nothing is known before it)."""
     out: list[Stay] = []
+    if before is not None and start is not None:
+        side = side_after(before.direction)
+        out.append(Stay(side, start, None, f"{before.gate}/{before.camera}", earlier=True))
     for p in passages:
         side = side_after(p.direction)
         seen_inside = [p] if p.direction == "none" else []
@@ -81,10 +89,13 @@ class Trajectory:
 def trace(
     store: Store, identity: str, since: datetime, until: datetime | None = None
 ) -> Trajectory:
-    """The identity's trajectory in [since, until) from the store."""
+    """The identity's trajectory in [since, until) from the store; a stay that began before
+    ``since`` (the last passage before it) is its first stay, from ``since``."""
     ps = store.passages(identity, since, until)
-    w = whereabouts(ps, store.last_passage(identity))
-    return Trajectory(identity, since, ps, stays(ps), w)
+    before = store.last_passage(identity, before=since)
+    known = [before, *ps] if before is not None else ps
+    w = whereabouts(known, store.last_passage(identity))
+    return Trajectory(identity, since, ps, stays(ps, before, since), w)
 
 
 def locate(store: Store, identity: str, now: datetime) -> Whereabouts:

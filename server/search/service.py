@@ -28,9 +28,10 @@ from server.localtime import local_text
 from server.people.photos import PhotoDecoder
 from server.people.trajectory import Trajectory, trace
 from server.people.visitors import VisitorLookBack, look_back
-from server.states import AlertRule, Verdict
+from server.states import AlertRule, SearchState, Verdict
 from server.store import SightingHit, Store, now_utc
 from server.store.records import (
+    AlertRecord,
     Candidate,
     Evidence,
     EvidenceRecord,
@@ -62,11 +63,36 @@ class SearchReport:
     visitors: list[VisitorLookBack] = field(default_factory=list)  # look back (template search)
 
     @property
-    def last_internal(self) -> PassageRow | None:
-        """The last internal camera (direction none) that saw the person, in the trajectory."""
+    def last_return(self) -> PassageRow | None:
+        """The person's last passage in through a gate, in the trajectory."""
         if self.trajectory is None:
             return None
-        return next((p for p in reversed(self.trajectory.passages) if p.direction == "none"), None)
+        return next((p for p in reversed(self.trajectory.passages) if p.direction == "in"), None)
+
+    @property
+    def last_internal(self) -> PassageRow | None:
+        """The last internal camera (direction none) that saw the person after their last
+        return (a building camera from a stay before it says nothing of where they are now);
+        None when none has seen them since."""
+        if self.trajectory is None:
+            return None
+        back = self.last_return
+        return next(
+            (
+                p
+                for p in reversed(self.trajectory.passages)
+                if p.direction == "none" and (back is None or p.ts > back.ts)
+            ),
+            None,
+        )
+
+
+@dataclass(frozen=True)
+class ClosedSearch:
+    """A search just closed, with the sighting alerts its close resolved."""
+
+    report: SearchReport
+    resolved: list[AlertRecord]
 
 
 class Searches:
@@ -162,12 +188,19 @@ class Searches:
             s, self.store.sightings(sid), traj, now, self.store.candidates(sid), visitors
         )
 
-    def close(self, sid: str, user: str, note: str | None = None) -> SearchReport:
-        """Close the search (with the officer's note) and clear its retained order."""
+    def close(self, sid: str, user: str, note: str | None = None) -> ClosedSearch:
+        """Close the search (with the officer's note), clear its retained order and resolve its
+        open sighting alerts (each resolution announced, as the elder watch announces its own)."""
         self.get(sid)
-        self.store.close_search(sid, user, note)
+        resolved = self.store.close_search(sid, user, note) or []
         self.publish(self.topics.search(sid), b"", True)
-        return self.report(sid)
+        for a in resolved:
+            self.alert(Alert(alert_id=a.id, rule=a.rule.value, person_id=a.person_id,
+                             created=a.created, evidence=a.evidence, state="resolved"))  # fmt: skip
+        if resolved:
+            log.info("search %s closed by %s: %d sighting alerts resolved", sid, user,
+                     len(resolved))  # fmt: skip
+        return ClosedSearch(self.report(sid), resolved)
 
     def announce(self, hits: Sequence[SightingHit]) -> None:
         """Each new sighting to its search's live stream, and as a sighting alert."""
@@ -240,8 +273,11 @@ class Searches:
         return c
 
     def judge(self, sid: str, candidate_id: str, verdict: Verdict, user: str) -> Candidate:
-        """An officer confirms or rejects a candidate; stored with who and when."""
+        """An officer confirms or rejects a candidate; stored with who and when. A closed
+        search takes no more verdicts (BadRequest)."""
         self.candidate(sid, candidate_id)
+        if self.get(sid).state != SearchState.ACTIVE:
+            raise BadRequest(f"search {sid} is closed: its candidates take no more verdicts")
         self.store.judge_candidate(candidate_id, verdict, user)
         log.info("candidate %s of %s %s by %s", candidate_id, sid, verdict, user)
         return self.candidate(sid, candidate_id)

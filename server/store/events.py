@@ -95,13 +95,14 @@ class EventStore(Repository):
                 )
             )
 
-    def last_passage(self, identity: str) -> PassageRow | None:
+    def last_passage(self, identity: str, before: datetime | None = None) -> PassageRow | None:
+        """The identity's newest passage (before ``before`` if given)."""
         with self.engine.connect() as conn:
+            q = select(*PASSAGE_COLS).where(t.events.c.identity.in_(alias_group(conn, identity)))
+            if before is not None:
+                q = q.where(t.events.c.ts < before)
             r = conn.execute(
-                select(*PASSAGE_COLS)
-                .where(t.events.c.identity.in_(alias_group(conn, identity)))
-                .order_by(t.events.c.ts.desc(), t.events.c.id.desc())
-                .limit(1)
+                q.order_by(t.events.c.ts.desc(), t.events.c.id.desc()).limit(1)
             ).first()
         return PassageRow.of(r) if r else None
 

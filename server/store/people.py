@@ -39,6 +39,7 @@ class Brief(NamedTuple):
     birth_date: date | None
     building: str | None
     unit: str | None
+    room: str | None
     phone: str | None
     care_flags: list[str]
 
@@ -50,7 +51,7 @@ BRIEF_COLS = (*(t.persons.c[f] for f in Brief._fields[:-1]),
 
 def brief(r: Row) -> Brief:
     flags = r.care_flags
-    return Brief(*r[:6], [] if flags in (None, "[]") else json.loads(flags))
+    return Brief(*r[:7], [] if flags in (None, "[]") else json.loads(flags))
 
 
 class LastSeen(NamedTuple):
@@ -69,7 +70,8 @@ def watched_condition(born_before: date) -> ColumnElement[bool]:
     )
 
 
-VISIT_COLS = (*t.home_visits.c, t.persons.c.name, t.persons.c.building, t.persons.c.unit)
+VISIT_COLS = (*t.home_visits.c, t.persons.c.name, t.persons.c.building, t.persons.c.unit,
+              t.persons.c.room)  # fmt: skip
 
 
 class PeopleStore(Repository):
@@ -84,7 +86,7 @@ class PeopleStore(Repository):
         query: one index seek per resident (identity, ts descending)."""
         with self.engine.connect() as conn:
             return [
-                (brief(r), None if r.ts is None else LastSeen(as_utc(r.ts), *r[8:]))
+                (brief(r), None if r.ts is None else LastSeen(as_utc(r.ts), *r[9:]))
                 for r in conn.execute(self._watched_last_seen_query(born_before))
             ]
 
@@ -204,10 +206,12 @@ class PeopleStore(Repository):
         with self.engine.connect() as conn:
             return HomeVisit.all(conn.execute(q))
 
-    def last_visits(self) -> dict[str, datetime]:
-        """Each visited person's latest visit."""
+    def last_visits(self, outcomes: Sequence[VisitOutcome] | None = None) -> dict[str, datetime]:
+        """Each visited person's latest visit (of these outcomes if given)."""
         v = t.home_visits.c
         q = select(v.person_id, func.max(v.visited_at).label("at")).group_by(v.person_id)
+        if outcomes is not None:
+            q = q.where(v.outcome.in_([VisitOutcome(o).value for o in outcomes]))
         with self.engine.connect() as conn:
             return {r.person_id: as_utc(r.at) for r in conn.execute(q)}
 

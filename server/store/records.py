@@ -149,6 +149,7 @@ class PersonEntry(BaseModel):
     birth_date: date | None = None
     building: str | None = Field(None, max_length=32, pattern=TEXT_PATTERN)
     unit: str | None = Field(None, max_length=32, pattern=TEXT_PATTERN)
+    room: str | None = Field(None, max_length=32, pattern=TEXT_PATTERN)
     phone: str | None = Field(None, max_length=40, pattern=TEXT_PATTERN)
     company: str | None = Field(None, max_length=100, pattern=TEXT_PATTERN)
     care_flags: list[CareFlag] = []
@@ -163,6 +164,7 @@ class Person(Record):
     birth_date: date | None
     building: str | None
     unit: str | None
+    room: str | None = None
     phone: str | None
     company: str | None
     care_flags: list[CareFlag]
@@ -318,3 +320,4 @@ class HomeVisit(Record):
     name: str = ""
     building: str | None = None
     unit: str | None = None
+    room: str | None = None

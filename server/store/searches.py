@@ -11,9 +11,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from contract.events import Passage, SightingCandidate
 from server import tables as t
-from server.states import SearchState, Verdict
+from server.states import AlertRule, AlertState, SearchState, Verdict
 from server.store.base import Repository, now_utc
-from server.store.records import Candidate, EvidenceRecord, Search, Sighting
+from server.store.records import AlertRecord, Candidate, EvidenceRecord, Search, Sighting
 
 
 @dataclass(frozen=True)
@@ -62,19 +62,55 @@ class SearchStore(Repository):
         with self.engine.connect() as conn:
             return Search.all(conn.execute(q))
 
-    def close_search(self, search_id: str, user: str, note: str | None = None) -> bool:
+    def close_search(
+        self, search_id: str, user: str, note: str | None = None
+    ) -> list[AlertRecord] | None:
+        """Close an active search and, in the same transaction, resolve its open (or
+        acknowledged) sighting alerts: the person was found or the search given up, so the
+        alerts no longer ask for anything. Returns the alerts resolved; None when the search was
+        not active."""
+        now = now_utc()
         with self.engine.begin() as conn:
             n = conn.execute(
                 update(t.searches)
                 .where(t.searches.c.id == search_id, t.searches.c.state == SearchState.ACTIVE)
                 .values(
                     state=SearchState.CLOSED.value,
-                    closed=now_utc(),
+                    closed=now,
                     closed_by=user,
                     close_note=note or None,
                 )  # fmt: skip
             ).rowcount
-        return bool(n)
+            if not n:
+                return None
+            return self._resolve_sighting_alerts(conn, search_id, user, note, now)
+
+    def _resolve_sighting_alerts(
+        self, conn: Connection, search_id: str, user: str, note: str | None, now: datetime
+    ) -> list[AlertRecord]:
+        a = t.alerts
+        open_ones = conn.execute(
+            select(a.c.id, a.c.evidence).where(
+                a.c.rule == AlertRule.SIGHTING.value,
+                a.c.state.in_([AlertState.OPEN.value, AlertState.ACKNOWLEDGED.value]),
+            )
+        ).all()
+        # The search id lives in the evidence (JSON): filtered here rather than in SQL, the same
+        # on SQLite and PostgreSQL; open sighting alerts are few.
+        ids = [r.id for r in open_ones if (r.evidence or {}).get("search_id") == search_id]
+        for alert_id in ids:
+            conn.execute(
+                update(a)
+                .where(a.c.id == alert_id)
+                .values(state=AlertState.RESOLVED.value, updated=now, updated_by=user)
+            )
+            conn.execute(
+                insert(t.alert_history).values(
+                    alert_id=alert_id, ts=now, user=user, state=AlertState.RESOLVED.value,
+                    note=note or None,
+                )
+            )  # fmt: skip
+        return AlertRecord.all(conn.execute(select(a).where(a.c.id.in_(ids)).order_by(a.c.id)))
 
     def sightings(self, search_id: str) -> list[Sighting]:
         with self.engine.connect() as conn:

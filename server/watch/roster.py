@@ -82,7 +82,7 @@ def roster(
 
 # fmt: off
 CSV_COLUMNS = ("elders.col.risk", "common.person", "common.age", "common.building",
-               "common.unit", "common.phone", "common.flags", "elders.col.where",
+               "common.unit", "flows.room", "common.phone", "common.flags", "elders.col.where",
                "elders.col.last_seen", "common.gate", "elders.col.hours", "elders.col.alerts")
 # fmt: on
 
@@ -92,7 +92,7 @@ def entry(r: RosterRow) -> dict[str, object]:
     p, last = r.person, r.last
     return {
         "id": p.id, "name": p.name, "age": r.age, "building": p.building, "unit": p.unit,
-        "flags": p.care_flags, "last_seen": last.ts.isoformat() if last else None,
+        "room": p.room, "flags": p.care_flags, "last_seen": last.ts.isoformat() if last else None,
         "gate": last.gate if last else None, "camera": last.camera if last else None,
         "direction": last.direction if last else None, "inside": r.inside,
         "hours": None if r.hours is None else round(r.hours, 2), "alerts": len(r.alerts),
@@ -120,6 +120,7 @@ def roster_csv(rows: Sequence[RosterRow], lang: str, tz: tzinfo) -> bytes:
                 "" if r.age is None else r.age,
                 p.building or "",
                 p.unit or "",
+                p.room or "",
                 p.phone or "",
                 " ".join(text(lang, f"flag.{f}") for f in p.care_flags),
                 text(lang, where),

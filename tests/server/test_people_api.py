@@ -56,7 +56,8 @@ def test_roster_csv_has_a_bom_chinese_headers_and_local_times(client, server, br
     assert [x[1] for x in rows[1:]] == ["王秀英", "李建国"]
     wang = rows[1]
     local = (now - timedelta(hours=3)).astimezone(server.tz).strftime("%Y-%m-%d %H:%M")
-    assert wang[6] == "独居" and wang[7] == "在小区外" and wang[8] == local
+    assert wang[5] == ""  # no room entered: older data stays readable
+    assert wang[7] == "独居" and wang[8] == "在小区外" and wang[9] == local
     en = client.get("/api/elders.csv?lang=en", headers=auth(server, "officer")).content
     assert en.decode("utf-8-sig").startswith("Risk,")
 
@@ -72,6 +73,7 @@ def test_find_persons_for_officers(client, server, broker) -> None:
             "role": "resident",
             "building": "3",
             "unit": "1",
+            "room": None,
             "age": 76,
         }
     ]

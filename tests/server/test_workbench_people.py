@@ -98,7 +98,10 @@ def test_visits_page_records_a_visit_and_the_person_leaves_the_due_list(
     # Chosen from the due list.
     driver.find_element(By.CSS_SELECTOR, '#due-rows tr[data-id="p-wang"] button.pick').click()
     wait(driver, lambda d: column(d, "#chosen .picked") == ["p-wang"])
-    driver.find_element(By.ID, "visitor").send_keys("辅警小王")
+    visitor = driver.find_element(By.ID, "visitor")
+    assert visitor.get_attribute("value") == "officer1"  # the signed-in officer by default
+    visitor.clear()
+    visitor.send_keys("辅警小王")
     driver.find_element(By.ID, "note").send_keys("腿脚不便，需要送菜上门")
     from selenium.webdriver.support.ui import Select
 

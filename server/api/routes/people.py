@@ -103,6 +103,7 @@ def find_persons(
             role=p.role,
             building=p.building,
             unit=p.unit,
+            room=p.room,
             age=age_on(p.birth_date, today),
         )  # fmt: skip
         for p in app.store.find_persons(q, 20)

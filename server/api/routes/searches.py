@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, File, Form, Response, UploadFile
 from fastapi.responses import StreamingResponse
+from pydantic import JsonValue
 
 from server.api.alert_schemas import NoteIn
 from server.api.deps import AuditEntry, Id, Officer, Server, StoreDep, audited
@@ -96,9 +97,13 @@ def close_search(
 ) -> SearchAnswer:
     """Close the search, with an optional note (JSON ``{"note": ...}``)."""
     note = body.note if body else None
-    if note:
-        audit.detail = {"note": note}
-    return _answer(app, app.searches.close(sid, user.name, note))
+    closed = app.searches.close(sid, user.name, note)
+    # The sighting alerts the close resolved are part of the audited step.
+    detail: dict[str, JsonValue] = {"note": note} if note else {}
+    if closed.resolved:
+        detail["resolved_alerts"] = [a.id for a in closed.resolved]
+    audit.detail = detail or None
+    return _answer(app, closed.report)
 
 
 @router.get("/{sid}/stream")

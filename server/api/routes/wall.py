@@ -57,6 +57,8 @@ def wall_stream(app: Server, user: Viewer) -> StreamingResponse:
                             direction=item["direction"],
                             **shown(names, item["role"], ident, labels(ident)))  # fmt: skip
             return {"topic": "passage", **p.model_dump(mode="json", exclude_none=True)}
+        if topic == "alert" and item.get("state") == "resolved":
+            return {"topic": "gate"}  # an alert that ended: the wall refreshes, no new row, no beep
         if topic == "alert":
             a = wall_alert(names, item["alert_id"], item["rule"], item["person_id"],
                            item.get("evidence") or {}, datetime.fromisoformat(item["created"]),

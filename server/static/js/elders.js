@@ -8,8 +8,7 @@ GW.start(async (_me) => {
     risk: (a, b) => a.risk - b.risk,
     hours: (a, b) => (b.hours ?? Infinity) - (a.hours ?? Infinity) || a.risk - b.risk,
     age: (a, b) => (b.age ?? -1) - (a.age ?? -1) || a.risk - b.risk,
-    building: (a, b) => (a.building || "").localeCompare(b.building || "", undefined, {numeric: true})
-      || (a.unit || "").localeCompare(b.unit || "", undefined, {numeric: true}) || a.risk - b.risk,
+    building: (a, b) => People.byAddress(a, b) || a.risk - b.risk,
   };
 
   function query() {
@@ -30,7 +29,7 @@ GW.start(async (_me) => {
       GW.el("td", {cls: "num", text: String(r.risk)}),
       GW.el("td", {cls: "name"}, GW.el("a", {href: `/person/${encodeURIComponent(r.id)}`, text: r.name})),
       GW.el("td", {cls: "num age", text: r.age == null ? "" : String(r.age)}),
-      GW.el("td", {cls: "address", text: People.address(r.building, r.unit)}),
+      GW.el("td", {cls: "address", text: People.address(r.building, r.unit, r.room)}),
       GW.el("td", {}, People.flags(r.flags)),
       GW.el("td", {cls: "inout"}, People.where(r.inside)),
       GW.el("td", {cls: "last"}, last),

@@ -1,12 +1,25 @@
 // What the elders, visits and person pages share: addresses, care flags, hours as text.
 "use strict";
 const People = (() => {
-  /** "3 号楼 2 单元" from the building and unit (either may be missing). */
-  function address(building, unit) {
+  /** Rows entered before the room had its own field kept the flat in the unit ("701"): a unit of
+   *  three or more digits and no room is read as the room. */
+  function split(unit, room) {
+    return !room && /^\d{3,}$/.test(unit || "") ? [null, unit] : [unit, room];
+  }
+  /** "3 号楼 2 单元 701 室" from the building, unit and room (any may be missing). */
+  function address(building, unit0, room0) {
+    const [unit, room] = split(unit0, room0);
     const parts = [];
     if (building) parts.push(GW.t("common.building_n", {n: building}));
     if (unit) parts.push(GW.t("elders.unit_n", {n: unit}));
+    if (room) parts.push(GW.t("flows.address.room_n", {n: room}));
     return parts.join(" ") || GW.t("common.none");
+  }
+  /** Order by building, unit, room (numbers as numbers: 2 before 10); the round walks so. */
+  const num = (a, b) => (a || "").localeCompare(b || "", undefined, {numeric: true});
+  function byAddress(a, b) {
+    const [ua, ra] = split(a.unit, a.room), [ub, rb] = split(b.unit, b.room);
+    return num(a.building, b.building) || num(ua, ub) || num(ra, rb) || num(a.name, b.name);
   }
   /** The care flags as small labelled chips. */
   function flags(list) {
@@ -28,5 +41,5 @@ const People = (() => {
   }
   /** Replace a container's children. */
   const fill = (node, ...children) => { node.replaceChildren(...children.filter((c) => c != null)); };
-  return {address, flags, hours, where, localInputNow, fill};
+  return {address, byAddress, flags, hours, where, localInputNow, fill};
 })();

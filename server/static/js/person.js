@@ -29,7 +29,7 @@ GW.start(async (me) => {
     const add = (key, value) => { if (value != null && value !== "") dl.append(GW.el("dt", {text: GW.t(key)}), GW.el("dd", {}, value)); };
     dl.replaceChildren();
     add("common.age", p.age == null ? null : `${GW.t("elders.age_n", {n: p.age})}（${p.birth_date}）`);
-    add("elders.col.address", People.address(p.building, p.unit));
+    add("elders.col.address", People.address(p.building, p.unit, p.room));
     add("common.phone", p.phone);
     add("common.flags", p.care_flags.length ? People.flags(p.care_flags) : GW.t("common.none"));
     add("person.company", p.company);
@@ -54,10 +54,13 @@ GW.start(async (me) => {
     const lane = GW.el("div", {cls: "lane"});
     for (const s of o.stays) {
       const end = s.until ? ms(s.until) : t1;
-      const band = GW.el("div", {cls: `band ${s.where}`, data: {since: s.since, until: s.until || ""},
-        title: `${GW.t(s.where === "inside" ? "common.inside" : "common.outside")} ${GW.fmt(s.since, "datetime")} – ${s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}`});
+      // A stay that began before the window is drawn from its start, and says so.
+      const from = s.earlier ? GW.t("flows.person.began_earlier", {time: GW.fmt(s.since, "datetime")}) : GW.fmt(s.since, "datetime");
+      const band = GW.el("div", {cls: `band ${s.where}${s.earlier ? " earlier" : ""}`, data: {since: s.since, until: s.until || ""},
+        title: `${GW.t(s.where === "inside" ? "common.inside" : "common.outside")} ${from} – ${s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}`});
       band.style.left = pct(ms(s.since));
       band.style.width = `${(100 * (Math.min(end, t1) - Math.max(ms(s.since), t0))) / span}%`;
+      if (s.earlier) band.append(GW.el("span", {cls: "band-note", text: `← ${GW.t("flows.person.earlier_legend")}`}));
       lane.append(band);
     }
     for (const p of o.passages) {
@@ -72,23 +75,47 @@ GW.start(async (me) => {
       const h = Number(hourOf.format(new Date(t))) % 24;
       if (h % 3) continue;
       const iso = new Date(t).toISOString();
-      const label = GW.el("span", {cls: h === 0 ? "hour day" : "hour", text: h === 0 ? GW.fmt(iso, "date") : GW.fmt(iso, "time")});
+      // h3: the labels at 3, 9, 15 and 21 h, the first to go where space is short (print).
+      const kind = h === 0 ? "hour day" : h % 6 ? "hour h3" : "hour";
+      const label = GW.el("span", {cls: kind, text: h === 0 ? GW.fmt(iso, "date") : GW.fmt(iso, "time")});
       label.style.left = pct(t);
+      if (t - t0 < span * 0.02) label.classList.add("first");
+      else if (t1 - t < span * 0.02) label.classList.add("last");
       hours.append(label);
       const rule = GW.el("div", {cls: h === 0 ? "rule day" : "rule"});
       rule.style.left = pct(t);
       lane.append(rule);
     }
     box.replaceChildren(lane, hours);
+    declutter();
   }
+
+  /** Hide the hour labels that would overlap a kept one: days first, then left to right. Run
+   *  again whenever the timeline's width changes (a narrow window, the printed page). */
+  function declutter() {
+    const labels = [...document.querySelectorAll("#timeline .hour")];
+    labels.forEach((l) => { l.style.visibility = ""; });
+    const kept = [];
+    const order = [...labels.filter((l) => l.classList.contains("day")), ...labels.filter((l) => !l.classList.contains("day"))];
+    for (const l of order) {
+      const r = l.getBoundingClientRect();
+      if (!r.width) continue;  // hidden by the stylesheet (print)
+      const gap = r.height * 0.4;
+      if (kept.some((k) => r.left < k.right + gap && k.left < r.right + gap)) l.style.visibility = "hidden";
+      else kept.push(r);
+    }
+  }
+  new ResizeObserver(() => declutter()).observe($("timeline"));
+  window.addEventListener("beforeprint", declutter);
+  window.matchMedia("print").addEventListener("change", declutter);
 
   const length = (a, b) => GW.t("common.hours", {n: ((ms(b) - ms(a)) / 3600000).toFixed(1)});
   function tables(o) {
-    People.fill($("stay-rows"), ...o.stays.slice().reverse().map((s) => GW.el("tr", {},
+    People.fill($("stay-rows"), ...o.stays.slice().reverse().map((s) => GW.el("tr", {cls: s.earlier ? "earlier" : null},
       GW.el("td", {}, People.where(s.where === "inside")),
-      GW.el("td", {text: GW.fmt(s.since, "datetime")}),
+      GW.el("td", {cls: s.earlier ? "earlier" : null, text: s.earlier ? GW.t("flows.person.began_earlier", {time: GW.fmt(s.since, "datetime")}) : GW.fmt(s.since, "datetime")}),
       GW.el("td", {text: s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}),
-      GW.el("td", {text: length(s.since, s.until || o.until)}),
+      GW.el("td", {text: s.earlier ? GW.t("flows.person.more_than", {hours: length(s.since, s.until || o.until)}) : length(s.since, s.until || o.until)}),
       GW.el("td", {text: s.entered_by}))));
     People.fill($("passage-rows"), ...o.passages.slice().reverse().map((p) => GW.el("tr", {data: {event: p.event_id}},
       GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
@@ -115,7 +142,7 @@ GW.start(async (me) => {
 
   function searchState(searches) {
     const s = searches[0];
-    People.fill($("search-state"), s && GW.el("a", {cls: "red", href: "/search", text: GW.t("person.search_active", {reason: s.reason})}));
+    People.fill($("search-state"), s && GW.el("a", {cls: "red", href: `/search?id=${encodeURIComponent(s.id)}`, data: {search: s.id}, text: GW.t("person.search_active", {reason: s.reason})}));
   }
 
   function exportCsv() {
@@ -190,7 +217,7 @@ GW.start(async (me) => {
       $("raise-dialog").close();
       GW.showError(null);
       $("raise-error").textContent = "";
-      People.fill($("search-state"), GW.el("a", {cls: "red raised", href: "/search", data: {search: r.search_id}, text: GW.t("person.search_raised", {id: r.search_id})}));
+      People.fill($("search-state"), GW.el("a", {cls: "red raised", href: `/search?id=${encodeURIComponent(r.search_id)}`, data: {search: r.search_id}, text: GW.t("person.search_raised", {id: r.search_id})}));
     } catch (e) { $("raise-error").textContent = GW.t("error.prefix") + e.message; }
   });
   $("export").addEventListener("click", exportCsv);

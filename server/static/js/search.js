@@ -23,7 +23,8 @@ GW.start(async (_me) => {
     list.hidden = false;
   }
   function personItem(p) {
-    const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`];
+    const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`,
+      p.room && t("flows.address.room_n", {n: p.room})];
     const bits = [p.name, p.age != null ? `${p.age} ${t("common.age")}` : null, GW.label("role", p.role), ...where];
     return el("li", {}, el("button", {type: "button", cls: "secondary match", data: {id: p.id}, onclick: () => pick(p)},
       bits.filter(Boolean).join(" · ")));
@@ -98,9 +99,13 @@ GW.start(async (_me) => {
       gate: w.gate, direction: last ? GW.label("direction", last.direction) : "", time: fmt(w.last_seen, "datetime")})}));
     const hours = (Date.now() - new Date(w.last_seen).getTime()) / 3600000;
     out.push(el("p", {cls: "big-line", text: t("search.hours_since", {n: hours.toFixed(1)})}));
-    if (a.last_internal) {
-      out.push(el("p", {text: t("search.last_internal", {gate: a.last_internal.gate, time: fmt(a.last_internal.ts, "datetime")})}));
-    }
+    // A building camera counts only after the last return: one from an earlier stay says
+    // nothing of where the person is now.
+    const since = a.last_return;
+    out.push(el("p", {id: "last-internal", text: a.last_internal
+      ? t("search.last_internal", {gate: a.last_internal.gate, time: fmt(a.last_internal.ts, "datetime")})
+      : since ? t("flows.search.no_internal_since_return", {time: fmt(since.ts, "datetime")})
+        : t("flows.search.no_internal_48h")}));
     return out;
   }
   function photoAnswer(a) {
@@ -136,9 +141,9 @@ GW.start(async (_me) => {
     $("detail").hidden = false;
     $("detail-title").textContent = title(a);
     st.cands = new Map();
+    st.closed = a.state !== "active";  // a closed search takes no more verdicts
     $("candidates").replaceChildren();
     a.candidates.forEach(candidate);
-    st.sightings = a.sightings;
     confirmed();
     $("close-box").hidden = a.state !== "active";
     listen(a.state === "active" ? sid : null);
@@ -154,7 +159,6 @@ GW.start(async (_me) => {
     es.onmessage = (m) => {
       const item = JSON.parse(m.data);
       if (item.candidate) candidate(item.candidate);
-      else if (item.event_id) { st.sightings.push(item); confirmed(); }
     };
   }
   function evidence(c, picture) {
@@ -175,22 +179,27 @@ GW.start(async (_me) => {
         el("p", {text: `${t("common.score")} ${c.score.toFixed(2)} · ${t("search.frames", {n: c.frames_at_threshold})} · ${GW.ago(c.ts)}`}),
         el("p", {cls: `verdict ${verdict}`, text: t(`search.verdict_${verdict}`)
           + (c.verdict_by ? ` · ${t("search.verdict_by", {by: c.verdict_by, time: fmt(c.verdict_at, "time")})}` : "")}),
-        el("div", {cls: "buttons"},
-          el("button", {type: "button", cls: "confirm", onclick: judge("confirmed"), disabled: verdict === "confirmed" ? "" : null}, t("search.confirm")),
-          el("button", {type: "button", cls: "danger reject", onclick: judge("rejected"), disabled: verdict === "rejected" ? "" : null}, t("search.reject")))));
+        st.closed ? el("p", {cls: "muted closed-note", text: t("flows.search.closed_no_verdict")})
+          : el("div", {cls: "buttons"},
+            el("button", {type: "button", cls: "confirm", onclick: judge("confirmed"), disabled: verdict === "confirmed" ? "" : null}, t("search.confirm")),
+            el("button", {type: "button", cls: "danger reject", onclick: judge("rejected"), disabled: verdict === "rejected" ? "" : null}, t("search.reject")))));
     const old = st.cands.get(c.candidate_id);
     $("candidates").querySelectorAll(".empty").forEach((e) => e.remove());
     if (old) old.card.replaceWith(card); else $("candidates").prepend(card);
     st.cands.set(c.candidate_id, {c, card});
     confirmed();
   }
+  /** The sightings an officer confirmed, once each: the edges' automatic sightings wait in the
+   *  candidates above until someone confirms them, and one passage is one sighting. */
   function confirmed() {
-    const rows = [...st.cands.values()].map((x) => x.c).filter((c) => c.verdict === "confirmed")
-      .map((c) => ({ts: c.ts, gate: c.gate, camera: c.camera, kind: t("search.verdict_confirmed")}))
-      .concat((st.sightings || []).map((s) => ({ts: s.ts, gate: s.gate, camera: s.camera, kind: t("search.sightings")})))
-      .sort((a, b) => (a.ts < b.ts ? 1 : -1));
-    $("confirmed").replaceChildren(...(rows.length ? rows.map((r) => el("li", {cls: "sighting",
-      text: `${fmt(r.ts, "datetime")} · ${r.gate}（${r.camera}）· ${r.kind}`})) : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
+    const once = new Map();
+    for (const {c} of st.cands.values()) {
+      if (c.verdict === "confirmed") once.set(c.event_id || c.candidate_id, c);
+    }
+    const rows = [...once.values()].sort((a, b) => (a.ts < b.ts ? 1 : -1));
+    $("confirmed").replaceChildren(...(rows.length ? rows.map((c) => el("li", {cls: "sighting", data: {cid: c.candidate_id},
+      text: `${fmt(c.ts, "datetime")} · ${c.gate}（${c.camera}）· ${t("search.verdict_confirmed")} ${t("search.verdict_by", {by: c.verdict_by || "", time: fmt(c.verdict_at, "time")})}`}))
+      : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
     if (!st.cands.size && !$("candidates").children.length) {
       $("candidates").append(el("p", {cls: "muted empty", text: t("search.no_candidates")}));
     }
