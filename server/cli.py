@@ -32,10 +32,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     if args.validate_config:
         print(f"{args.config}: ok (site {cfg.site}, database {cfg.db_url().split('://')[0]})")
         return 0
-    import uvicorn
-
     from contract.config import ConfigError
     from server.api import create_api
+    from server.api.serving import Server
     from server.app import ServerApp
     from server.tokens import WeakToken
 
@@ -45,7 +44,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise ConfigError(str(e)) from e
     app.start()
     try:
-        uvicorn.Server(http_config(cfg.http, create_api(app))).run()
+        api = create_api(app)
+        Server(http_config(cfg.http, api), api).run()
     finally:
         app.stop()
     return 0
@@ -56,7 +56,10 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
     from uvicorn import Config
 
     tls = {"ssl_certfile": str(http.tls_cert), "ssl_keyfile": str(http.tls_key)} if http.tls else {}
-    return Config(api, host=http.host, port=http.port, log_level=log_level, **tls)
+    from server.api.serving import GRACEFUL_S
+
+    return Config(api, host=http.host, port=http.port, log_level=log_level,
+                  timeout_graceful_shutdown=GRACEFUL_S, **tls)  # fmt: skip
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
