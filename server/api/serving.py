@@ -7,7 +7,9 @@ would hang). The graceful timeout is the second line: whatever still runs after 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -23,6 +25,16 @@ class Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, api: FastAPI) -> None:
         super().__init__(config)
         self.streams: Streams = api.state.streams
+        self.signals: list[int] = []  # the signals that stopped it
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, but the signal is not raised again once it has stopped: the caller
+        still has the bus, the jobs and the database to close, then exits 0."""
+        with super().capture_signals():
+            yield
+            self.signals = list(self._captured_signals)
+            self._captured_signals.clear()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:  # no new connection, then the open streams end
