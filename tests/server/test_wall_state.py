@@ -288,6 +288,12 @@ def test_the_wall_follows_the_broker(app, broker, url: str, compound, driver) ->
     assert "未知" in driver.find_element("id", "gates").text
     assert "实时" not in driver.find_element("id", "wallbar").text.replace("实时大屏", "")
     shoot(driver, "wall-gates-lost")
+    driver.get(url + "/wall?lang=en")
+    wait(driver, lambda d: _state(d) == "gates" and "unknown" in d.find_element("id", "gates").text)
+    assert "Gates lost" in driver.find_element("id", "stale").text
+    shoot(driver, "wall-gates-lost-en")
+    driver.get(url + "/wall?lang=zh-CN")
+    wait(driver, lambda d: _state(d) == "gates", 60)
 
     broker.start()  # back on the same port
     t1 = time.monotonic()
@@ -351,3 +357,8 @@ def test_the_gates_page_has_rate_backlog_and_since(app, url: str, compound, driv
     assert driver.find_element("css selector", '[data-nav="gates"]').is_displayed()
     assert "服务器与门岗连接正常" in driver.find_element("id", "link").text
     shoot(driver, "gates", ready=lambda d: rows(d).get("north/c1") == "online")
+    driver.get(url + "/gates?lang=en")
+    wait(driver, lambda d: rows(d).get("north/c1") == "online", 60)
+    assert "every 1 s" in driver.find_element("id", "rows").text
+    shoot(driver, "gates-en", ready=lambda d: rows(d).get("north/c1") == "online")
+    driver.get(url + "/gates?lang=zh-CN")

@@ -9,7 +9,6 @@ GW.start(async (_me) => {
 
   function row(g) {
     const state = g.online == null ? "unknown" : g.online ? "online" : "offline";
-    const stateCls = {online: "green", offline: "red", unknown: "amber"}[state];
     const camCls = g.camera_state === "camera_lost" ? "red" : g.camera_state === "ok" ? "green" : "";
     const status = g.last_status == null ? [t("common.never")] : [
       t("gates.age_s", {n: Math.round(g.status_age_s)}),
@@ -29,7 +28,7 @@ GW.start(async (_me) => {
     const lines = (xs, cls = "") => xs.filter(Boolean).map((x) => el("div", {cls, text: x}));
     return el("tr", {data: {gate: g.gate, camera: g.camera, state}},
       el("td", {cls: "name", text: `${g.gate} · ${g.camera}`}),
-      el("td", {}, el("span", {cls: `state ${stateCls}`, text: t(`gates.${state}`)})),
+      el("td", {}, el("span", {cls: `gstate ${state}`, text: t(`gates.${state}`)})),
       el("td", {text: g.since ? when(g.since) : "–"}),
       el("td", {cls: camCls, text: g.camera_state ? GW.label("gates.camera_state", g.camera_state) : "–"}),
       el("td", {cls: "num", text: number(g.fps, 1)}),

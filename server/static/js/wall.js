@@ -156,10 +156,10 @@ GW.start(async (_me) => {
     if (document.body.dataset.state !== state) {
       document.body.dataset.state = state;
       const stale = $("stale");
-      stale.hidden = state === "live" || state === "expired";
+      const banner = {stale: "wall.stale", gates: "wall.stale_gates", expired: "wall.stale_expired"}[state];
+      stale.hidden = !banner;
       stale.classList.toggle("amber", state === "gates");
-      stale.textContent = state === "live" || state === "expired" ? ""
-        : t(state === "gates" ? "wall.stale_gates" : "wall.stale", {time: fmt(new Date(staleSince).toISOString(), "seconds")});
+      stale.textContent = banner ? t(banner, {time: fmt(new Date(staleSince).toISOString(), "seconds")}) : "";
       $("live").hidden = state !== "live";
       $("relogin").hidden = state !== "expired";
       document.body.classList.toggle("is-stale", state !== "live");
