@@ -207,10 +207,10 @@ GW.start(async (_me) => {
     source = new EventSource("/api/wall/stream");
     source.onopen = () => { document.body.dataset.stream = "open"; };
     source.onmessage = (ev) => { news(); onItem(JSON.parse(ev.data)); };
-    source.onerror = () => {
+    source.onerror = (ev) => {
       document.body.dataset.stream = "error";
       // Closed for good (an HTTP error such as 401), not a dropped connection being retried.
-      if (source.readyState === EventSource.CLOSED) checkSignIn();
+      if (ev.target.readyState === EventSource.CLOSED) checkSignIn();
     };
   }
 
