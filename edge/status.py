@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from importlib.metadata import PackageNotFoundError, version
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from contract.events import EdgeStatus, OutboxTrouble
