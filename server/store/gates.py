@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -15,11 +15,19 @@ _UPDATED = ("state", "camera_state", "status", "last_status", "clock_skew_s", "s
 
 
 class GateStore(Repository):
-    def record_status(self, st: EdgeStatus, clock_skew_s: float | None = None) -> None:
+    def record_status(
+        self,
+        st: EdgeStatus,
+        clock_skew_s: float | None = None,
+        now: datetime | None = None,
+        interval_s: float = 10.0,
+        grace_s: float = 5.0,
+    ) -> None:
         """Upsert the gate camera's row, with the edge's clock skew when it is known, and since
         when it has been in the state it reports: a change of state (online and camera not lost,
-        or not) or a return after three missed statuses starts a new one."""
-        now = now_utc()
+        or not) or a return after the previous status went overdue (its interval, else
+        ``interval_s``, plus ``grace_s``: the wall's rule) starts a new one."""
+        now = now or now_utc()
         # A status without a known skew (a retained one) may be old: it arrived when it says.
         arrived = now if clock_skew_s is not None or st.ts is None else min(st.ts, now)
         up = st.state == "online" and st.camera_state != "camera_lost"
@@ -34,7 +42,7 @@ class GateStore(Repository):
             if prev is not None and prev.state_since is not None and prev.last_status is not None:
                 was_up = prev.state == "online" and prev.camera_state != "camera_lost"
                 every = (prev.status or {}).get("status_interval_s")
-                gap = 3 * (float(every) if isinstance(every, int | float) else 10.0)
+                gap = (float(every) if isinstance(every, int | float) else interval_s) + grace_s
                 last = as_utc(prev.last_status) - timedelta(seconds=prev.clock_skew_s or 0.0)
                 if was_up == up and (arrived - last).total_seconds() <= gap:
                     since = as_utc(prev.state_since)

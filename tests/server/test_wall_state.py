@@ -366,3 +366,39 @@ def test_the_gates_page_has_rate_backlog_and_since(app, url: str, compound, driv
     assert "every 1 s" in driver.find_element("id", "rows").text
     shoot(driver, "gates-en", ready=lambda d: rows(d).get("north/c1") == "online")
     driver.get(url + "/gates?lang=zh-CN")
+
+
+def test_a_gate_is_online_while_its_status_is_not_overdue_and_since_when(app) -> None:  # noqa: ANN001
+    from server.wall import gates as g
+
+    t0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    s = timedelta(seconds=1)
+
+    def report(at: datetime, online: bool = True, camera: str = "ok") -> None:
+        st = EdgeStatus(site=app.cfg.site, gate="t-gate", camera="c9", ts=at,
+                        state="online" if online else "offline", camera_state=camera,
+                        status_interval_s=10)  # fmt: skip
+        app.store.record_status(st, 0.0, now=at, grace_s=5)
+
+    def row():  # noqa: ANN202
+        return next(x for x in app.store.gates() if x.gate == "t-gate")
+
+    def seen(at: datetime) -> tuple[bool, datetime | None]:
+        return g.online(row(), at, 10, 5), g.since(row(), at, 10, 5)
+
+    report(t0)
+    report(t0 + 10 * s)
+    assert seen(t0 + 12 * s) == (True, t0)
+    assert seen(t0 + 25 * s) == (True, t0), "due at 10 s + 5 s grace after the last status"
+    assert seen(t0 + 26 * s) == (False, t0 + 25 * s), "overdue: offline since it was due"
+    report(t0 + 26 * s)  # back after it went overdue: a new online period
+    assert seen(t0 + 27 * s) == (True, t0 + 26 * s)
+    report(t0 + 40 * s)  # the next status, 14 s later: not overdue, the same period
+    assert seen(t0 + 41 * s) == (True, t0 + 26 * s)
+    report(t0 + 50 * s, camera="camera_lost")
+    assert seen(t0 + 51 * s) == (False, t0 + 50 * s)
+    report(t0 + 60 * s, online=False)  # the last will: still not online, since the camera loss
+    assert seen(t0 + 61 * s) == (False, t0 + 50 * s)
+    report(t0 + 70 * s)
+    assert seen(t0 + 71 * s) == (True, t0 + 70 * s)
+    assert g.age_s(row(), t0 + 73 * s) == 3.0
