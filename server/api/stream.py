@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from server.api.guard import credential
 from server.live import END, Hub
 from server.store import Store
 
+log = logging.getLogger(__name__)
 KEEP_ALIVE_S = 15
 RECHECK_S = 2.0  # how often a stream re-checks its credential
 
@@ -50,10 +53,14 @@ def credential_check(request: Request) -> Callable[[], bool]:
     store: Store = request.app.state.server.store
 
     def check() -> bool:
-        if cred.token:
-            return store.user_by_token(cred.token) is not None
-        if cred.session:
-            return store.user_by_session(cred.session) is not None
+        try:
+            if cred.token:
+                return store.user_by_token(cred.token) is not None
+            if cred.session:
+                return store.user_by_session(cred.session) is not None
+        except SQLAlchemyError:  # the database is away: the health item says so; ask again
+            log.warning("stream: cannot re-check the credential", exc_info=True)
+            return True
         return False
 
     return check
