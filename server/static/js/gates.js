@@ -4,7 +4,7 @@
 GW.start(async (_me) => {
   const {t, api, el, fmt, ago, $} = GW;
   const EVERY_MS = 5000;
-  const when = (iso) => (iso ? `${fmt(iso, "datetime")}（${ago(iso)}）` : t("common.never"));
+  const when = (iso) => (iso ? t("gates.when", {time: fmt(iso, "datetime"), ago: ago(iso)}) : t("common.never"));
   const number = (n, digits = 0) => (n == null ? "–" : n.toFixed(digits));
 
   function row(g) {
