@@ -113,6 +113,10 @@ def test_streams_end_when_their_credential_ends(app, url: str) -> None:  # noqa:
     login = httpx.post(f"{url}/api/login", headers=_bearer(app.tokens["viewer"]))
     assert login.status_code == 204, login.text
     cookie = {"Cookie": f"gw_session={login.cookies['gw_session']}"}
+    renewed = httpx.post(f"{url}/api/session/renew", headers=cookie)
+    assert renewed.status_code == 200 and renewed.json()["renew_in_s"] == 6 * 3600, renewed.text
+    no_session = httpx.post(f"{url}/api/session/renew", headers=_bearer(officer))
+    assert no_session.status_code == 403, "a token is no session: nothing to renew"
     streams = {
         "board (token)": Reader(f"{url}/api/board/stream", headers=_bearer(officer)),
         "wall (token)": Reader(f"{url}/api/wall/stream", headers=_bearer(officer)),
