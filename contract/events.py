@@ -140,6 +140,16 @@ class EdgeStatus(_Payload):
         le=INT64_MAX,
         description="Gate captures (review and learn, GateCapture) published since start.",
     )
+    status_interval_s: float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="Seconds between this edge's statuses: the server calls it offline when a "
+        "status is overdue.",
+    )
+    software: str | None = Field(
+        None, max_length=100, description="The edge's software and version (gatewatch 0.1.0)."
+    )
     ts: AwareDatetime | None = None
 
     _ts = field_validator("ts")(_utc_in_range)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from contract.events import EdgeStatus, OutboxTrouble
@@ -20,6 +21,16 @@ from edge.stats import EdgeStats
 from edge.worker import Worker
 
 log = logging.getLogger(__name__)
+
+
+def _software() -> str:
+    try:
+        return f"gatewatch {version('gatewatch')}"
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "gatewatch"
+
+
+SOFTWARE = _software()
 
 
 class StatusReporter(Worker):
@@ -70,6 +81,8 @@ class StatusReporter(Worker):
             calibration=point.curve if point else None,
             gallery_templates=point.gallery_size if point else None,
             captures_sent=self.gate_captures.total if self.gate_captures else None,
+            status_interval_s=self.cfg.status_interval_s,
+            software=SOFTWARE,
             ts=datetime.now(UTC),
         )
 

@@ -32,10 +32,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     if args.validate_config:
         print(f"{args.config}: ok (site {cfg.site}, database {cfg.db_url().split('://')[0]})")
         return 0
-    import uvicorn
-
     from contract.config import ConfigError
     from server.api import create_api
+    from server.api.serving import Server
     from server.app import ServerApp
     from server.notify.config import SecretError
     from server.tokens import WeakToken
@@ -46,7 +45,8 @@ def cmd_server(args: argparse.Namespace) -> int:
         raise ConfigError(str(e)) from e
     app.start()
     try:
-        uvicorn.Server(http_config(cfg.http, create_api(app))).run()
+        api = create_api(app)
+        Server(http_config(cfg.http, api), api).run()
     finally:
         app.stop()
     return 0

@@ -106,7 +106,16 @@ class WallConfig(_Strict):
     )
     passages: int = Field(12, ge=10, le=15, description="Live passages the wall shows.")
     stale_after_s: float = Field(
-        30, gt=0, description="The wall says its data is stale after this long without news."
+        15, gt=0, description="The wall says its data is stale after this long without news."
+    )
+    health_every_s: float = Field(
+        5, gt=0, le=60, description="The wall's stream sends the server's and gates' health."
+    )
+    gate_interval_s: float = Field(
+        10, gt=0, description="Status interval of an edge whose status does not say its own."
+    )
+    gate_grace_s: float = Field(
+        5, ge=0, description="A gate is offline once its status is this much past its interval."
     )
 
 

@@ -10,6 +10,8 @@ import asyncio
 import threading
 from typing import Any
 
+END: dict[str, Any] = {"topic": "_end"}  # a subscriber's last item: its stream ends
+
 
 class Hub:
     def __init__(self) -> None:
@@ -28,6 +30,13 @@ class Hub:
     def unsubscribe(self, key: int) -> None:
         with self._lock:
             self._subs.pop(key, None)
+
+    def end_all(self) -> None:
+        """Tell every subscriber of now to stop (their streams end): the server shuts down."""
+        with self._lock:
+            subs = list(self._subs.values())
+        for loop, q, _want in subs:
+            loop.call_soon_threadsafe(_put_dropping_oldest, q, END)
 
     def publish(self, topic: str, item: dict[str, Any]) -> None:
         """Thread-safe; drops the oldest item of a full queue."""

@@ -170,6 +170,7 @@ gates = Table(
     Column("status", JSON),
     Column("last_status", TS),
     Column("clock_skew_s", Float),  # the edge's status ts minus the server's receive time
+    Column("state_since", TS),  # server time the reported state (and camera state) began
 )
 
 events = Table(

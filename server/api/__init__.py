@@ -19,6 +19,7 @@ from server.api.routes import (
     board,
     events,
     gallery,
+    gates,
     health,
     notify,
     pages,
@@ -35,6 +36,7 @@ from server.api.routes import (
     visits,
     wall,
 )
+from server.api.stream import Streams
 from server.app import ServerApp
 from server.errors import BadRequest, NotFound
 from server.people.photos import PhotoTooLarge
@@ -44,7 +46,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
 ROUTERS = (health, session, pages, users, people, persons, references, templates, review,
            gallery, board, events, trajectories, alerts, searches, visitors, visits, audit,
-           wall, notify)  # fmt: skip
+           wall, notify, gates)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 
@@ -52,6 +54,7 @@ def create_api(app: ServerApp) -> FastAPI:
     """The FastAPI application serving ``app``, behind its guard."""
     api = FastAPI(title="gatewatch server", version="1", docs_url=None, redoc_url=None)
     api.state.server = app
+    api.state.streams = Streams(app.hub)  # ended when the server shuts down (api/serving.py)
     api.add_exception_handler(NotFound, _status(404))
     api.add_exception_handler(PhotoTooLarge, _status(413))
     api.add_exception_handler(NotJpeg, _status(415))

@@ -6,18 +6,30 @@ headers forever: a thousand half-open connections (slowloris) hold a thousand fi
 ``HeaderTimeoutH11`` closes a connection whose request line and headers have not all arrived
 within ``http.header_timeout_s`` of its start (or of the previous response), however slowly
 they trickle in.
+
+uvicorn also waits for every open response before it exits, and a Server-Sent Events stream never
+finishes by itself: without ``Server`` a wall left open keeps a stopped server alive (systemd's
+stop would hang). The graceful timeout is the second line: whatever still runs after it is
+cancelled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import h11
+import uvicorn
+from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from server.api.stream import Streams
 
 if TYPE_CHECKING:
     import asyncio
@@ -27,6 +39,7 @@ if TYPE_CHECKING:
 
     from server.config import HttpConfig
 
+GRACEFUL_S = 3
 FD_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE})
 FD_TEXT = "Too many open files"
 
@@ -134,6 +147,7 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
         http=header_timeout_protocol(http.header_timeout_s),
         timeout_keep_alive=max(1, round(http.keepalive_timeout_s)),
         limit_concurrency=http.max_connections,
+        timeout_graceful_shutdown=GRACEFUL_S,
         h11_max_incomplete_event_size=http.max_header_bytes,
         # X-Forwarded-For/-Proto only from the configured proxies (uvicorn's default believes
         # 127.0.0.1, so anything on the server's host could pick its address for the brake).
@@ -141,3 +155,27 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
         forwarded_allow_ips=list(http.trusted_proxies) or None,
         **tls,
     )
+
+
+class Server(uvicorn.Server):
+    """uvicorn that ends the API's streams when it is told to stop (SIGTERM, SIGINT)."""
+
+    def __init__(self, config: uvicorn.Config, api: FastAPI) -> None:
+        super().__init__(config)
+        self.streams: Streams = api.state.streams
+        self.signals: list[int] = []  # the signals that stopped it
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """As uvicorn's, but the signal is not raised again once it has stopped: the caller
+        still has the bus, the jobs and the database to close, then exits 0."""
+        with super().capture_signals():
+            yield
+            self.signals = list(self._captured_signals)
+            self._captured_signals.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # no new connection, then the open streams end
+            server.close()
+        self.streams.end_all()
+        await super().shutdown(sockets)

@@ -168,7 +168,8 @@ class ServerBus:
             skew = None
             if st.ts is not None and not msg.retain:  # a retained status may be old: no clock
                 skew = round((st.ts - now_utc()).total_seconds(), 1)
-            self.store.record_status(st, skew)
+            w = self.cfg.wall
+            self.store.record_status(st, skew, interval_s=w.gate_interval_s, grace_s=w.gate_grace_s)
         except Exception:  # the next status replaces this one; ingest of passages goes on
             self.state.status_failed()
             log.exception("cannot store the status of %s/%s", st.gate, st.camera)

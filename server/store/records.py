@@ -115,6 +115,7 @@ class Gate(Record):
     status: Annotated[dict[str, JsonValue] | None, OrNone]
     last_status: Annotated[UtcDatetime | None, OrNone]
     clock_skew_s: Annotated[float | None, OrNone] = None
+    state_since: Annotated[UtcDatetime | None, OrNone] = None
 
 
 class DeadLetter(Record):

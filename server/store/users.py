@@ -116,6 +116,19 @@ class UserStore(Repository):
             r = conn.execute(q).first()
         return User.of(r) if r else None
 
+    def renew_session(self, sid: str, lifetime: timedelta) -> datetime | None:
+        """Extend this unexpired session to ``lifetime`` from now (never past its user's token:
+        user_by_session ends it with the token); None if it has ended."""
+        now = now_utc()
+        s = t.sessions.c
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(t.sessions)
+                .where(s.id_sha256 == token_digest(sid), s.expires > now)
+                .values(expires=now + lifetime)
+            )
+        return now + lifetime if n.rowcount > 0 else None
+
     def close_session(self, sid: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(t.sessions).where(t.sessions.c.id_sha256 == token_digest(sid)))

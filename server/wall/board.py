@@ -18,7 +18,8 @@ from server.config import ServerConfig
 from server.localtime import local_midnight
 from server.states import AlertRule, AlertState
 from server.store import Store, now_utc
-from server.store.records import AlertRecord
+from server.store.records import AlertRecord, Gate
+from server.wall.gates import online as gate_online
 from server.watch.elder import years_ago
 
 Names = Literal["masked", "roles", "full"]
@@ -60,13 +61,14 @@ class WallAlert(Shown):
 
 
 class WallGate(BaseModel):
+    """A gate camera as the wall shows it: online (its status says so and is not overdue) and
+    its last passage; the workbench's /gates page has the rest."""
+
     gate: str
     camera: str
     online: bool
     state: str | None
     camera_state: str | None
-    fps: float | None
-    outbox_depth: int | None
     last_status: datetime | None
     last_passage: datetime | None
 
@@ -211,7 +213,7 @@ class WallData:
             alerts_open=len(alerts),
             alerts_high=sum(a.high for a in alerts),
             elders=self.elders(now),
-            gates=self.gates(),
+            gates=self.gates(now),
         )
 
     def people(self, now: datetime) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
@@ -320,27 +322,24 @@ class WallData:
         )
         return Elders(age_years=age, total=total, seen_24h=d1, seen_48h=d2, not_seen_48h=total - d2)
 
-    def gates(self) -> list[WallGate]:
+    def gates(self, now: datetime | None = None) -> list[WallGate]:
         """Every camera that reported a status or a passage, with both."""
+        now = now or now_utc()
         last = self.store.camera_passages()
-        out = [self.gate(g, last.pop((g.gate, g.camera), None)) for g in self.store.gates()]
-        out += [WallGate(gate=g, camera=c, online=False, state=None, camera_state=None, fps=None,
-                         outbox_depth=None, last_status=None, last_passage=ts)
+        out = [self.gate(g, last.pop((g.gate, g.camera), None), now) for g in self.store.gates()]
+        out += [WallGate(gate=g, camera=c, online=False, state=None, camera_state=None,
+                         last_status=None, last_passage=ts)
                 for (g, c), ts in last.items()]  # fmt: skip
         return sorted(out, key=lambda g: (g.gate, g.camera))
 
-    @staticmethod
-    def gate(g: Any, last_passage: datetime | None) -> WallGate:  # noqa: ANN401
-        st = g.status or {}
-        fps, depth = st.get("fps"), st.get("outbox_depth")
+    def gate(self, g: Gate, last_passage: datetime | None, now: datetime) -> WallGate:
+        w = self.cfg.wall
         return WallGate(
             gate=g.gate,
             camera=g.camera,
-            online=g.state == "online" and g.camera_state != "camera_lost",
+            online=gate_online(g, now, w.gate_interval_s, w.gate_grace_s),
             state=g.state,
             camera_state=g.camera_state,
-            fps=float(fps) if isinstance(fps, int | float) else None,
-            outbox_depth=int(depth) if isinstance(depth, int) else None,
             last_status=g.last_status,
             last_passage=last_passage,
         )

@@ -190,7 +190,7 @@ def test_the_wall_says_when_it_is_stale_and_recovers(server) -> None:
         http.should_exit = http.force_exit = True  # the server goes away mid-stream
         thread.join(60)
         wait(driver, lambda d: stale.is_displayed(), 60)
-        assert "数据已过时" in stale.text
+        assert "连接中断" in stale.text and "数据未更新" in stale.text
         shoot(driver, "wall-stale")
         http, thread = _serve(server, port)  # back on the same address
         wait(driver, lambda d: not stale.is_displayed(), 60)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from server.api.deps import Caller, Server, StoreDep, Viewer
@@ -50,7 +50,7 @@ def board(store: StoreDep, user: Viewer) -> Board:
 
 
 @router.get("/board/stream")
-def board_stream(app: Server, user: Viewer) -> StreamingResponse:
+def board_stream(request: Request, app: Server, user: Viewer) -> StreamingResponse:
     if user.role in SEES_IDENTITIES:
         app.store.audit(user.name, AuditAction.WATCH_BOARD, None, None)
 
@@ -62,4 +62,4 @@ def board_stream(app: Server, user: Viewer) -> StreamingResponse:
             return item
         return None
 
-    return sse(app.hub, None, view)
+    return sse(request, app.hub, None, view)

@@ -33,6 +33,7 @@ PAGES = {
     "/visitors": "visitors.html",
     "/review": "review.html",
     "/audit": "audit.html",
+    "/gates": "gates.html",
 }
 PAGE_PREFIXES = ("/person/",)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, File, Form, Response, UploadFile
+from fastapi import APIRouter, Body, File, Form, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import JsonValue
 
@@ -108,13 +108,14 @@ def close_search(
 
 @router.get("/{sid}/stream")
 async def search_stream(
+    request: Request,
     sid: Id,
     app: Server,
     _u: Officer,
     _a: Annotated[AuditEntry, audited(AuditAction.WATCH_SEARCH, "sid")],
 ) -> StreamingResponse:
     app.searches.get(sid)  # 404 before the stream opens
-    return sse(app.hub, f"search:{sid}", lambda item: item)
+    return sse(request, app.hub, f"search:{sid}", lambda item: item)
 
 
 @router.get("/{sid}/candidates")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from pydantic import BaseModel
 
 from server.api.auth import SESSION_COOKIE, Caller
 from server.api.deps import Server, Viewer
 from server.api.guard import credential
-from server.states import AuditAction
+from server.states import AuditAction, UserRole
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -27,16 +28,43 @@ def login(request: Request, response: Response, app: Server, user: Viewer) -> No
         )
     hours = app.cfg.http.session_hours
     sid = app.store.open_session(user.name, timedelta(hours=hours))
+    _cookie(request, response, sid, hours)
+    app.store.audit(user.name, AuditAction.LOGIN, None, None)
+
+
+def _cookie(request: Request, response: Response, sid: str, hours: float) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         sid,
-        max_age=int(hours * 3600),
+        max_age=max(1, int(hours * 3600)),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
         path="/",
     )
-    app.store.audit(user.name, AuditAction.LOGIN, None, None)
+
+
+class Renewed(BaseModel):
+    """A viewer's session renewed: until when, and when to renew it next (seconds)."""
+
+    expires: datetime
+    renew_in_s: float
+
+
+@router.post("/session/renew", responses={403: {"description": "not a viewer's session"}})
+def renew(request: Request, response: Response, app: Server, user: Viewer) -> Renewed:
+    """A kiosk (the wall, signed in with a viewer's token) keeps its session as long as that
+    token is valid: it renews the session before it ends (``renew_in_s``, half its lifetime).
+    Officers' and admins' sessions end after ``http.session_hours`` (a workbench left open)."""
+    sid = credential(request.scope).session
+    if sid is None or user.role != UserRole.VIEWER:
+        raise HTTPException(403, "only a viewer's session (a kiosk) renews itself")
+    hours = app.cfg.http.session_hours
+    expires = app.store.renew_session(sid, timedelta(hours=hours))
+    if expires is None:
+        raise HTTPException(401, "the session has ended: sign in again")
+    _cookie(request, response, sid, hours)
+    return Renewed(expires=expires, renew_in_s=round(hours * 3600 / 2, 1))
 
 
 @router.post("/logout", status_code=204)

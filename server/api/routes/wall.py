@@ -7,16 +7,22 @@ the old board's were.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.deps import Server, Viewer
 from server.api.stream import KEEP_ALIVE_S, LiveItem, sse
+from server.app import ServerApp
 from server.states import AuditAction, UserRole
+from server.store import now_utc
 from server.wall.board import Wall, WallData, WallPassage, shown, wall_alert
+from server.wall.gates import online as gate_online
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["wall"])
 SEES_IDENTITIES = (UserRole.ADMIN, UserRole.OFFICER)
 
@@ -38,10 +44,35 @@ def wall(request: Request, app: Server, user: Viewer) -> Wall:
     return wall_data(request, app).latest()
 
 
+def health_item(app: ServerApp) -> LiveItem:
+    """The server's health as the wall needs it: live (ingest works: connected to the broker,
+    storing), and each camera online (None: unknown, the server cannot hear the gates)."""
+    h = app.bus.health()
+    now, w = now_utc(), app.cfg.wall
+    try:
+        gates = app.store.gates()
+    except SQLAlchemyError:  # the database is away: nothing is live
+        log.warning("wall health: cannot read the gates", exc_info=True)
+        return {"topic": "health", "live": False, "broker": h.connected, "gates": []}
+    known = h.connected
+    return {
+        "topic": "health",
+        "live": h.state == "ok",
+        "broker": h.connected,
+        "now": now.isoformat(),
+        "gates": [
+            {"gate": g.gate, "camera": g.camera,
+             "online": gate_online(g, now, w.gate_interval_s, w.gate_grace_s) if known else None}
+            for g in gates
+        ],  # fmt: skip
+    }
+
+
 @router.get("/wall/stream")
-def wall_stream(app: Server, user: Viewer) -> StreamingResponse:
-    """Server-Sent Events: each passage and alert as the wall shows it (masked), and a nudge
-    when a gate's status changes or a search sights someone."""
+def wall_stream(request: Request, app: Server, user: Viewer) -> StreamingResponse:
+    """Server-Sent Events: each passage and alert as the wall shows it (masked), a nudge when a
+    gate's status changes or a search sights someone, and every ``wall.health_every_s`` the
+    server's health (``topic: health``). The stream ends when the caller's credential does."""
     if user.role in SEES_IDENTITIES:
         app.store.audit(user.name, AuditAction.WATCH_BOARD, "/api/wall/stream", None)
     names = app.cfg.wall.names
@@ -70,4 +101,5 @@ def wall_stream(app: Server, user: Viewer) -> StreamingResponse:
 
     # A ping well within the wall's stale_after_s, so that a quiet hour does not look dead.
     every = min(KEEP_ALIVE_S, app.cfg.wall.stale_after_s / 3)
-    return sse(app.hub, None, view, keep_alive_s=every, ping={"topic": "ping"})
+    return sse(request, app.hub, None, view, keep_alive_s=every, ping={"topic": "ping"},
+               tick=lambda: health_item(app), tick_every_s=app.cfg.wall.health_every_s)  # fmt: skip

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_flows"
-down_revision = "0010_learning"
+down_revision = "0017_httphard"
 branch_labels = None
 depends_on = None
 

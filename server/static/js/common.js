@@ -102,6 +102,7 @@ const GW = (() => {
         nav.hidden = false;
         $("who").textContent = t("nav.signed_in_as", {name: me.name, role: me.role});
         document.querySelectorAll('[data-nav="audit"]').forEach((a) => { a.hidden = me.role !== "admin"; });
+        document.querySelectorAll('[data-nav="gates"]').forEach((a) => { a.hidden = me.role === "viewer"; });
       }
       try { await main(me); } catch (e) { showError(e); }
     };

@@ -1,5 +1,6 @@
-// The wall screen: figures from /api/wall, live passages and alerts from /api/wall/stream.
-// A kiosk: it reconnects by itself and says so, in red, when its data is stale.
+// The wall screen: figures from /api/wall, live passages, alerts and the server's health from
+// /api/wall/stream. A kiosk: it reconnects by itself, says so in red (amber: the server cannot
+// hear the gates) when its data is not current, renews its sign-in, and asks for it when ended.
 "use strict";
 GW.start(async (_me) => {
   const {$, t, el, fmt, ago, label, api, site} = GW;
@@ -36,15 +37,25 @@ GW.start(async (_me) => {
       el("span", {cls: "who", text: who(a) || label("role", a.role)}),
       el("span", {cls: "line2", text: when}));
   }
+  // A camera is online as the last health item says (the server checks its status is not
+  // overdue); unknown while the server cannot hear the gates or the wall cannot hear the server.
+  function gateState(g) {
+    if (staleSince !== null || (health && !health.broker)) return "unknown";
+    const h = health && health.gates.find((x) => x.gate === g.gate && x.camera === g.camera);
+    const online = h ? h.online : g.online;
+    return online == null ? "unknown" : online ? "on" : "off";
+  }
   function gateRow(g) {
-    const parts = [g.outbox_depth ? t("wall.outbox", {n: g.outbox_depth}) : null,
-      g.fps != null ? t("wall.fps", {n: Math.round(g.fps)}) : null,
-      t("wall.last_passage", {time: g.last_passage ? fmt(g.last_passage, "time") : t("common.never")}),
-    ].filter(Boolean).join(" · ");
-    return el("li", {cls: g.online ? "" : "dead"},
+    const state = gateState(g);
+    const text = {on: "wall.online", off: "wall.offline", unknown: "wall.gate_unknown"}[state];
+    const last = t("wall.last_passage", {time: g.last_passage ? fmt(g.last_passage, "time") : t("common.never")});
+    return el("li", {cls: state === "off" ? "dead" : state === "unknown" ? "unknown" : "", data: {state}},
       el("span", {cls: "name", text: `${g.gate} · ${g.camera}`}),
-      el("span", {cls: `state ${g.online ? "on" : "off"}`, text: t(g.online ? "wall.online" : "wall.offline")}),
-      el("span", {cls: "who", text: parts}));
+      el("span", {cls: `state ${state}`, text: t(text)}),
+      el("span", {cls: "who", text: last}));
+  }
+  function renderGates() {
+    if (data) list("gates", data.gates, gateRow, t("wall.no_gates"));
   }
   function list(id, items, row, empty) {
     $(id).replaceChildren(...(items.length ? items.map(row) : [el("li", {cls: "empty", text: empty})]));
@@ -70,7 +81,7 @@ GW.start(async (_me) => {
     setFig("elders-48h", e.seen_48h);
     setFig("elders-not", e.not_seen_48h);
     $("elders-not").parentElement.classList.toggle("some", e.not_seen_48h > 0);
-    list("gates", d.gates, gateRow, t("wall.no_gates"));
+    renderGates();
     chart.draw(d.hourly);
     document.body.dataset.ready = "1";
   }
@@ -87,7 +98,9 @@ GW.start(async (_me) => {
   let pending = null;
   async function refresh() {
     lastRefresh = Date.now();
-    try { render(await api("/api/wall")); GW.showError(null); } catch (e) { GW.showError(e); }
+    try { render(await api("/api/wall")); GW.showError(null); } catch (e) {
+      if (e.status === 401) expired(); else GW.showError(e);
+    }
   }
   function soon() {
     if (pending) return;
@@ -122,23 +135,53 @@ GW.start(async (_me) => {
     document.body.dataset.sounds = String(Number(document.body.dataset.sounds || 0) + 1);
   }
 
-  // -- the live stream ---------------------------------------------------------------------
+  // -- the live stream and the wall's state -------------------------------------------------
+  // Live: the stream answers and the server's health (every few seconds) says ingest works.
+  // Stale (red): nothing from the server for stale_after_s. Gates lost (amber): the server
+  // answers but cannot hear the gates. Expired: the sign-in has ended; a big prompt asks for it.
   let source = null;
-  let lastNews = Date.now();
+  let health = null;         // the last health item
+  let lastNews = Date.now(); // anything from the server
+  let lastGood = Date.now(); // the data was last known to be current
   let lastAttempt = 0;
   let staleSince = null;
+  let signedOut = false;
+  function show() {
+    const now = Date.now();
+    const serverLost = now - lastNews > STALE_MS;
+    const gatesLost = !serverLost && health !== null && !health.live;
+    const wasStale = staleSince !== null;
+    staleSince = serverLost || gatesLost || signedOut ? (staleSince ?? lastGood) : null;
+    const state = signedOut ? "expired" : serverLost ? "stale" : gatesLost ? "gates" : "live";
+    if (document.body.dataset.state !== state) {
+      document.body.dataset.state = state;
+      const stale = $("stale");
+      const banner = {stale: "wall.stale", gates: "wall.stale_gates", expired: "wall.stale_expired"}[state];
+      stale.hidden = !banner;
+      stale.classList.toggle("amber", state === "gates");
+      stale.textContent = banner ? t(banner, {time: fmt(new Date(staleSince).toISOString(), "seconds")}) : "";
+      $("live").hidden = state !== "live";
+      $("relogin").hidden = state !== "expired";
+      document.body.classList.toggle("is-stale", state !== "live");
+      renderGates();
+      if (state === "expired") $("relogin-token").focus();
+    }
+    if (wasStale && staleSince === null) refresh();
+  }
   function news() {
     lastNews = Date.now();
-    if (staleSince !== null) {
-      staleSince = null;
-      $("stale").hidden = true;
-      document.body.classList.remove("is-stale");
-      $("live").hidden = false;
-      refresh();
-    }
+    if (!health || health.live) lastGood = lastNews;
+    show();
   }
   function onItem(item) {
-    if (item.topic === "passage") {
+    if (item.topic === "health") {
+      health = item;
+      if (item.live) lastGood = Date.now();
+      show();
+      renderGates();
+    } else if (item.topic === "ended") {  // the sign-in ended (expired, signed out, revoked)
+      checkSignIn();
+    } else if (item.topic === "passage") {
       const rows = $("passages");
       rows.querySelectorAll("li.empty").forEach((e) => e.remove());
       rows.prepend(passageRow(item, true));
@@ -162,24 +205,67 @@ GW.start(async (_me) => {
     lastAttempt = Date.now();
     if (source) source.close();
     source = new EventSource("/api/wall/stream");
-    source.onopen = () => { document.body.dataset.stream = "open"; news(); };
+    source.onopen = () => { document.body.dataset.stream = "open"; };
     source.onmessage = (ev) => { news(); onItem(JSON.parse(ev.data)); };
-    source.onerror = () => { document.body.dataset.stream = "error"; };
+    source.onerror = (ev) => {
+      document.body.dataset.stream = "error";
+      // Closed for good (an HTTP error such as 401), not a dropped connection being retried.
+      if (ev.target.readyState === EventSource.CLOSED) checkSignIn();
+    };
   }
+
+  // -- the sign-in: a kiosk's viewer session renews itself; an ended one asks to sign in -------
+  async function checkSignIn() {
+    try { await api("/api/me"); } catch (e) { if (e.status === 401) expired(); }
+  }
+  function expired() {
+    if (signedOut) return;
+    signedOut = true;
+    if (source) { source.close(); source = null; }
+    GW.showError(null);
+    show();
+  }
+  let renewTimer = null;
+  async function renew() {
+    clearTimeout(renewTimer);
+    let next = 30;  // seconds: retry soon after a network error
+    try {
+      next = (await api("/api/session/renew", {method: "POST"})).renew_in_s;
+    } catch (e) {
+      if (e.status === 401) { expired(); return; }
+      if (e.status === 403) return;  // not a viewer's session: it ends when it ends
+    }
+    renewTimer = setTimeout(renew, Math.min(Math.max(next, 1), 3600) * 1000);
+  }
+  async function signInAgain() {
+    const token = $("relogin-token").value.trim();
+    $("relogin-token").value = "";
+    const box = $("relogin-error");
+    try {
+      const r = await fetch("/api/login", {method: "POST", credentials: "same-origin", headers: {Authorization: `Bearer ${token}`}});
+      if (!r.ok) throw new GW.ApiError(r.status, (await r.json().catch(() => ({}))).detail);
+    } catch (e) {
+      box.textContent = e.status === 401 ? t("error.unauthorized") : e.message;
+      box.hidden = false;
+      return;
+    }
+    box.hidden = true;
+    signedOut = false;
+    lastNews = Date.now();
+    show();
+    await refresh();
+    connect();
+    renew();
+  }
+  $("relogin-submit").addEventListener("click", signInAgain);
+  $("relogin-token").addEventListener("keydown", (ev) => { if (ev.key === "Enter") signInAgain(); });
+
   function tick() {
     const now = Date.now();
     $("date").textContent = fmt(new Date(now).toISOString(), "date");
     $("time").textContent = fmt(new Date(now).toISOString(), "seconds");
-    if (now - lastNews > STALE_MS) {
-      if (staleSince === null) {
-        staleSince = lastNews;
-        $("stale").textContent = t("wall.stale", {time: fmt(new Date(staleSince).toISOString(), "seconds")});
-        $("stale").hidden = false;
-        document.body.classList.add("is-stale");
-        $("live").hidden = true;
-      }
-      if (now - lastAttempt > RECONNECT_MS) connect();
-    }
+    show();
+    if (!signedOut && now - lastNews > STALE_MS && now - lastAttempt > RECONNECT_MS) connect();
   }
   tick();
   setInterval(tick, 1000);
@@ -187,7 +273,7 @@ GW.start(async (_me) => {
   window.addEventListener("resize", () => { if (data) chart.draw(data.hourly, true); });
 
   await refresh();
-  connect();
+  if (!signedOut) { connect(); renew(); }
 
   /** The hourly chart: today's in / out against the same weekday's average (dashed). */
   function WallChart(box, legend) {
