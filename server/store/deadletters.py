@@ -21,7 +21,7 @@ class Refused:
     """One message to set aside: where it came from, why, and its bytes as they arrived."""
 
     received: datetime
-    kind: Literal["passage", "status"]
+    kind: Literal["passage", "status", "message"]  # message: of another topic (oversized)
     topic: str
     error: str
     payload: bytes
