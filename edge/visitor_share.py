@@ -3,10 +3,10 @@
 A visitor minted or seen again here is published on ``.../visitors/<this gate>/<id>``
 (retained, MQTT 5 message expiry = ``visitors.expiry_s``), so every edge, and this one after a
 restart, knows it until it expires. The broker's ACL lets a gate write only under its own name:
-the topic says which gate shared a template, and no gate can rewrite or withdraw another's. Two ids for one visitor
-(minted at two gates at nearly the same time) are merged by the older-wins rule; the merge is
-reported to the server and this gate's own copy of the loser withdrawn. A template search is
-matched against the live visitors (look back).
+the topic says which gate shared a template, and no gate can rewrite or withdraw another's. Two
+ids for one visitor (minted at two gates at nearly the same time) are merged by the older-wins
+rule; the merge is reported to the server and this gate's own copy of the loser withdrawn. A
+template search is matched against the live visitors (look back).
 
 When a template this edge published expires, the edge replaces it by an empty retained message:
 Mosquitto keeps an expired retained message in its persistence file until a client subscribes,
