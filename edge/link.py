@@ -55,6 +55,7 @@ class EdgeLink:
         self.on_gallery, self.on_search, self.on_published = on_gallery, on_search, on_published
         self.extra = list(extra)  # further topics and their handlers (the shared visitors)
         self.connected = False
+        self.disconnects = 0  # connections lost (not counting stop)
         self.malformed = 0
         self.oversized = 0
         self._oversized_logged_at = -OVERSIZED_LOG_EVERY_S
@@ -150,6 +151,7 @@ class EdgeLink:
             was = self.connected
             self.connected = False
         if was and not self._stop.is_set():
+            self.disconnects += 1
             log.warning(
                 "[%s] lost the broker (%s); events stay in the outbox", self.gate, reason_code
             )

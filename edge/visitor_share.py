@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import faiss
 import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
@@ -224,6 +225,9 @@ class VisitorShare:
             self._report_merge(merged)
 
     def _work(self) -> None:
+        # One query at a time: OpenMP threads only cost here (ten times over on a busy machine).
+        # The setting is this thread's own; the frame loop's searches keep theirs.
+        faiss.omp_set_num_threads(1)
         next_sweep = 0.0
         while not self._stop.is_set():
             try:

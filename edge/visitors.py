@@ -241,6 +241,17 @@ class VisitorGallery:
                               max(local.expires, expires), sharer))  # fmt: skip
             return merged
 
+    def shared_by(self, visitor_id: str) -> str | None:
+        """The gate that minted this visitor here or whose topic made it known (None: unknown)."""
+        with self._lock:
+            key = self._keys.get(visitor_id)
+            return None if key is None else self._visitors[key].minted_by
+
+    def per_gate(self) -> dict[str, int]:
+        """How many visitors each gate made known here."""
+        with self._lock:
+            return dict(self._per_gate)
+
     def forget(self, visitor_id: str) -> bool:
         """Drop a visitor whose shared template was withdrawn; True if it was here."""
         with self._lock:
