@@ -199,17 +199,20 @@ class ServerBus:
             self.store.record_status(
                 st, skew, max_cameras=self.cfg.gates.max_cameras, stale_before=stale
             )
-        except CameraRefused as e:  # acknowledged once set aside
+        except CameraRefused as e:  # set aside, and acknowledged then
             self.stats.malformed += 1
             self._reject(msg, "status", str(e))
             return
         except Exception:  # the next status replaces this one; ingest of passages goes on
             self.state.status_failed()
             log.exception("cannot store the status of %s/%s", st.gate, st.camera)
-        else:
+            self._ack(msg.mid, msg.qos)
+            return
+        try:
             self.state.status_stored()
             self.on_status(st)
-        self._ack(msg.mid, msg.qos)
+        finally:
+            self._ack(msg.mid, msg.qos)
 
     def _on_passage(self, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
