@@ -65,7 +65,7 @@ class Oversized:
         )
 
 
-def oversized(topic: str, payload: bytes) -> Oversized | None:
+def oversized(topic: str, payload: bytes | bytearray) -> Oversized | None:
     """The short record of a payload over its topic's limit (None when it is within)."""
     limit = payload_limit(topic)
     if len(payload) <= limit:

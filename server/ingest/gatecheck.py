@@ -111,17 +111,20 @@ class GateRefusals:
         since = self.clock() - self.limits.refusal_window_s
         out = {}
         with self._lock:
-            for q in (*self._refused.values(), *self._stored.values()):
-                while q and (q[0][0] if isinstance(q[0], tuple) else q[0]) < since:
-                    q.popleft()
-            for gate, refused in self._refused.items():
-                if not refused:
+            for refused in self._refused.values():
+                while refused and refused[0][0] < since:
+                    refused.popleft()
+            for stored in self._stored.values():
+                while stored and stored[0] < since:
+                    stored.popleft()
+            for gate, times in self._refused.items():
+                if not times:
                     continue
-                stored = len(self._stored.get(gate, ()))
-                kinds = Counter(kind for _, kind in refused)
-                bad = len(refused) >= self.limits.refusal_min and len(refused) >= stored
+                n_stored = len(self._stored.get(gate, ()))
+                kinds = Counter(kind for _, kind in times)
+                bad = len(times) >= self.limits.refusal_min and len(times) >= n_stored
                 out[gate] = GateTrouble(
-                    gate, len(refused), stored, kinds.most_common(1)[0][0] if bad else None
+                    gate, len(times), n_stored, kinds.most_common(1)[0][0] if bad else None
                 )
         return out
 
