@@ -275,7 +275,8 @@ class SightingCandidate(_Payload):
     gate: str = Field(pattern=ID_PATTERN)
     camera: str = Field(pattern=ID_PATTERN)
     ts: AwareDatetime
-    track_id: int = Field(ge=0)
+    # The server's column is a 32-bit integer (PostgreSQL int4): a larger id would be lost there.
+    track_id: int = Field(ge=0, le=INT32_MAX)
     score: float = Field(ge=-1, le=1, description="The track's best score against the target")
     frames_at_threshold: int = Field(ge=2, le=10_000, description="Frames >= search threshold")
     frames_considered: int = Field(ge=2, le=10_000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable
@@ -12,6 +13,65 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The largest MQTT packet anyone may send or be sent: configs/mosquitto.conf ``max_packet_size``
+# (the broker disconnects a client that sends a larger one, before reading it), and the Maximum
+# Packet Size every client of this project asks for in its CONNECT (the broker never delivers it a
+# larger one). The largest legitimate message, a sighting candidate with its two evidence pictures
+# (2 x 200 kB of base64), stays well below.
+MAX_PACKET_BYTES = 1_048_576
+
+# What each kind of message may weigh, checked before it is parsed (the broker's limit above is
+# for the largest of them): a bigger one is set aside as a short record, never parsed or kept.
+PAYLOAD_LIMITS: dict[str, int] = {
+    "events": 64 * 1024,  # a passage: ~1 kB
+    "status": 64 * 1024,  # a gate's status: ~2 kB
+    "acks": 512 * 1024,  # up to 10,000 event ids
+    "gallery": 16 * 1024,  # a manifest: a URL, a digest, counts
+    "searches": 128 * 1024,  # an order with a template of up to 4096 values
+    "visitors": 96 * 1024,  # a visitor template of up to 4096 values
+    "visitor-aliases": 4 * 1024,
+    "sightings": MAX_PACKET_BYTES,  # a candidate with two evidence pictures
+}
+
+
+def payload_limit(topic: str) -> int:
+    """The most bytes a message on ``topic`` may carry (by the topic's kind; the broker's limit
+    for a topic of no known kind)."""
+    parts = topic.split("/")  # gatewatch/<site>/gates/<gate>/<kind> or gatewatch/<site>/<kind>/...
+    if len(parts) < 3:
+        return MAX_PACKET_BYTES
+    kind = parts[4] if parts[2] == "gates" and len(parts) == 5 else parts[2]
+    return PAYLOAD_LIMITS.get(kind, MAX_PACKET_BYTES)
+
+
+OVERSIZED_PREFIX_BYTES = 256  # of an oversized payload, kept to tell what it was
+
+
+@dataclass(frozen=True)
+class Oversized:
+    """A message too large to parse, as it is kept: its topic, size, digest and first bytes."""
+
+    topic: str
+    size: int
+    limit: int
+    sha256: str
+    prefix: bytes
+
+    def describe(self) -> str:
+        return (
+            f"oversized: {self.size} bytes on {self.topic} (limit {self.limit}), "
+            f"sha256 {self.sha256}; not parsed, only its first {len(self.prefix)} bytes kept"
+        )
+
+
+def oversized(topic: str, payload: bytes | bytearray) -> Oversized | None:
+    """The short record of a payload over its topic's limit (None when it is within)."""
+    limit = payload_limit(topic)
+    if len(payload) <= limit:
+        return None
+    digest = hashlib.sha256(payload).hexdigest()
+    return Oversized(topic, len(payload), limit, digest, bytes(payload[:OVERSIZED_PREFIX_BYTES]))
 
 
 class MqttConfig(BaseModel):
@@ -125,6 +185,8 @@ def start_client(client: mqtt.Client, cfg: MqttConfig, *, persistent: bool = Tru
     """
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = cfg.session_expiry_s if persistent else 0
+    # The broker drops what would be larger for this client, whatever its own limit.
+    props.MaximumPacketSize = MAX_PACKET_BYTES
     client.connect_async(
         cfg.host,
         cfg.port,

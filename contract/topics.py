@@ -65,12 +65,14 @@ class Topics:
     def alerts(self) -> str:
         return f"{self.root}/alerts"
 
-    def visitor(self, visitor_id: str) -> str:
-        """A visitor's template, shared by the site's edges only (never read by the server)."""
-        return f"{self.root}/visitors/{check_id('visitor_id', visitor_id)}"
+    def visitor(self, gate: str, visitor_id: str) -> str:
+        """``gate``'s copy of a visitor's template, shared by the site's edges only (never read by
+        the server). Only that gate's user may write it (the broker's ACL): the topic, not the
+        payload, says which gate shared it."""
+        return f"{self.root}/visitors/{check_id('gate', gate)}/{check_id('visitor_id', visitor_id)}"
 
     def all_visitors(self) -> str:
-        return f"{self.root}/visitors/+"
+        return f"{self.root}/visitors/+/+"
 
     def visitor_aliases(self, gate: str) -> str:
         """Edge -> server: two visitor ids found to be one visitor."""
@@ -89,8 +91,16 @@ class Topics:
     def search_id_of(self, topic: str) -> str | None:
         return self._leaf(topic, "searches")
 
-    def visitor_id_of(self, topic: str) -> str | None:
-        return self._leaf(topic, "visitors")
+    def visitor_of(self, topic: str) -> tuple[str, str] | None:
+        """(gate, visitor id) of a ``.../visitors/<gate>/<id>`` topic of this site, else None."""
+        parts = topic.split("/")
+        if (
+            len(parts) == 5
+            and parts[:3] == [ROOT, self.site, "visitors"]
+            and all(_ID.match(p) for p in parts[3:])
+        ):
+            return parts[3], parts[4]
+        return None
 
     def _leaf(self, topic: str, kind: str) -> str | None:
         """The id in a ``gatewatch/<site>/<kind>/<id>`` topic of this site, else None."""

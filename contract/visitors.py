@@ -1,7 +1,8 @@
 """Visitor payloads: the template edges share, and what an edge tells the server about visitors.
 
-A ``VisitorTemplate`` travels only between the edges of a site (``.../visitors/<visitor_id>``,
-retained, MQTT 5 message expiry = the visitor expiry); the broker's ACL keeps it from the server.
+A ``VisitorTemplate`` travels only between the edges of a site (``.../visitors/<gate>/<id>``,
+retained, MQTT 5 message expiry = the visitor expiry); the broker's ACL keeps it from the server
+and lets each gate write only under its own name, so the topic tells which gate shared it.
 ``VisitorAlias`` and ``VisitorMatch`` go to the server and carry ids and scores, never a template.
 """
 
@@ -25,7 +26,13 @@ class VisitorTemplate(_Payload):
     template: list[float] = Field(min_length=16, max_length=4096)
     first_seen: AwareDatetime = Field(description="UTC time the id was minted")
     last_seen: AwareDatetime = Field(description="UTC time any edge last saw this visitor")
-    minted_by: str = Field(pattern=ID_PATTERN, description="Gate whose edge minted the id")
+    minted_by: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="Gate whose edge minted the id, as the publisher says. Informative only: a "
+        "receiving edge takes the gate from the topic (.../visitors/<gate>/<id>), which the "
+        "broker's ACL ties to the publisher's login.",
+    )
 
     _times = field_validator("first_seen", "last_seen")(_utc_in_range)
 

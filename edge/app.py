@@ -57,8 +57,9 @@ def _visitor_gallery(cfg: EdgeConfig, engine: FaceEngine) -> VisitorGallery | No
         return None
     v = cfg.visitors
     return VisitorGallery(
-        engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors, gate=cfg.gate
-    )
+        engine.dim, v.threshold or engine.threshold, v.expiry_s, v.max_visitors, gate=cfg.gate,
+        max_per_gate=v.max_per_gate,
+    )  # fmt: skip
 
 
 class EdgeApp:
@@ -273,6 +274,8 @@ class EdgeApp:
 
     def run(self) -> int:
         """Run until the source ends (files without loop) or ``stop``; returns an exit code."""
+        if self.visitor_share is not None:
+            self.visitor_share.start()
         self.link.start()
         self.gallery_sync.start()
         self.reporter.start()
@@ -320,6 +323,8 @@ class EdgeApp:
         self.stop_event.set()
         self.reporter.stop()
         self.gallery_sync.stop()
+        if self.visitor_share is not None:
+            self.visitor_share.stop()
         self.link.stop(self.reporter.status("offline"))
         self.outbox.close()
 

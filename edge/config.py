@@ -180,13 +180,20 @@ class VisitorConfig(_Strict):
     )
     share: bool = Field(
         True,
-        description="Share visitor ids with the site's edges (.../visitors/<id>, retained, "
+        description="Share visitor ids with the site's edges (.../visitors/<gate>/<id>, retained, "
         "expiring): one id from gate to gate and across restarts.",
     )
     threshold: float | None = Field(
         None, ge=-1, le=1, description="Same-visitor threshold; default: the face threshold."
     )
-    max_visitors: int = Field(50_000, ge=1)
+    max_visitors: int = Field(50_000, ge=1, description="Visitors held in memory at most.")
+    max_per_gate: int = Field(
+        10_000,
+        ge=1,
+        description="Visitors one gate may make known here (minted, or shared on its topic) at "
+        "most; beyond it, that gate's visitors nearest expiry are evicted, so a flood of "
+        "templates from one gate cannot push out the others'.",
+    )
 
 
 class OutboxConfig(_Strict):

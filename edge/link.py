@@ -13,7 +13,15 @@ from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
 from contract.gallery import GalleryManifest
-from contract.mqtt import MqttConfig, Subscription, Will, expiring, make_client, start_client
+from contract.mqtt import (
+    MqttConfig,
+    Subscription,
+    Will,
+    expiring,
+    make_client,
+    oversized,
+    start_client,
+)
 from contract.topics import Topics
 from edge.errors import OutboxError
 from edge.outbox import Outbox, OutboxEvent
@@ -24,6 +32,7 @@ log = logging.getLogger(__name__)
 # unacknowledged events are published again, and the least time between two warnings.
 REFUSED_RETRY_S = (1.0, 60.0)
 REFUSED_LOG_EVERY_S = 60.0
+OVERSIZED_LOG_EVERY_S = 60.0  # the least time between two warnings of oversized messages
 
 
 class EdgeLink:
@@ -46,7 +55,10 @@ class EdgeLink:
         self.on_gallery, self.on_search, self.on_published = on_gallery, on_search, on_published
         self.extra = list(extra)  # further topics and their handlers (the shared visitors)
         self.connected = False
+        self.disconnects = 0  # connections lost (not counting stop)
         self.malformed = 0
+        self.oversized = 0
+        self._oversized_logged_at = -OVERSIZED_LOG_EVERY_S
         self.acked = 0
         self.published = 0
         self._sent_seq = 0
@@ -139,11 +151,25 @@ class EdgeLink:
             was = self.connected
             self.connected = False
         if was and not self._stop.is_set():
+            self.disconnects += 1
             log.warning(
                 "[%s] lost the broker (%s); events stay in the outbox", self.gate, reason_code
             )
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
+        big = oversized(msg.topic, msg.payload)
+        if big is not None:  # never parsed: only its size, digest and topic are logged
+            self.oversized += 1
+            self.malformed += 1
+            now = time.monotonic()
+            loud = now - self._oversized_logged_at >= OVERSIZED_LOG_EVERY_S
+            if loud:
+                self._oversized_logged_at = now
+            (log.warning if loud else log.debug)(
+                "[%s] message refused, %s (%d oversized so far)", self.gate, big.describe(),
+                self.oversized,
+            )  # fmt: skip
+            return
         try:
             if msg.topic == self.topics.acks(self.gate):
                 ack = Ack.model_validate_json(msg.payload)

@@ -14,6 +14,7 @@ from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
+from server.ingest.gatecheck import GateLimits
 from server.notify.config import NotifyConfig
 
 _POLICY = LearningPolicy()
@@ -284,6 +285,7 @@ class ServerConfig(_Strict):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    gates: GateLimits = Field(default_factory=GateLimits)
     elder: ElderWatchConfig = Field(default_factory=ElderWatchConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)

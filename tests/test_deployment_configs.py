@@ -97,7 +97,11 @@ def secured_broker(tmp_path: Path) -> Iterator[SecuredBroker]:
     shutil.copyfile(CONFIGS / "mosquitto.acl", acl)
     for f in (passwd, acl):
         f.chmod(0o644)
-    b = Broker(tmp_path / "broker", extra_conf=shipped_policy(passwd, acl))
+    # Its state where the broker's user may write it too: the persistence file is real.
+    state = shared / "broker"
+    state.mkdir()
+    state.chmod(0o777)
+    b = Broker(state, extra_conf=shipped_policy(passwd, acl))
     b.start()
     yield SecuredBroker(b, acl)
     b.stop()

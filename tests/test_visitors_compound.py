@@ -66,7 +66,7 @@ class Compound:
         peer = Peer(self.port, PROBE, PROBE)
         try:
             peer.subscribe(TOPICS.all_visitors())
-            marker = TOPICS.visitor("v-ffffffffffff")
+            marker = TOPICS.visitor(PROBE, "v-ffffffffffff")
             peer.publish(marker, b"")  # not retained: it only marks the end of the retained ones
             peer.wait(lambda p: marker in p.topics(), 15, "the marker")
             return {
@@ -74,6 +74,18 @@ class Compound:
                 for m in peer.messages
                 if m.retain and m.payload
             }
+        finally:
+            peer.close()
+
+    def retained_topics(self) -> dict[str, bytes]:
+        """Topic -> payload of every retained visitor template the broker holds now."""
+        peer = Peer(self.port, PROBE, PROBE)
+        try:
+            peer.subscribe(TOPICS.all_visitors())
+            marker = TOPICS.visitor(PROBE, "v-ffffffffffff")
+            peer.publish(marker, b"")
+            peer.wait(lambda p: marker in p.topics(), 15, "the marker")
+            return {m.topic: bytes(m.payload) for m in peer.messages if m.retain and m.payload}
         finally:
             peer.close()
 
@@ -173,10 +185,12 @@ def test_visitor_templates_are_for_the_sites_edges_only(compound: Compound) -> N
             visitor_id="v-0123456789ab", model_id="sface:x", template=[0.25] * 16,
             first_seen=datetime.now(UTC), last_seen=datetime.now(UTC), minted_by="north",
         )  # fmt: skip
-        assert not north.publish(TOPICS.visitor(t.visitor_id), t.to_json(), retain=True).is_failure
+        topic = TOPICS.visitor("north", t.visitor_id)
+        assert not north.publish(topic, t.to_json(), retain=True).is_failure
         south.wait(lambda p: p.messages, 15, "the template at the other edge")
         assert south.messages[0].payload == t.to_json()
-        refused = server.publish(TOPICS.visitor("v-0123456789ac"), t.to_json(), retain=True)
+        refused = server.publish(TOPICS.visitor("server", "v-0123456789ac"), t.to_json(),
+                                 retain=True)  # fmt: skip
         assert refused.is_failure and refused.getName() == "Not authorized"
         # One publisher's messages arrive in order: once this passage is in, so would be the
         # template, had the server been allowed to read it.
@@ -318,6 +332,7 @@ def test_a_shared_visitor_expires_with_its_message(compound: Compound) -> None:
 def _edge_share(c: Compound, engine, gate: str) -> tuple[VisitorShare, EdgeLink]:  # noqa: ANN001
     g = VisitorGallery(engine.dim, engine.threshold, 3600, 100, gate=gate)
     share = VisitorShare(g, TOPICS, gate, engine.model_id, 0.30, gate)
+    share.start()
     cfg = MqttConfig.model_validate(mqtt_of(c.port, gate))
     outbox = Outbox(c.tmp / f"{gate}-outbox.sqlite", 100)
     link = EdgeLink(cfg, TOPICS, gate, "cam", outbox, on_gallery=lambda m: None,
@@ -352,6 +367,8 @@ def test_two_ids_minted_at_once_become_the_older_one_everywhere(
     finally:
         link_b.stop()
         link_a.stop()
+        a.stop()
+        b.stop()
     now = datetime.now(UTC)
     from scripts.standins import passage
 

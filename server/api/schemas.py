@@ -94,6 +94,18 @@ class Health(_Out):
     failing_for_s: float = Field(description="How long storing has been failing (0: it works).")
     errors: int = Field(description="Database and callback errors since start.")
     reasons: list[str]
+    gates: list[GateProblem] = Field(
+        default_factory=list, description="Gates whose passages are mostly refused now."
+    )
+
+
+class GateProblem(_Out):
+    """A gate whose passages are mostly refused (server/ingest/gatecheck.py)."""
+
+    gate: str
+    problem: str = Field(description="clock_skew, malformed, oversized or database")
+    refused_recent: int
+    stored_recent: int
 
 
 class NewUser(_Out):

@@ -37,6 +37,7 @@ class IngestStats:
     db_errors: int = 0
     status_errors: int = 0
     callback_errors: int = 0
+    oversized: int = 0
     commit_ms: list[float] = field(default_factory=list)
 
 
@@ -77,6 +78,7 @@ class Committed:
 
     ingested: Ingested
     set_aside: int
+    refused_ids: frozenset[str] = frozenset()  # event ids of the passages set aside
 
 
 class Stopping(Exception):
@@ -126,7 +128,8 @@ class IngestState:
     def status_stored(self) -> None:
         self._status_failed_at = None
 
-    def health(self, pending: int) -> IngestHealth:
+    def health(self, pending: int, gates: tuple[str, ...] = ()) -> IngestHealth:
+        """``gates``: a line for each gate whose passages are mostly refused (a problem too)."""
         now = time.monotonic()
         failing_for = now - self._failing_since if self._failing_since is not None else 0.0
         reasons = []
@@ -137,6 +140,7 @@ class IngestState:
         if self._status_failed_at is not None:
             since = now - self._status_failed_at
             reasons.append(f"storing gate status has failed since {since:.0f} s")
+        reasons += gates
         s = self.stats
         return IngestHealth(
             state="degraded" if reasons else "ok",
@@ -205,6 +209,7 @@ class Committer:
         new: list[Passage] = []
         sightings: list[SightingHit] = []
         refused: list[Refused] = []
+        refused_ids: set[str] = set()
         for b in batch:
             try:
                 one = self.retry(
@@ -214,8 +219,9 @@ class Committer:
                 raise
             except Exception as e:
                 refused.append(Refused(now_utc(), "passage", b.topic, describe(e), b.payload))
+                refused_ids.add(b.passage.event_id)
                 continue
             new += one.new
             sightings += one.sightings
         self.set_aside(refused)
-        return Committed(Ingested(new, sightings), len(refused))
+        return Committed(Ingested(new, sightings), len(refused), frozenset(refused_ids))

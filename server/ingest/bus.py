@@ -4,7 +4,10 @@ Ingest uses a persistent session (fixed client id, clean start off, session expi
 acknowledgement: a passage is acknowledged to the broker, and its id sent back to the edge on the
 acks topic, only after the transaction that stores it has committed. No exception leaves an
 MQTT callback: what cannot be parsed, is dated too far ahead, or names another gate than its topic
-is counted and set aside (dead letters, see server/ingest/batches.py), then acknowledged.
+is counted and set aside (dead letters, see server/ingest/batches.py), then acknowledged. A
+message larger than its topic's limit (contract/mqtt.py) is never parsed: only a short record of it
+(topic, size, SHA-256, its first bytes) is set aside. Refused passages are counted per gate
+(server/ingest/gatecheck.py): a gate whose passages are mostly refused makes health degraded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import paho.mqtt.client as mqtt
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
-from contract.mqtt import Subscription, make_client, start_client
+from contract.mqtt import Oversized, Subscription, make_client, oversized, start_client
 from contract.topics import Topics
 from server.config import ServerConfig
 from server.ingest.batches import (
@@ -33,7 +36,10 @@ from server.ingest.batches import (
     Rejected,
     Stopping,
 )
+from server.ingest.gatecheck import GateRefusals
 from server.store import Ingested, Refused, Store, now_utc
+from server.store.gates import CameraRefused
+from server.store.records import Gate
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,7 @@ class ServerBus:
         self.on_new, self.on_status = on_new, on_status
         self.extra = list(extra)  # further topics and their handlers (the visitor reports)
         self.state = IngestState(cfg.ingest.stuck_after_s)
+        self.refusals = GateRefusals(cfg.gates)
         self._buf: list[Pending] = []
         self._rejected: list[Rejected] = []
         self._in_flight = 0  # taken by flush(), not yet stored and acknowledged
@@ -87,7 +94,23 @@ class ServerBus:
         """Connected, last message handled, backlog and failures of the subscriber."""
         with self._lock:
             pending = len(self._buf) + len(self._rejected) + self._in_flight
-        return self.state.health(pending)
+        window = self.cfg.gates.refusal_window_s
+        gates = tuple(g.reason(window) for g in self.refusals.problems())
+        return self.state.health(pending, gates)
+
+    def gates(self) -> list[Gate]:
+        """The gate cameras heard of within gates.camera_stale_days, with each gate's refused
+        passages and problem over the last gates.refusal_window_s."""
+        fresh = now_utc() - timedelta(days=self.cfg.gates.camera_stale_days)
+        troubles = self.refusals.report()
+        out = []
+        for g in self.store.gates(fresh_since=fresh):
+            tr = troubles.get(g.gate)
+            if tr is not None:
+                g = g.model_copy(update={"refused_recent": tr.refused_recent,
+                                         "problem": tr.problem})  # fmt: skip
+            out.append(g)
+        return out
 
     @property
     def events_filter(self) -> str:
@@ -136,6 +159,10 @@ class ServerBus:
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN001
         """Never raises: paho's network thread would die with it and ingest stop for good."""
         try:
+            big = oversized(msg.topic, msg.payload)
+            if big is not None:
+                self._set_aside_oversized(msg, big)
+                return
             handler = next(
                 (s.handle for s in self.extra if mqtt.topic_matches_sub(s.topic_filter, msg.topic)),
                 None,
@@ -168,12 +195,22 @@ class ServerBus:
             skew = None
             if st.ts is not None and not msg.retain:  # a retained status may be old: no clock
                 skew = round((st.ts - now_utc()).total_seconds(), 1)
-            w = self.cfg.wall
-            self.store.record_status(st, skew, interval_s=w.gate_interval_s, grace_s=w.gate_grace_s)
+            w, lim = self.cfg.wall, self.cfg.gates
+            stale = now_utc() - timedelta(days=lim.camera_stale_days)
+            self.store.record_status(
+                st, skew, interval_s=w.gate_interval_s, grace_s=w.gate_grace_s,
+                max_cameras=lim.max_cameras, stale_before=stale,
+            )  # fmt: skip
+        except CameraRefused as e:  # set aside, and acknowledged then
+            self.stats.malformed += 1
+            self._reject(msg, "status", str(e))
+            return
         except Exception:  # the next status replaces this one; ingest of passages goes on
             self.state.status_failed()
             log.exception("cannot store the status of %s/%s", st.gate, st.camera)
-        else:
+            self._ack(msg.mid, msg.qos)
+            return
+        try:
             self.state.status_stored()
             self.on_status(st)
         finally:
@@ -181,17 +218,20 @@ class ServerBus:
 
     def _on_passage(self, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
+        gate = self.topics.gate_of(msg.topic)
         try:
             p = Passage.model_validate_json(msg.payload)
-            if self.topics.gate_of(msg.topic) != p.gate or p.site != self.cfg.site:
+            if gate != p.gate or p.site != self.cfg.site:
                 raise Refusal(f"passage of {p.site}/{p.gate} on topic {msg.topic}")
         except (ValidationError, Refusal) as e:
             self.stats.malformed += 1
+            self.refusals.refused(gate, "malformed")
             self._reject(msg, "passage", f"malformed passage: {_first(e)}")
             return
         skew = timedelta(seconds=self.cfg.ingest.max_future_skew_s)
         if p.ts > now_utc() + skew:
             self.stats.future += 1
+            self.refusals.refused(gate, "clock_skew")
             self._reject(msg, "passage", f"dated {p.ts.isoformat()}, more than {skew} ahead")
             return
         with self._lock:
@@ -200,12 +240,31 @@ class ServerBus:
         if full:
             self.flush()
 
-    def _reject(self, msg: mqtt.MQTTMessage, kind: Literal["passage", "status"], why: str) -> None:
+    def _reject(
+        self,
+        msg: mqtt.MQTTMessage,
+        kind: Literal["passage", "status", "message"],
+        why: str,
+        payload: bytes | None = None,
+    ) -> None:
         """Queue the message for the dead-letter table; it is acknowledged once set aside."""
         log.warning("%s on %s refused: %s", kind, msg.topic, why)
-        refused = Refused(now_utc(), kind, msg.topic, why, bytes(msg.payload))
+        raw = bytes(msg.payload) if payload is None else payload
+        refused = Refused(now_utc(), kind, msg.topic, why, raw)
         with self._lock:
             self._rejected.append(Rejected(msg.mid, refused))
+
+    def _set_aside_oversized(self, msg: mqtt.MQTTMessage, big: Oversized) -> None:
+        """Too large to parse: a short record (size, digest, first bytes) is all that is kept."""
+        self.stats.oversized += 1
+        kind: Literal["passage", "status", "message"]
+        if msg.topic.endswith("/events"):
+            kind = "passage"
+            self.stats.received += 1
+            self.refusals.refused(self.topics.gate_of(msg.topic), "oversized")
+        else:
+            kind = "status" if msg.topic.endswith("/status") else "message"
+        self._reject(msg, kind, big.describe(), payload=big.prefix)
 
     def _ack(self, mid: int, qos: int) -> None:
         if qos:
@@ -275,6 +334,11 @@ class ServerBus:
             by_gate[b.passage.gate].append(b.passage.event_id)
         for gate, ids in by_gate.items():
             self.publish(self.topics.acks(gate), Ack(event_ids=ids).to_json())
+        for b in batch:
+            if b.passage.event_id in done.refused_ids:
+                self.refusals.refused(b.passage.gate, "database")
+            else:
+                self.refusals.stored(b.passage.gate)
         if new:
             self.on_new(ingested)
 

@@ -33,7 +33,7 @@ class Refused:
     check); ``size`` is then the message's real size and ``sha256`` may be given for it."""
 
     received: datetime
-    kind: Literal["passage", "status"]
+    kind: Literal["passage", "status", "message"]  # message: of another topic (oversized)
     topic: str
     error: str
     payload: bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, delete, func, select
 
 from contract.events import EdgeStatus
 from server import tables as t
@@ -12,6 +12,10 @@ from server.store.base import Repository, now_utc
 from server.store.records import Gate, as_utc
 
 _UPDATED = ("state", "camera_state", "status", "last_status", "clock_skew_s", "state_since")
+
+
+class CameraRefused(ValueError):
+    """A status from one camera more than its gate may have (the message says which)."""
 
 
 class GateStore(Repository):
@@ -22,17 +26,24 @@ class GateStore(Repository):
         now: datetime | None = None,
         interval_s: float = 10.0,
         grace_s: float = 5.0,
+        *,
+        max_cameras: int | None = None,
+        stale_before: datetime | None = None,
     ) -> None:
         """Upsert the gate camera's row, with the edge's clock skew when it is known, and since
         when it has been in the state it reports: a change of state (online and camera not lost,
         or not) or a return after the previous status went overdue (its interval, else
-        ``interval_s``, plus ``grace_s``: the wall's rule) starts a new one."""
+        ``interval_s``, plus ``grace_s``: the wall's rule) starts a new one.
+
+        Cameras last heard of before ``stale_before`` are dropped first; a camera the gate does
+        not have yet is refused (CameraRefused) when the gate has ``max_cameras`` already."""
         now = now or now_utc()
         # A status without a known skew (a retained one) may be old: it arrived when it says.
         arrived = now if clock_skew_s is not None or st.ts is None else min(st.ts, now)
         up = st.state == "online" and st.camera_state != "camera_lost"
         g = t.gates.c
         with self.engine.begin() as conn:
+            self._admit(conn, st, max_cameras, stale_before)
             prev = conn.execute(
                 select(g.state, g.camera_state, g.status, g.last_status, g.clock_skew_s,
                        g.state_since)
@@ -63,8 +74,33 @@ class GateStore(Repository):
             )
             conn.execute(ins)
 
-    def gates(self) -> list[Gate]:
-        with self.engine.connect() as conn:
-            return Gate.all(
-                conn.execute(select(t.gates).order_by(t.gates.c.gate, t.gates.c.camera))
+    @staticmethod
+    def _admit(
+        conn, st: EdgeStatus, max_cameras: int | None, stale_before: datetime | None  # noqa: ANN001
+    ) -> None:
+        """Drop the cameras not heard of since ``stale_before``; refuse a new camera of a gate
+        that has ``max_cameras`` already."""
+        c = t.gates.c
+        if stale_before is not None:
+            conn.execute(delete(t.gates).where(c.last_status < stale_before))
+        if max_cameras is None:
+            return
+        others = conn.execute(
+            select(func.count()).where(and_(c.gate == st.gate, c.camera != st.camera))
+        ).scalar_one()
+        known = conn.execute(
+            select(func.count()).where(and_(c.gate == st.gate, c.camera == st.camera))
+        ).scalar_one()
+        if not known and others >= max_cameras:
+            raise CameraRefused(
+                f"gate {st.gate} has {others} cameras already (gates.max_cameras "
+                f"{max_cameras}): camera {st.camera} refused"
             )
+
+    def gates(self, fresh_since: datetime | None = None) -> list[Gate]:
+        """Every gate camera's row (only those heard of since ``fresh_since``, if given)."""
+        q = select(t.gates).order_by(t.gates.c.gate, t.gates.c.camera)
+        if fresh_since is not None:
+            q = q.where(t.gates.c.last_status >= fresh_since)
+        with self.engine.connect() as conn:
+            return Gate.all(conn.execute(q))

@@ -116,6 +116,10 @@ class Gate(Record):
     last_status: Annotated[UtcDatetime | None, OrNone]
     clock_skew_s: Annotated[float | None, OrNone] = None
     state_since: Annotated[UtcDatetime | None, OrNone] = None
+    # Filled in by the ingest (server/ingest/gatecheck.py), not stored: passages of this gate
+    # refused over the last gates.refusal_window_s, and its problem (clock_skew, malformed, ...).
+    refused_recent: int = 0
+    problem: str | None = None
 
 
 class DeadLetter(Record):

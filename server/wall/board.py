@@ -9,12 +9,15 @@ so one answer costs a handful of small queries whatever the size of the events t
 from __future__ import annotations
 
 import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from server.config import ServerConfig
+from server.ingest.gatecheck import GateTrouble
 from server.localtime import local_midnight
 from server.states import AlertRule, AlertState
 from server.store import Store, now_utc
@@ -71,6 +74,10 @@ class WallGate(BaseModel):
     camera_state: str | None
     last_status: datetime | None
     last_passage: datetime | None
+    # The gate's passages refused over gates.refusal_window_s, and its problem when most are
+    # (clock_skew, malformed, oversized, database; None: fine). The same for each of its cameras.
+    refused_recent: int = 0
+    problem: str | None = None
 
 
 class Hourly(BaseModel):
@@ -174,9 +181,15 @@ class WallData:
     """Builds the wall's answer; the past weeks' hourly average is kept per local day, the whole
     answer for a second."""
 
-    def __init__(self, store: Store, cfg: ServerConfig) -> None:
+    def __init__(
+        self,
+        store: Store,
+        cfg: ServerConfig,
+        troubles: Callable[[], Mapping[str, GateTrouble]] = dict,
+    ) -> None:
         self.store = store
         self.cfg = cfg
+        self.troubles = troubles  # the ingest's GateRefusals.report
         self._avg: tuple[date, tuple[list[float], list[float], int]] | None = None
         self._lock = threading.Lock()
         self._last: Wall | None = None
@@ -323,13 +336,28 @@ class WallData:
         return Elders(age_years=age, total=total, seen_24h=d1, seen_48h=d2, not_seen_48h=total - d2)
 
     def gates(self, now: datetime | None = None) -> list[WallGate]:
-        """Every camera that reported a status or a passage, with both."""
+        """Every camera heard of (status or passage) within gates.camera_stale_days, with both;
+        at most gates.max_cameras per gate (those with a status first, then the newest)."""
         now = now or now_utc()
+        limits = self.cfg.gates
+        fresh = now - timedelta(days=limits.camera_stale_days)
         last = self.store.camera_passages()
-        out = [self.gate(g, last.pop((g.gate, g.camera), None), now) for g in self.store.gates()]
-        out += [WallGate(gate=g, camera=c, online=False, state=None, camera_state=None,
-                         last_status=None, last_passage=ts)
-                for (g, c), ts in last.items()]  # fmt: skip
+        out = [self.gate(g, last.pop((g.gate, g.camera), None), now)
+               for g in self.store.gates(fresh_since=fresh)]  # fmt: skip
+        per_gate = Counter(g.gate for g in out)
+        for (g, c), ts in sorted(last.items(), key=lambda kv: kv[1], reverse=True):
+            if ts < fresh or per_gate[g] >= limits.max_cameras:
+                continue
+            per_gate[g] += 1
+            out.append(WallGate(gate=g, camera=c, online=False, state=None, camera_state=None,
+                                last_status=None, last_passage=ts))  # fmt: skip
+        troubles = self.troubles()
+        out = [
+            g.model_copy(update={"refused_recent": tr.refused_recent, "problem": tr.problem})
+            if (tr := troubles.get(g.gate)) is not None
+            else g
+            for g in out
+        ]
         return sorted(out, key=lambda g: (g.gate, g.camera))
 
     def gate(self, g: Gate, last_passage: datetime | None, now: datetime) -> WallGate:

@@ -25,14 +25,19 @@ def template(vid: str = "v-0123456789ab", first: datetime = T0, **kw: object) ->
 
 def test_topics_of_visitors() -> None:
     t = Topics("compound-1")
-    assert t.visitor("v-0123456789ab") == "gatewatch/compound-1/visitors/v-0123456789ab"
-    assert t.visitor_id_of(t.visitor("v-0123456789ab")) == "v-0123456789ab"
-    assert t.visitor_id_of("gatewatch/compound-2/visitors/v-0123456789ab") is None
-    assert t.visitor_id_of(t.search("s-1")) is None
+    topic = t.visitor("north", "v-0123456789ab")
+    assert topic == "gatewatch/compound-1/visitors/north/v-0123456789ab"
+    assert t.visitor_of(topic) == ("north", "v-0123456789ab")
+    assert t.visitor_of("gatewatch/compound-2/visitors/north/v-0123456789ab") is None
+    assert t.visitor_of("gatewatch/compound-1/visitors/v-0123456789ab") is None  # the old form
+    assert t.visitor_of(t.search("s-1")) is None
+    assert t.all_visitors() == "gatewatch/compound-1/visitors/+/+"
     assert t.sightings("north") == "gatewatch/compound-1/gates/north/sightings"
     assert t.visitor_aliases("north") == "gatewatch/compound-1/gates/north/visitor-aliases"
     with pytest.raises(ValueError, match="visitor_id"):
-        t.visitor("v/../#")
+        t.visitor("north", "v/../#")
+    with pytest.raises(ValueError, match="gate"):
+        t.visitor("+", "v-0123456789ab")
 
 
 @pytest.mark.parametrize(
@@ -68,7 +73,7 @@ def test_reports_to_the_server_carry_no_template() -> None:
 
 
 def test_a_retained_template_carries_its_remaining_expiry(broker: Broker) -> None:
-    topic = Topics("exp").visitor("v-0123456789ab")
+    topic = Topics("exp").visitor("north", "v-0123456789ab")
     pub = connect(broker.port, "exp-pub")
     pub.publish(topic, template().to_json(), qos=1, retain=True, properties=expiring(30.2))
     pub.loop_stop()

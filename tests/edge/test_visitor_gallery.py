@@ -114,3 +114,26 @@ def test_look_back_matches_the_live_visitors_above_the_threshold(engine, faces) 
     assert [h.visitor_id for h in hits] == [sheldon]
     assert hits[0].score >= 0.30
     assert g.matches(faces["bbt_sheldon/2"], threshold=0.99) == []
+
+
+def test_one_gate_cannot_push_out_the_others_visitors() -> None:
+    """Issue 19 item 2: at most max_per_gate visitors from one gate; that gate's nearest expiry
+    go first, in batches; the other gates' and this edge's own stay."""
+    rng = np.random.default_rng(9)
+
+    def vec() -> np.ndarray:
+        v = rng.standard_normal(128).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    g = VisitorGallery(128, 0.9, 3600, max_visitors=1000, gate="south", max_per_gate=128)
+    own, _ = g.match_or_add(vec(), now=0.0)
+    east = shared("v-eeeeeeeeeeee", vec(), T0, gate="east")
+    assert g.heard(east, 3600, now=0.0, gate="east") is None
+    for i in range(1000):
+        t = shared(f"v-{i:012x}", vec(), T0, gate="south")  # minted_by in the body: ignored
+        g.heard(t, left_s=100 + i, now=1.0, gate="north")
+    assert g.per_gate() == {"south": 1, "east": 1, "north": g.per_gate()["north"]}
+    assert 100 <= g.per_gate()["north"] <= 128 and g.evicted >= 1000 - 128
+    assert own in g and "v-eeeeeeeeeeee" in g and g.shared_by("v-eeeeeeeeeeee") == "east"
+    assert f"v-{999:012x}" in g and f"v-{0:012x}" not in g, "the nearest expiry went first"
+    assert g.shared_by(f"v-{999:012x}") == "north"

@@ -228,5 +228,9 @@ def test_odd_stored_gate_values_never_make_the_board_fail(hardened, pub) -> None
     for route in ("/api/gates", "/api/board"):
         r = api.get(route)
         assert r.status_code == 200, (route, r.text)
+    # Last heard of in the year 1: stale (gates.camera_stale_days), no longer listed.
+    assert api.get("/api/gates").json() == []
+    with hardened.engine.begin() as conn:
+        conn.execute(update(t.gates).values(last_status=datetime.now(UTC)))
     (gate,) = api.get("/api/gates").json()
     assert gate["gate"] == "g1" and gate["state"] == "online"

@@ -30,12 +30,13 @@ def board_passage(e: Event | LiveItem, user: Caller) -> BoardPassage:
 
 
 @router.get("/gates")
-def gates(store: StoreDep, _u: Viewer) -> list[Gate]:
-    return store.gates()
+def gates(app: Server, _u: Viewer) -> list[Gate]:
+    """Gate cameras heard of lately, with each gate's refused passages and problem."""
+    return app.bus.gates()
 
 
 @router.get("/board", response_model_exclude_unset=True)
-def board(store: StoreDep, user: Viewer) -> Board:
+def board(app: Server, store: StoreDep, user: Viewer) -> Board:
     if user.role in SEES_IDENTITIES:
         store.audit(user.name, AuditAction.READ_BOARD, None, None)
     now = now_utc()
@@ -44,7 +45,7 @@ def board(store: StoreDep, user: Viewer) -> Board:
     return Board(
         counts_today=store.counts_by_role(midnight),
         passages=[board_passage(e, user) for e in events],
-        gates=store.gates(),
+        gates=app.bus.gates(),
         open_alerts=len(store.alerts(AlertState.OPEN)),
     )
 

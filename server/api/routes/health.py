@@ -9,7 +9,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.deps import Server, Viewer
-from server.api.schemas import Health
+from server.api.schemas import GateProblem, Health
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -19,6 +19,11 @@ router = APIRouter(tags=["health"])
 def health(app: Server) -> Health:
     """Always 200 while the process answers; ``state`` says whether ingest works."""
     h = app.bus.health()
+    problems = [
+        GateProblem(gate=g.gate, problem=g.problem or "", refused_recent=g.refused_recent,
+                    stored_recent=g.stored_recent)
+        for g in app.bus.refusals.problems()
+    ]  # fmt: skip
     return Health(
         ok=h.state == "ok",
         state=h.state,
@@ -28,6 +33,7 @@ def health(app: Server) -> Health:
         failing_for_s=h.failing_for_s,
         errors=h.errors,
         reasons=list(h.reasons),
+        gates=problems,
     )
 
 
@@ -48,6 +54,8 @@ def metrics(app: Server, _u: Viewer) -> str:
         f"gatewatch_ingest_dead_letters_total {s.dead_letters}",
         f"gatewatch_ingest_status_errors_total {s.status_errors}",
         f"gatewatch_ingest_callback_errors_total {s.callback_errors}",
+        f"gatewatch_ingest_oversized_total {s.oversized}",
+        f"gatewatch_gates_refusing {len(app.bus.refusals.problems())}",
         f"gatewatch_ingest_pending {h.pending}",
         f"gatewatch_ingest_failing_seconds {h.failing_for_s}",
         f"gatewatch_ingest_last_message_timestamp_seconds {last}",

@@ -31,7 +31,7 @@ def wall_data(request: Request, app: Server) -> WallData:
     """The app's one WallData (it keeps the past weeks' hourly average per local day)."""
     state = request.app.state
     if getattr(state, "wall", None) is None:
-        state.wall = WallData(app.store, app.cfg)
+        state.wall = WallData(app.store, app.cfg, app.bus.refusals.report)
     return state.wall
 
 
