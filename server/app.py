@@ -54,6 +54,7 @@ class ServerApp:
         self.engine = make_engine(cfg.db_url())
         migrate(self.engine)
         self.store = Store(self.engine)
+        self.store.repeat_window = cfg.alerts.repeat_window
         self.hub = Hub()
         self.tz = cfg.tz  # the compound's local time
         self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)

@@ -14,6 +14,7 @@ from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
+from server.watch.repeats import AlertsConfig
 
 _POLICY = LearningPolicy()
 
@@ -251,6 +252,7 @@ class ServerConfig(_Strict):
     wall: WallConfig = Field(default_factory=WallConfig)
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."
