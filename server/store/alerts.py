@@ -174,10 +174,13 @@ class AlertStore(Repository):
         with self.engine.connect() as conn:
             return NamedAlert.all(conn.execute(q))
 
-    def count_alerts(self, f: AlertFilter) -> int:
-        """How many alerts match ``f`` (its limit and offset aside)."""
+    def count_alerts(self, f: AlertFilter) -> tuple[int, int]:
+        """How many alerts match ``f`` (its limit and offset aside), and the newest one's id
+        (0 for none): a bulk acknowledgement of what was counted goes no further."""
+        q = _filtered(_named(func.count(), func.max(t.alerts.c.id)), f)
         with self.engine.connect() as conn:
-            return int(conn.execute(_filtered(_named(func.count()), f)).scalar() or 0)
+            n, newest = conn.execute(q).one()
+        return int(n or 0), int(newest or 0)
 
     def acknowledge_alerts(
         self, f: AlertFilter | None, ids: Sequence[int] | None, user: str, note: str | None = None

@@ -55,8 +55,9 @@ class WallAlert(Shown):
     rule: str
     high: bool
     gate: str | None
-    ts: datetime  # when it happened (the evidence's time), else when it was raised
+    ts: datetime  # when it (its latest occurrence) happened: the evidence's time, else raised
     created: datetime
+    count: int = 1  # occurrences merged into it
 
 
 class WallGate(BaseModel):
@@ -152,6 +153,7 @@ def wall_alert(
     evidence: dict[str, Any],
     created: datetime,
     labels: dict[str, tuple[str, str | None]],
+    count: int = 1,
 ) -> WallAlert:
     """An alert as the wall shows it: who (masked), where, when it happened."""
     when = evidence.get("ts") or evidence.get("went_out") or evidence.get("last_seen")
@@ -164,6 +166,7 @@ def wall_alert(
         gate=str(gate) if gate else None,
         ts=datetime.fromisoformat(str(when)) if when else created,
         created=created,
+        count=count,
         **shown(names, role.get(AlertRule(rule), "resident"), person_id, labels),
     )
 
@@ -304,13 +307,14 @@ class WallData:
     def alerts(self) -> list[WallAlert]:
         """Open alerts, the most urgent first, newest first within a priority."""
         records = self.store.alerts(AlertState.OPEN)
-        records.sort(key=lambda a: (PRIORITY.get(a.rule, ELDER_PRIORITY), -a.id))
+        records.sort(key=lambda a: (PRIORITY.get(a.rule, ELDER_PRIORITY), -a.last_ts.timestamp(),
+                                    -a.id))  # fmt: skip
         labels = self.labels([a.person_id for a in records[:ALERTS_SHOWN]])
         return [self.alert(a, labels) for a in records]
 
     def alert(self, a: AlertRecord, labels: dict[str, tuple[str, str | None]]) -> WallAlert:
         return wall_alert(self.cfg.wall.names, a.id, a.rule, a.person_id, a.evidence, a.created,
-                          labels)  # fmt: skip
+                          labels, a.count)  # fmt: skip
 
     def elders(self, now: datetime) -> Elders:
         age = self.cfg.elder.age_years
