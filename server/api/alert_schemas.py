@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from server.states import AlertRule, AlertState
 from server.store.alerts import BULK_MAX, AlertFilter
@@ -70,6 +70,8 @@ class AlertRepeatOut(BaseModel):
 
 MAX_INT = 2**31 - 1
 AlertId = Annotated[int, Field(ge=1, le=MAX_INT)]
+FIRST_DAY, LAST_DAY = date(2020, 1, 1), date(2099, 12, 31)  # the passages' own range
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 def day_start(day: date, tz: tzinfo) -> datetime:
@@ -84,10 +86,10 @@ class AlertQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     rule: AlertRule | None = None
-    person: str | None = Field(default=None, max_length=64)
-    from_day: date | None = None
-    to_day: date | None = None
-    since: datetime | None = None
+    person: str | None = Field(default=None, max_length=64, pattern=TEXT_PATTERN)
+    from_day: Day | None = None
+    to_day: Day | None = None
+    since: AwareDatetime | None = None
     upto_id: AlertId | None = None
 
     def to_filter(self, tz: tzinfo, state: AlertState | None = None) -> AlertFilter:

@@ -12,6 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response
 
 from server.api.alert_schemas import (
+    FIRST_DAY,
+    LAST_DAY,
     AlertOut,
     AlertRepeatOut,
     BulkAckIn,
@@ -48,8 +50,8 @@ def alert_filter(
     person: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[str | None, Query(max_length=64)] = None,
     until: Annotated[str | None, Query(max_length=64)] = None,
-    from_day: date | None = None,
-    to_day: date | None = None,
+    from_day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
+    to_day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
     upto_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
