@@ -295,24 +295,19 @@ alerts = Table(
     Column("created", TS, nullable=False),
     Column("updated", TS, nullable=False),
     Column("updated_by", String(64)),
-    # Repeats of the same rule and person within the merge window (alerts.repeat_window_min)
-    # are one alert: how many occurrences it stands for, and when the latest was raised.
-    Column("count", Integer, nullable=False, server_default="1"),
-    Column("last_ts", TS, nullable=False),
+    Column("count", Integer, nullable=False, server_default="1"),  # occurrences merged into it
+    Column("last_ts", TS, nullable=False),  # when the latest occurrence was raised
     UniqueConstraint("rule", "person_id", "episode", name="uq_alert_episode"),
 )
 
-# Every occurrence of a merged alert (the first included once a repeat arrives): its episode,
-# so that a re-delivered occurrence is not counted twice, when, and its evidence.
+# Each occurrence of a merged alert (alerts.repeat_window_min): a re-delivery counts once.
 alert_repeats = Table(
     "alert_repeats",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
-    Column("episode", String(64), nullable=False),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), primary_key=True),
+    Column("episode", String(64), primary_key=True),
     Column("ts", TS, nullable=False),
     Column("evidence", JSON, nullable=False),
-    UniqueConstraint("alert_id", "episode", name="uq_alert_repeat_episode"),
 )
 
 # Who acknowledged or closed an alert, when, with what note (the alert keeps only the last).

@@ -135,7 +135,7 @@ class AlertStore(Repository):
         a, rep = t.alerts.c, t.alert_repeats
         own = select(a.id).where(a.rule == rule, a.person_id == person_id, a.episode == episode)
         merged = (
-            select(rep.c.id)
+            select(rep.c.alert_id)
             .select_from(rep.join(t.alerts, t.alerts.c.id == rep.c.alert_id))
             .where(a.rule == rule, a.person_id == person_id, rep.c.episode == episode)
         )
@@ -153,7 +153,7 @@ class AlertStore(Repository):
     def alert_repeats(self, alert_id: int) -> list[AlertRepeat]:
         """Every occurrence of a merged alert, oldest first (empty for a single one)."""
         rep = t.alert_repeats
-        q = select(rep).where(rep.c.alert_id == alert_id).order_by(rep.c.ts, rep.c.id)
+        q = select(rep).where(rep.c.alert_id == alert_id).order_by(rep.c.ts, rep.c.episode)
         with self.engine.connect() as conn:
             return AlertRepeat.all(conn.execute(q))
 

@@ -25,14 +25,12 @@ def upgrade() -> None:
         batch.alter_column("last_ts", existing_type=TS, nullable=False)
     op.create_table(
         "alert_repeats",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("alert_id", sa.Integer(), nullable=False),
         sa.Column("episode", sa.String(64), nullable=False),
         sa.Column("ts", TS, nullable=False),
         sa.Column("evidence", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(["alert_id"], ["alerts.id"]),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("alert_id", "episode", name="uq_alert_repeat_episode"),
+        sa.PrimaryKeyConstraint("alert_id", "episode"),
     )
 
 
