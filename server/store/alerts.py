@@ -66,6 +66,8 @@ def _named(*cols) -> Select:  # noqa: ANN002
 class AlertStore(Repository):
     # Set from ServerConfig.alerts by the app; a test may set it (or pass ``window``).
     repeat_window: timedelta = REPEAT_WINDOW
+    # Counts this process's changes to alerts, so that a cached view (the wall's) knows it is old.
+    alerts_version: int = 0
 
     def add_alert(
         self, rule: AlertRule, person_id: str, episode: str, evidence: Evidence
@@ -111,6 +113,7 @@ class AlertStore(Repository):
                 "state": AlertState.OPEN.value, "evidence": evidence, "created": now,
                 "updated": now, "count": 1, "last_ts": now,
             }).scalar()  # fmt: skip
+            self.alerts_version += 1
             return None if new_id is None else self._alert(conn, int(new_id))
 
     def _merge(
@@ -128,6 +131,7 @@ class AlertStore(Repository):
             .where(a.c.id == into.id)
             .values(count=a.c.count + 1, last_ts=max(into.last_ts, now), evidence=evidence)
         )
+        self.alerts_version += 1
         return self._alert(conn, into.id)
 
     @staticmethod
@@ -210,6 +214,7 @@ class AlertStore(Repository):
                      "state": AlertState.ACKNOWLEDGED.value, "note": note or None}
                     for i in done
                 ])  # fmt: skip
+        self.alerts_version += 1
         return done
 
     def set_alert_state(
@@ -230,6 +235,7 @@ class AlertStore(Repository):
                         note=note or None,
                     )
                 )  # fmt: skip
+        self.alerts_version += 1
         return bool(n)
 
     def alert_history(self, alert_ids: Sequence[int]) -> list[AlertStep]:
@@ -277,4 +283,5 @@ class AlertStore(Repository):
                 )
             )
             r = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+        self.alerts_version += 1
         return AlertRecord.of(r) if r else None

@@ -181,14 +181,17 @@ class WallData:
         self._avg: tuple[date, tuple[list[float], list[float], int]] | None = None
         self._lock = threading.Lock()
         self._last: Wall | None = None
+        self._version = -1  # the store's alerts_version when _last was built
 
     def latest(self, max_age_s: float = 1.0) -> Wall:
         """The answer built at most ``max_age_s`` ago (several screens and a burst of passages
-        share one), else a new one."""
+        share one) unless an alert changed since, else a new one."""
         now = now_utc()
-        last = self._last
-        if last is not None and timedelta(0) <= now - last.now < timedelta(seconds=max_age_s):
+        last, version = self._last, self.store.alerts_version
+        fresh = last is not None and timedelta(0) <= now - last.now < timedelta(seconds=max_age_s)
+        if fresh and version == self._version:  # and no alert changed since (in this process)
             return last
+        self._version = version
         self._last = self.build(now)
         return self._last
 

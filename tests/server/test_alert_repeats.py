@@ -128,9 +128,14 @@ def test_the_list_pages_and_filters_with_a_total(client, server) -> None:
 
 
 def test_bulk_acknowledge_only_open_ones_audited(client, server) -> None:
+    from server.wall.board import WallData
+
     ids = _seed(server)
     officer, admin = auth(server, "officer"), auth(server, "admin")
+    wall = WallData(server.store, server.cfg)
+    assert wall.latest(max_age_s=600).alerts_open == 7
     server.store.set_alert_state(ids["v0"], AlertState.CLOSED, "officer1")
+    assert wall.latest(max_age_s=600).alerts_open == 6, "the wall's cached answer is not reused"
     r = client.post("/api/alerts/acknowledge", headers=officer,
                     json={"ids": [ids["v0"], ids["v1"], ids["v2"]], "note": "已巡查"})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -150,6 +155,7 @@ def test_bulk_acknowledge_only_open_ones_audited(client, server) -> None:
     assert r.json()["acknowledged"] == 2 and set(r.json()["ids"]) == {ids["v3"], ids["v4"]}
     assert server.store.alert(late).state == AlertState.OPEN, "arrived after the count: left"
     assert server.store.alert(ids["risk"]).state == AlertState.OPEN, "another rule: left"
+    assert wall.latest(max_age_s=600).alerts_open == 3  # p-risk, p-wang and the late one
     hist = client.get("/api/alerts?rule=visitor_inside_at_night&state=acknowledged",
                       headers=officer).json()  # fmt: skip
     notes = {a["id"]: [(h["user"], h["note"]) for h in a["history"]] for a in hist}
