@@ -49,10 +49,10 @@ def _filtered(q: Select, f: AlertFilter) -> Select:
     if f.person:
         like = "%" + f.person.lower().replace("%", "").replace("_", "") + "%"
         q = q.where(or_(a.person_id == f.person, func.lower(p.name).like(like)))
-    if f.since:
-        q = q.where(a.last_ts >= f.since)
+    if f.since:  # in UTC, as stored (SQLite keeps no offset)
+        q = q.where(a.last_ts >= f.since.astimezone(UTC))
     if f.until:
-        q = q.where(a.created < f.until)
+        q = q.where(a.created < f.until.astimezone(UTC))
     if f.upto_id is not None:
         q = q.where(a.id <= f.upto_id)
     return q

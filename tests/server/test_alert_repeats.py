@@ -116,6 +116,8 @@ def test_the_list_pages_and_filters_with_a_total(client, server) -> None:
     assert page("rule=visitor_inside_at_night")[1] == 5
     assert page("person=%E7%8E%8B") == ([ids["wang"]], 1), "part of the name"
     assert page("state=open&since=3h")[1] == 2, "yesterday's visitors are older"
+    local = (datetime.now(UTC) - timedelta(hours=3)).astimezone(server.cfg.tz).isoformat()
+    assert page("state=open&since=" + local.replace("+", "%2B"))[1] == 2, "an offset, not UTC"
     night = server.store.alert(ids["v0"]).created.astimezone(server.cfg.tz).date()  # local day
     assert page(f"from_day={night}&to_day={night}")[1] == 5, "the visitors' local day"
     assert page(f"to_day={night - timedelta(days=1)}")[1] == 0
