@@ -57,6 +57,7 @@ class ServerApp:
         migrate(self.engine)
         self.store = Store(self.engine)
         self.store.dead_letter_max_rows = cfg.retention.dead_letter_max_rows
+        self.store.repeat_window = cfg.alerts.repeat_window
         self.hub = Hub()
         self.tz = cfg.tz  # the compound's local time
         self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
@@ -182,7 +183,9 @@ class ServerApp:
     def _publish_alert(self, alert: Alert) -> None:
         self.bus.publish(self.topics.alerts(), alert.to_json())
         self.hub.publish("alert", alert.model_dump(mode="json"))
-        self.on_alert_raised(alert)
+        count = alert.evidence.get("count")  # a repeat merged into an open alert (watch/repeats)
+        repeat = count if isinstance(count, int) and count > 1 else None
+        self.on_alert_raised(alert, repeat)
 
     def on_alert_raised(self, alert: Alert, repeat_count: int | None = None) -> None:
         """Queue the alert's pushes (server/notify/); a merged repeat passes its count and is

@@ -167,6 +167,9 @@ def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
     rule = text(locale, f"rule.{a['rule']}")
     head = f"#{a['id']}  {local_text(a['created'], tz)}  {rule}"
     line = f"{head}  {who}  [{state}]  {summary_text(a['summary'], locale, tz)}"
+    if a.get("count", 1) > 1:  # repeats merged into this alert
+        line += "  " + text(locale, "alerts.cli_count", n=a["count"],
+                            time=local_text(a["last_ts"], tz))  # fmt: skip
     notes = [f"    {local_text(h['ts'], tz)} {h['user']}: "
              f"{text(locale, 'alert_state.' + h['state'])}{' — ' + h['note'] if h['note'] else ''}"
              for h in a.get("history", [])]  # fmt: skip
@@ -181,12 +184,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     site = _call(args, "GET", "/api/site")
     locale, tz = site["locale"], ZoneInfo(site["timezone"])
+    if args.action == "ack" and (args.all or len(args.alert_id) > 1):
+        return _ack_many(args, locale)
     if args.action in ("ack", "close"):
-        if args.alert_id is None:
+        if len(args.alert_id) != 1:
             raise ApiError(f"gatewatch alerts {args.action} ID: give the alert's number")
         verb = "acknowledge" if args.action == "ack" else "close"
         body = {"note": args.note} if args.note else None
-        c = _call(args, "POST", f"/api/alerts/{args.alert_id}/{verb}", body)
+        c = _call(args, "POST", f"/api/alerts/{args.alert_id[0]}/{verb}", body)
         state = text(locale, f"alert_state.{c['state']}")
         return _out(args, c, text(locale, "alerts.cli_done", id=c["alert_id"], state=state,
                                   by=c["by"]))  # fmt: skip
@@ -195,6 +200,30 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     rows = _call(args, "GET", f"/api/alerts?{q}")
     none = text(locale, "alerts.cli_none", state=text(locale, f"alert_state.{args.state}"))
     return _out(args, rows, "\n".join(_alert_line(a, locale, tz) for a in rows) or none)
+
+
+def _ack_many(args: argparse.Namespace, locale: str) -> int:
+    """Acknowledge several alerts: the ids given, or (``--all``) every open one matching
+    ``--rule`` / ``--person``, after the officer confirms the number (or ``--yes``)."""
+    from server.i18n import text
+
+    if args.all and args.alert_id:
+        raise ApiError("gatewatch alerts ack: give alert numbers or --all, not both")
+    body: dict[str, Any] = {"ids": args.alert_id}
+    if args.all:
+        matching = {k: v for k, v in (("rule", args.rule), ("person", args.person)) if v}
+        q = urllib.parse.urlencode({**matching, "state": "open", "limit": 2000})
+        rows = _call(args, "GET", f"/api/alerts?{q}")
+        if not rows:
+            return _out(args, {"acknowledged": 0, "ids": []}, text(locale, "alerts.confirm_none"))
+        question = text(locale, "alerts.confirm_all", n=len(rows))
+        if not args.yes and input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+            return 1
+        body = {"matching": {**matching, "upto_id": max(a["id"] for a in rows)}}
+    if args.note:
+        body["note"] = args.note
+    r = _call(args, "POST", "/api/alerts/acknowledge", body)
+    return _out(args, r, text(locale, "alerts.cli_acked", n=r["acknowledged"], by=r["by"]))
 
 
 def cmd_users(args: argparse.Namespace) -> int:
@@ -279,10 +308,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     _register_users(sub, client)
 
-    p = sub.add_parser("alerts", help="alerts: list; ack ID / close ID with --note")
+    p = sub.add_parser(
+        "alerts", help="alerts: list; ack ID [ID ...] | ack --all / close ID with --note"
+    )
     p.add_argument("action", nargs="?", default="list", choices=["list", "ack", "close"])
-    p.add_argument("alert_id", nargs="?", type=int)
+    p.add_argument("alert_id", nargs="*", type=int)
     p.add_argument("--note", help="why (kept in the alert's history)")
+    p.add_argument("--all", action="store_true",
+                   help="ack: every open alert matching --rule / --person (asks first)")
+    p.add_argument("--yes", action="store_true", help="ack --all without asking")  # fmt: skip
     p.add_argument("--state", default="open",
                    choices=["open", "acknowledged", "resolved", "closed"])  # fmt: skip
     p.add_argument("--rule")

@@ -16,6 +16,7 @@ from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
 from server.ingest.gatecheck import GateLimits
 from server.notify.config import NotifyConfig
+from server.watch.repeats import AlertsConfig
 
 _POLICY = LearningPolicy()
 
@@ -294,6 +295,7 @@ class ServerConfig(_Strict):
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."

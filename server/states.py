@@ -108,6 +108,7 @@ class AuditAction(StrEnum):
     WHEREABOUTS = "whereabouts"
     ALERT_ACKNOWLEDGE = "alert_acknowledge"
     ALERT_CLOSE = "alert_close"
+    ALERT_ACKNOWLEDGE_BULK = "alert_acknowledge_bulk"
     RAISE_SEARCH = "raise_search"
     READ_SEARCH = "read_search"
     CLOSE_SEARCH = "close_search"

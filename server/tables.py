@@ -305,7 +305,19 @@ alerts = Table(
     Column("created", TS, nullable=False),
     Column("updated", TS, nullable=False),
     Column("updated_by", String(64)),
+    Column("count", Integer, nullable=False, server_default="1"),  # occurrences merged into it
+    Column("last_ts", TS, nullable=False),  # when the latest occurrence was raised
     UniqueConstraint("rule", "person_id", "episode", name="uq_alert_episode"),
+)
+
+# Each occurrence of a merged alert (alerts.repeat_window_min): a re-delivery counts once.
+alert_repeats = Table(
+    "alert_repeats",
+    metadata,
+    Column("alert_id", Integer, ForeignKey("alerts.id"), primary_key=True),
+    Column("episode", String(64), primary_key=True),
+    Column("ts", TS, nullable=False),
+    Column("evidence", JSON, nullable=False),
 )
 
 # Who acknowledged or closed an alert, when, with what note (the alert keeps only the last).

@@ -1,13 +1,17 @@
 """The alerts page's and the officer CLI's shapes: an alert with its person's name, its evidence
-as readable parts (server/watch/alert_text.py) and its history; a note on a step."""
+as readable parts (server/watch/alert_text.py), how many occurrences it stands for and its
+history; a note on a step; a bulk acknowledgement (chosen alerts, or every open one matching the
+list's filters)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from server.states import AlertRule, AlertState
+from server.store.alerts import BULK_MAX, AlertFilter
 from server.store.records import TEXT_PATTERN, AlertStep, Evidence, NamedAlert
 from server.watch.alert_text import Part, summary
 
@@ -39,9 +43,11 @@ class AlertOut(BaseModel):
     state: AlertState
     evidence: Evidence
     summary: list[Part]
-    created: datetime
+    created: datetime  # the first occurrence
     updated: datetime
     updated_by: str | None
+    count: int  # occurrences merged into this alert (1: a single one)
+    last_ts: datetime  # the latest occurrence
     history: list[AlertStepOut]
 
     @classmethod
@@ -51,3 +57,66 @@ class AlertOut(BaseModel):
             summary=summary(a.rule.value, a.evidence),
             history=[AlertStepOut(**s.model_dump(exclude={"alert_id"})) for s in steps],
         )
+
+
+class AlertRepeatOut(BaseModel):
+    """One occurrence of a merged alert."""
+
+    episode: str
+    ts: datetime
+    evidence: Evidence
+    summary: list[Part]
+
+
+MAX_INT = 2**31 - 1
+AlertId = Annotated[int, Field(ge=1, le=MAX_INT)]
+FIRST_DAY, LAST_DAY = date(2020, 1, 1), date(2099, 12, 31)  # the passages' own range
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+
+
+def day_start(day: date, tz: tzinfo) -> datetime:
+    """The start (UTC) of a local day."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+class AlertQuery(BaseModel):
+    """The alerts list's filters as a bulk acknowledgement repeats them: ``from_day`` and
+    ``to_day`` are local days (both included); ``upto_id``: none newer than the newest alert
+    the officer saw, so that one arriving meanwhile is not acknowledged unseen."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule: AlertRule | None = None
+    person: str | None = Field(default=None, max_length=64, pattern=TEXT_PATTERN)
+    from_day: Day | None = None
+    to_day: Day | None = None
+    since: AwareDatetime | None = None
+    upto_id: AlertId | None = None
+
+    def to_filter(self, tz: tzinfo, state: AlertState | None = None) -> AlertFilter:
+        since = [t for t in (self.since, self.from_day and day_start(self.from_day, tz)) if t]
+        until = day_start(self.to_day + timedelta(days=1), tz) if self.to_day else None
+        return AlertFilter(rule=self.rule, state=state, person=self.person or None,
+                           since=max(since) if since else None, until=until,
+                           upto_id=self.upto_id)  # fmt: skip
+
+
+class BulkAckIn(BaseModel):
+    """Acknowledge several alerts at once: the chosen ``ids``, or every open alert ``matching``
+    the list's filters; only open ones change; an optional note goes to each one's history."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[AlertId] | None = Field(default=None, min_length=1, max_length=BULK_MAX)
+    matching: AlertQuery | None = None
+    note: str | None = Field(default=None, max_length=1000, pattern=TEXT_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if (self.ids is None) == (self.matching is None):
+            raise ValueError("give either ids (the chosen alerts) or matching (the filters)")
+        return self
+
+
+class BulkAckOut(BaseModel):
+    acknowledged: int  # how many open alerts were acknowledged now
+    ids: list[int]
+    by: str

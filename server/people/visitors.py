@@ -26,6 +26,7 @@ from server.localtime import local_text
 from server.states import AlertRule
 from server.store import Store, now_utc
 from server.store.records import Evidence, PassageRow
+from server.watch.repeats import counted
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +190,12 @@ class VisitorWatch:
                                   "since_local": local_text(v.since, self.tz), "gate": v.gate,
                                   "hours": round(v.hours, 1)}  # fmt: skip
             rule = AlertRule.VISITOR_INSIDE_AT_NIGHT
-            alert_id = self.store.add_alert(rule, v.visitor_id, v.event_id, evidence)
-            if alert_id is None:
+            stored = self.store.raise_alert(rule, v.visitor_id, v.event_id, evidence, now)
+            if stored is None:
                 continue
+            alert_id = stored.id
             a = Alert(alert_id=alert_id, rule=rule.value, person_id=v.visitor_id, created=now,
-                      evidence=evidence)  # fmt: skip
+                      evidence=counted(evidence, stored))  # fmt: skip
             log.warning("alert %d: visitor %s inside for %.1f h at night", alert_id,
                         v.visitor_id, v.hours)  # fmt: skip
             self.publish(a)

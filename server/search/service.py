@@ -39,6 +39,7 @@ from server.store.records import (
     Search,
     Sighting,
 )
+from server.watch.repeats import counted
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
@@ -216,15 +217,15 @@ class Searches:
                 "ts_local": local_text(s.ts, self.tz),
                 "score": s.score,
             }
-            alert_id = self.store.add_alert(AlertRule.SIGHTING, who, s.event_id, evidence)
-            if alert_id is not None:
+            stored = self.store.raise_alert(AlertRule.SIGHTING, who, s.event_id, evidence)
+            if stored is not None:
                 self.alert(
                     Alert(
-                        alert_id=alert_id,
+                        alert_id=stored.id,
                         rule=AlertRule.SIGHTING.value,
                         person_id=who,
                         created=now_utc(),
-                        evidence=evidence,
+                        evidence=counted(evidence, stored),
                     )
                 )
 
@@ -260,10 +261,10 @@ class Searches:
         # One sighting alert per passage: a candidate and the passage that carries the search id
         # share the episode (the event id), whichever arrives first raises it.
         episode = c.event_id or c.candidate_id
-        alert_id = self.store.add_alert(AlertRule.SIGHTING, who, episode, evidence)
-        if alert_id is not None:
-            self.alert(Alert(alert_id=alert_id, rule=AlertRule.SIGHTING.value, person_id=who,
-                             created=now_utc(), evidence=evidence))  # fmt: skip
+        a = self.store.raise_alert(AlertRule.SIGHTING, who, episode, evidence)
+        if a is not None:
+            self.alert(Alert(alert_id=a.id, rule=AlertRule.SIGHTING.value, person_id=who,
+                             created=now_utc(), evidence=counted(evidence, a)))  # fmt: skip
         return stored
 
     def candidate(self, sid: str, candidate_id: str) -> Candidate:

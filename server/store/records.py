@@ -225,6 +225,17 @@ class AlertRecord(Record):
     created: UtcDatetime
     updated: UtcDatetime
     updated_by: str | None
+    count: int = 1  # occurrences merged into this alert (repeats within the window)
+    last_ts: UtcDatetime  # when the latest occurrence was raised (``created`` for the first)
+
+
+class AlertRepeat(Record):
+    """One occurrence of a merged alert: its episode, when it was raised, its evidence."""
+
+    alert_id: int
+    episode: str
+    ts: UtcDatetime
+    evidence: Evidence
 
 
 class AlertStep(Record):

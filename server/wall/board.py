@@ -59,8 +59,9 @@ class WallAlert(Shown):
     rule: str
     high: bool
     gate: str | None
-    ts: datetime  # when it happened (the evidence's time), else when it was raised
+    ts: datetime  # when it (its latest occurrence) happened: the evidence's time, else raised
     created: datetime
+    count: int = 1  # occurrences merged into it
 
 
 class WallGate(BaseModel):
@@ -161,6 +162,7 @@ def wall_alert(
     evidence: dict[str, Any],
     created: datetime,
     labels: dict[str, tuple[str, str | None]],
+    count: int = 1,
 ) -> WallAlert:
     """An alert as the wall shows it: who (masked), where, when it happened."""
     when = evidence.get("ts") or evidence.get("went_out") or evidence.get("last_seen")
@@ -173,6 +175,7 @@ def wall_alert(
         gate=str(gate) if gate else None,
         ts=datetime.fromisoformat(str(when)) if when else created,
         created=created,
+        count=count,
         **shown(names, role.get(AlertRule(rule), "resident"), person_id, labels),
     )
 
@@ -193,14 +196,17 @@ class WallData:
         self._avg: tuple[date, tuple[list[float], list[float], int]] | None = None
         self._lock = threading.Lock()
         self._last: Wall | None = None
+        self._version = -1  # the store's alerts_version when _last was built
 
     def latest(self, max_age_s: float = 1.0) -> Wall:
         """The answer built at most ``max_age_s`` ago (several screens and a burst of passages
-        share one), else a new one."""
+        share one) unless an alert changed since, else a new one."""
         now = now_utc()
-        last = self._last
-        if last is not None and timedelta(0) <= now - last.now < timedelta(seconds=max_age_s):
+        last, version = self._last, self.store.alerts_version
+        fresh = last is not None and timedelta(0) <= now - last.now < timedelta(seconds=max_age_s)
+        if fresh and version == self._version:  # and no alert changed since (in this process)
             return last
+        self._version = version
         self._last = self.build(now)
         return self._last
 
@@ -319,13 +325,14 @@ class WallData:
     def alerts(self) -> list[WallAlert]:
         """Open alerts, the most urgent first, newest first within a priority."""
         records = self.store.alerts(AlertState.OPEN)
-        records.sort(key=lambda a: (PRIORITY.get(a.rule, ELDER_PRIORITY), -a.id))
+        records.sort(key=lambda a: (PRIORITY.get(a.rule, ELDER_PRIORITY), -a.last_ts.timestamp(),
+                                    -a.id))  # fmt: skip
         labels = self.labels([a.person_id for a in records[:ALERTS_SHOWN]])
         return [self.alert(a, labels) for a in records]
 
     def alert(self, a: AlertRecord, labels: dict[str, tuple[str, str | None]]) -> WallAlert:
         return wall_alert(self.cfg.wall.names, a.id, a.rule, a.person_id, a.evidence, a.created,
-                          labels)  # fmt: skip
+                          labels, a.count)  # fmt: skip
 
     def elders(self, now: datetime) -> Elders:
         age = self.cfg.elder.age_years

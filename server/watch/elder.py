@@ -17,6 +17,7 @@ from server.localtime import local_text
 from server.states import AlertRule
 from server.store import Store
 from server.store.records import Evidence, PassageRow, Person, as_utc
+from server.watch.repeats import counted
 
 log = logging.getLogger(__name__)
 SITE_TZ = ZoneInfo("Asia/Shanghai")  # ServerConfig.timezone's default
@@ -235,15 +236,16 @@ class ElderWatch:
         self.resolve_returns(list(self.store.last_passages(still_out).values()))
         alerts = []
         for f in self.findings(now):
-            alert_id = self.store.add_alert(f.rule, f.person_id, f.episode, dict(f.evidence))
-            if alert_id is None:
+            stored = self.store.raise_alert(f.rule, f.person_id, f.episode, dict(f.evidence), now)
+            if stored is None:
                 continue
+            alert_id = stored.id
             a = Alert(
                 alert_id=alert_id,
                 rule=f.rule.value,
                 person_id=f.person_id,
                 created=now,
-                evidence=f.evidence,
+                evidence=counted(dict(f.evidence), stored),
             )
             log.warning("alert %d: %s for %s %s", alert_id, f.rule, f.person_id, f.evidence)
             self.publish(a)

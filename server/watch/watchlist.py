@@ -11,12 +11,14 @@ from server.localtime import local_text
 from server.states import HIGH_PRIORITY, AlertRule
 from server.store import Store
 from server.store.records import Evidence
+from server.watch.repeats import counted
 
 log = logging.getLogger(__name__)
 
 
 class WatchlistWatch:
-    """One ``watchlist_seen`` alert per passage of a person enrolled with the watchlist role."""
+    """A ``watchlist_seen`` alert per passage of a person enrolled with the watchlist role (repeats
+    within the merge window counted on one alert, each still published)."""
 
     def __init__(self, store: Store, publish: Callable[[Alert], None], tz: tzinfo = UTC) -> None:
         self.store = store
@@ -39,15 +41,16 @@ class WatchlistWatch:
                 "score": p.score,
             }
             rule = AlertRule.WATCHLIST_SEEN
-            alert_id = self.store.add_alert(rule, p.identity, p.event_id, evidence)
-            if alert_id is None:
+            stored = self.store.raise_alert(rule, p.identity, p.event_id, evidence)
+            if stored is None:
                 continue
+            alert_id = stored.id
             a = Alert(
                 alert_id=alert_id,
                 rule=rule.value,
                 person_id=p.identity,
                 created=p.ts,
-                evidence=evidence,
+                evidence=counted(evidence, stored),
                 priority="high" if rule in HIGH_PRIORITY else "normal",
             )
             log.warning("alert %d: watchlist person %s at %s/%s", alert_id, p.identity, p.gate,

@@ -50,3 +50,24 @@ def test_alerts_list_ack_and_close_with_notes(server, broker, http_url: str) -> 
     r = cli(http_url, officer, "alerts", "ack")
     assert r.returncode == 2 and "ID" in r.stderr
     assert (datetime.now(UTC) - created) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_alerts_show_merged_counts_and_ack_several(server, http_url: str) -> None:
+    officer, s = server.tokens["officer"], server.store
+    t0 = datetime.now(UTC) - timedelta(minutes=30)
+    for i in range(3):  # three occurrences, a minute apart: one alert
+        ev = {"gate": "north", "direction": "in", "ts": (t0 + timedelta(minutes=i)).isoformat()}
+        merged = s.raise_alert("watchlist_seen", "p-risk", f"e{i}", ev, now=t0 + i * timedelta(
+            minutes=1))  # fmt: skip
+    night = [s.add_alert("visitor_inside_at_night", f"v-{i:012x}", f"n{i}", {"gate": "east"})
+             for i in range(2)]  # fmt: skip
+    last = (t0 + timedelta(minutes=2)).astimezone(ZoneInfo("Asia/Shanghai"))
+    r = cli(http_url, officer, "alerts", "--rule", "watchlist_seen")
+    assert r.stdout.strip().endswith(f"共 3 次，最近 {last:%Y-%m-%d %H:%M}"), r.stdout
+    r = cli(http_url, officer, "alerts", "ack", str(night[0]), str(merged.id), "--note", "巡查")
+    assert r.returncode == 0 and r.stdout.strip() == "已确认 2 条告警（officer1）", r.stderr
+    r = cli(http_url, officer, "alerts", "ack", "--all", "--yes", "--rule",
+            "visitor_inside_at_night", "--json")  # fmt: skip
+    assert json.loads(r.stdout)["ids"] == [night[1]], r.stderr
+    assert not s.alerts("open")

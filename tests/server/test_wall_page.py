@@ -13,8 +13,9 @@ from tests.server.browser import SIZES, chrome, fit, needs_chromium, shoot, sign
 from tests.server.wall_fixtures import PERSONS, Edge, dress, populate
 
 pytestmark = [needs_chromium, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
+ROLES = ("resident", "visitor", "courier", "staff", "watchlist")  # a box each, adding up
 FIGURES = ["inside-total", "elders-24h", "elders-48h", "elders-not"] + [
-    f"{k}-{r}" for k in ("inside", "in", "out") for r in ("resident", "visitor", "courier", "staff")
+    f"{k}-{r}" for k in ("inside", "in", "out") for r in ROLES
 ]
 # Every element with its own visible text, with its font size and whether it is a figure.
 TEXT_SIZES = """
@@ -65,18 +66,19 @@ def test_the_wall_shows_the_apis_figures_readably(server, broker, http_url: str)
         wait(driver, _ready)
         api = _api_wall(driver)
         expect = {
-            f"inside-{r}": api["inside"][r] for r in ("resident", "visitor", "courier", "staff")
+            f"inside-{r}": api["inside"][r] for r in ROLES
         }
         expect |= {
-            f"in-{r}": api["people_in"][r] for r in ("resident", "visitor", "courier", "staff")
+            f"in-{r}": api["people_in"][r] for r in ROLES
         }
         expect |= {
-            f"out-{r}": api["people_out"][r] for r in ("resident", "visitor", "courier", "staff")
+            f"out-{r}": api["people_out"][r] for r in ROLES
         }
         expect |= {"inside-total": api["inside_total"], "elders-24h": api["elders"]["seen_24h"],
                    "elders-48h": api["elders"]["seen_48h"],
                    "elders-not": api["elders"]["not_seen_48h"]}  # fmt: skip
         assert {f: _figure(driver, f) for f in FIGURES} == expect
+        assert expect["inside-total"] == sum(expect[f"inside-{r}"] for r in ROLES)
         assert expect["inside-visitor"] == 2 and expect["in-resident"] == 2
         body = driver.find_element("tag name", "body").text
         assert "小区出入实时大屏" in body and "在场人数" in body and "居民" in body

@@ -70,9 +70,10 @@ def health_item(app: ServerApp) -> LiveItem:
 
 @router.get("/wall/stream")
 def wall_stream(request: Request, app: Server, user: Viewer) -> StreamingResponse:
-    """Server-Sent Events: each passage and alert as the wall shows it (masked), a nudge when a
-    gate's status changes or a search sights someone, and every ``wall.health_every_s`` the
-    server's health (``topic: health``). The stream ends when the caller's credential does."""
+    """Server-Sent Events: each passage and alert (a merged repeat with its count) as the wall
+    shows it (masked), the ids of alerts acknowledged, closed or resolved, a nudge when a gate's
+    status changes or a search sights someone, and every ``wall.health_every_s`` the server's
+    health (``topic: health``). The stream ends when the caller's credential does."""
     if user.role in SEES_IDENTITIES:
         app.store.audit(user.name, AuditAction.WATCH_BOARD, "/api/wall/stream", None)
     names = app.cfg.wall.names
@@ -88,12 +89,16 @@ def wall_stream(request: Request, app: Server, user: Viewer) -> StreamingRespons
                             direction=item["direction"],
                             **shown(names, item["role"], ident, labels(ident)))  # fmt: skip
             return {"topic": "passage", **p.model_dump(mode="json", exclude_none=True)}
+        if topic == "alert_state":  # acknowledged or closed: it leaves the wall at once
+            return {"topic": "alert_state", "ids": item["ids"], "state": item["state"]}
         if topic == "alert" and item.get("state") == "resolved":
-            return {"topic": "gate"}  # an alert that ended: the wall refreshes, no new row, no beep
+            return {"topic": "alert_state", "ids": [item["alert_id"]], "state": "resolved"}
         if topic == "alert":
-            a = wall_alert(names, item["alert_id"], item["rule"], item["person_id"],
-                           item.get("evidence") or {}, datetime.fromisoformat(item["created"]),
-                           labels(item["person_id"]))  # fmt: skip
+            evidence = item.get("evidence") or {}
+            count = evidence.get("count")
+            a = wall_alert(names, item["alert_id"], item["rule"], item["person_id"], evidence,
+                           datetime.fromisoformat(item["created"]), labels(item["person_id"]),
+                           count if isinstance(count, int) else 1)  # fmt: skip
             return {"topic": "alert", **a.model_dump(mode="json", exclude_none=True)}
         if topic in ("gate", "sighting") or str(topic).startswith("search:"):
             return {"topic": "gate" if topic == "gate" else "sighting"}

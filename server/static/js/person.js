@@ -122,7 +122,7 @@ GW.start(async (me) => {
       GW.el("td", {cls: `dir ${p.direction}`, text: GW.label("direction", p.direction)}),
       GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}))));
     People.fill($("alert-rows"), ...o.alerts.map((a) => GW.el("tr", {cls: a.state === "open" ? "high" : null},
-      GW.el("td", {text: GW.fmt(a.created, "datetime")}), GW.el("td", {text: GW.label("rule", a.rule)}),
+      GW.el("td", {text: GW.fmt(a.created, "datetime")}), GW.el("td", {text: GW.label("rule", a.rule) + (a.count > 1 ? ` · ${GW.t("alerts.repeat_times", {n: a.count})}` : "")}),
       GW.el("td", {text: GW.label("alert_state", a.state)}), GW.el("td", {text: evidence(a.evidence)}))));
     People.fill($("visit-rows"), ...o.visits.map((v) => GW.el("tr", {},
       GW.el("td", {text: GW.fmt(v.visited_at, "datetime")}), GW.el("td", {text: v.visitor}),

@@ -4,7 +4,7 @@
 "use strict";
 GW.start(async (_me) => {
   const {$, t, el, fmt, ago, label, api, site} = GW;
-  const ROLES = ["resident", "visitor", "courier", "staff"];
+  const ROLES = ["resident", "visitor", "courier", "staff", "watchlist"];
   const STALE_MS = (site.stale_after_s || 30) * 1000;
   const REFRESH_MIN_MS = 2000;   // figures are refetched at most this often
   const RECONNECT_MS = 5000;     // a stale stream is reopened at most this often
@@ -32,8 +32,9 @@ GW.start(async (_me) => {
   function alertRow(a) {
     const old = Date.now() - new Date(a.ts).getTime() > 12 * 3600 * 1000;
     const when = [a.gate, fmt(a.ts, old ? "datetime" : "time"), ago(a.ts)].filter(Boolean).join(" · ");
-    return el("li", {cls: a.high ? "high" : "", data: {rule: a.rule}},
+    return el("li", {cls: a.high ? "high" : "", data: {rule: a.rule, id: a.id}},
       el("span", {cls: "rule", text: label("rule", a.rule)}),
+      a.count > 1 ? el("span", {cls: "count", text: t("alerts.repeat_times", {n: a.count})}) : null,
       el("span", {cls: "who", text: who(a) || label("role", a.role)}),
       el("span", {cls: "line2", text: when}));
   }
@@ -85,14 +86,30 @@ GW.start(async (_me) => {
     chart.draw(d.hourly);
     document.body.dataset.ready = "1";
   }
+  // As many alerts as fit whole in the tile, then "另有 N 条" for the rest (never a cut line).
   function renderAlerts(d) {
-    const items = d.alerts.map(alertRow);
-    const more = d.alerts_open - d.alerts.length;
-    if (more > 0) items.push(el("li", {cls: "empty", text: t("wall.alerts_more", {n: more})}));
-    $("alerts").replaceChildren(...(items.length ? items : [el("li", {cls: "empty", text: t("wall.alerts_none")})]));
+    const box = $("alerts"), tile = $("alerts-tile");
+    const rows = d.alerts.map(alertRow);
+    box.replaceChildren(...(rows.length ? rows : [el("li", {cls: "empty", text: t("wall.alerts_none")})]));
+    let more = Math.max(0, d.alerts_open - d.alerts.length);
+    const moreRow = el("li", {cls: "empty more"});
+    const overflows = () => box.getBoundingClientRect().bottom > tile.getBoundingClientRect().bottom - 2;
+    for (;;) {
+      moreRow.textContent = t("wall.alerts_more", {n: more});
+      if (more > 0 && !moreRow.isConnected) box.append(moreRow);
+      if (!overflows() || !rows.some((r) => r.isConnected)) break;
+      rows.filter((r) => r.isConnected).pop().remove();
+      more += 1;
+    }
+    tile.dataset.shown = String(rows.filter((r) => r.isConnected).length);
+    tile.dataset.more = String(more);
     $("alerts-count").textContent = d.alerts_open ? t("wall.alerts_count", {n: d.alerts_open}) : "";
-    $("alerts-tile").classList.toggle("high", d.alerts_high > 0);
+    tile.classList.toggle("high", d.alerts_high > 0);
+    if (!d.alerts_open) flashing.clear();
+    tile.classList.toggle("flash", flashing.size > 0);
   }
+  // Alerts that arrived live flash the tile until an officer acknowledges (or closes) them.
+  const flashing = new Set();
 
   let lastRefresh = 0;
   let pending = null;
@@ -187,15 +204,23 @@ GW.start(async (_me) => {
       rows.prepend(passageRow(item, true));
       while (rows.children.length > maxRows) rows.lastElementChild.remove();
       soon();
-    } else if (item.topic === "alert") {
-      const tile = $("alerts-tile");
-      if (item.high) tile.classList.add("high");
-      $("alerts").querySelectorAll("li.empty").forEach((e) => e.remove());
-      $("alerts").prepend(alertRow(item));
-      tile.classList.remove("flash");
-      void tile.offsetWidth;  // restart the animation
-      tile.classList.add("flash");
+    } else if (item.topic === "alert" && data) {
+      const known = data.alerts.some((a) => a.id === item.id);  // a merged repeat: same alert
+      data.alerts = [item, ...data.alerts.filter((a) => a.id !== item.id)];
+      if (!known) data.alerts_open += 1;
+      if (item.high && !known) data.alerts_high += 1;
+      flashing.add(item.id);
+      renderAlerts(data);
       beep(item.high);
+      soon();
+    } else if (item.topic === "alert_state" && data) {
+      const gone = new Set(item.ids);
+      const left = data.alerts.filter((a) => !gone.has(a.id));
+      data.alerts_open = Math.max(0, data.alerts_open - (data.alerts.length - left.length));
+      data.alerts_high = Math.max(0, data.alerts_high - data.alerts.filter((a) => a.high && gone.has(a.id)).length);
+      data.alerts = left;
+      item.ids.forEach((id) => flashing.delete(id));
+      renderAlerts(data);
       soon();
     } else if (item.topic !== "ping") {
       soon();
