@@ -14,6 +14,7 @@ from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
+from server.faces.config import FacesConfig
 
 _POLICY = LearningPolicy()
 
@@ -251,6 +252,7 @@ class ServerConfig(_Strict):
     wall: WallConfig = Field(default_factory=WallConfig)
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
+    faces: FacesConfig = Field(default_factory=FacesConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."

@@ -133,3 +133,4 @@ class AuditAction(StrEnum):
     JUDGE_REVIEW = "judge_review"
     READ_TEMPLATES = "read_templates"
     REMOVE_TEMPLATE = "remove_template"
+    VIEW_PASSAGE_FACE = "view_passage_face"

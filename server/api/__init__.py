@@ -17,6 +17,7 @@ from server.api.routes import (
     audit,
     board,
     events,
+    faces,
     gallery,
     health,
     pages,
@@ -42,7 +43,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
 ROUTERS = (health, session, pages, users, people, persons, references, templates, review,
            gallery, board, events, trajectories, alerts, searches, visitors, visits, audit,
-           wall)  # fmt: skip
+           wall, faces)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
@@ -108,8 +109,10 @@ class ServerBus:
 
     # -- out -------------------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain)
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, properties: Properties | None = None
+    ) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
 
     # -- in --------------------------------------------------------------------------------
 

@@ -44,13 +44,20 @@ GW.start(async (_me) => {
       a.state === "open" ? el("button", {type: "button", cls: "ack", onclick: act("acknowledge")}, t("alerts.ack")) : null,
       el("button", {type: "button", cls: "secondary close", onclick: act("close")}, t("alerts.close"))));
   }
+  /** A watchlist or sighting alert's passage crop (a watchlist one is pushed and kept). */
+  function crop(a) {
+    const ev = a.evidence || {};
+    if (!ev.event_id || !["watchlist_seen", "sighting"].includes(a.rule)) return null;
+    const alt = GWFaces.alt({gate: ev.gate || "", camera: ev.camera || "", ts: ev.ts || a.created});
+    return GWFaces.box(ev.event_id, {size: "m", alt});
+  }
   function row(a) {
     const high = a.rule === "watchlist_seen" && a.state === "open";
     return el("tr", {cls: high ? "high" : null, data: {id: a.id, state: a.state}},
       el("td", {cls: "when", text: fmt(a.created, "datetime")}),
       el("td", {text: GW.label("rule", a.rule)}),
       el("td", {}, who(a)),
-      el("td", {cls: "evidence"}, el("div", {text: alertText(a.summary)}), history(a)),
+      el("td", {cls: "evidence"}, el("div", {cls: "alert-face"}, crop(a), el("div", {text: alertText(a.summary)})), history(a)),
       el("td", {}, el("span", {cls: `state ${a.state}`, text: GW.label("alert_state", a.state)})),
       actions(a));
   }

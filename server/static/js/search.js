@@ -187,10 +187,11 @@ GW.start(async (_me) => {
   function confirmed() {
     const rows = [...st.cands.values()].map((x) => x.c).filter((c) => c.verdict === "confirmed")
       .map((c) => ({ts: c.ts, gate: c.gate, camera: c.camera, kind: t("search.verdict_confirmed")}))
-      .concat((st.sightings || []).map((s) => ({ts: s.ts, gate: s.gate, camera: s.camera, kind: t("search.sightings")})))
+      .concat((st.sightings || []).map((s) => ({ts: s.ts, gate: s.gate, camera: s.camera, event_id: s.event_id, kind: t("search.sightings")})))
       .sort((a, b) => (a.ts < b.ts ? 1 : -1));
-    $("confirmed").replaceChildren(...(rows.length ? rows.map((r) => el("li", {cls: "sighting",
-      text: `${fmt(r.ts, "datetime")} · ${r.gate}（${r.camera}）· ${r.kind}`})) : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
+    $("confirmed").replaceChildren(...(rows.length ? rows.map((r) => el("li", {cls: "sighting", data: {event: r.event_id || ""}},
+      r.event_id ? GWFaces.box(r.event_id, {alt: GWFaces.alt(r)}) : null,
+      el("span", {text: `${fmt(r.ts, "datetime")} · ${r.gate}（${r.camera}）· ${r.kind}`}))) : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
     if (!st.cands.size && !$("candidates").children.length) {
       $("candidates").append(el("p", {cls: "muted empty", text: t("search.no_candidates")}));
     }
