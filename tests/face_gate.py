@@ -25,14 +25,14 @@ from tests.mqtt_helpers import wait_until
 
 
 def real_face(photo: str = "obama/1.jpg") -> KeptFace:
-    """A face from a shared photo: its middle as the face box, cut as the edge cuts context."""
+    """A face from a shared photo (the box where a portrait's face is), cut as the edge cuts
+    its context crop."""
     require_shared()
     img = cv2.imread(str(FACES / photo))
     assert img is not None, FACES / photo
     h, w = img.shape[:2]
-    side = min(h, w) * 0.4
-    box = np.array([w / 2 - side / 2, h / 2 - side / 2, w / 2 + side / 2, h / 2 + side / 2],
-                   np.float32)  # fmt: skip
+    side, cx, cy = min(h, w) * 0.3, w / 2, h * 0.36  # where a portrait's face mostly is
+    box = np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
     aligned = cv2.resize(img, (112, 112))
     return KeptFace(1.0, aligned, context_crop(img, box))
 

@@ -41,8 +41,13 @@ const GWFaces = (() => {
     if (a.state === "ok") {
       box.replaceChildren(GW.el("img", {src: a.src, alt: box.dataset.alt, title: box.dataset.alt, loading: "lazy", decoding: "async"}));
     } else {
-      box.replaceChildren(GW.el("span", {cls: "why", text: GW.t(`faces.${a.state}`)}));
+      box.replaceChildren(why(GW.t(`faces.${a.state}`)));
     }
+  }
+  /** The reason as text that breaks after its commas first ("门岗离线，" / "暂无抓拍"). */
+  function why(text) {
+    const parts = text.match(/[^，,：:]+[，,：:]?\s*/g) || [text];
+    return GW.el("span", {cls: "why"}, ...parts.map((p) => GW.el("span", {cls: "seg", text: p})));
   }
   async function load(box) {
     if (box.dataset.asked) return;
@@ -58,7 +63,7 @@ const GWFaces = (() => {
   /** A fixed-size box for passage `eventId`'s crop; size is "s" (table rows), "m" or "l". */
   function box(eventId, {size = "s", alt = ""} = {}) {
     const b = GW.el("div", {cls: `face-box ${size}`, data: {event: eventId, state: "loading", alt}},
-      GW.el("span", {cls: "why", text: GW.t("faces.loading")}));
+      why(GW.t("faces.loading")));
     if (seen) seen.observe(b); else load(b);
     return b;
   }
