@@ -99,7 +99,7 @@ class FaceRing:
                 strangers += 1
                 continue
             st = entry.stat(follow_symlinks=False)
-            if not self._readable(Path(entry.path)):
+            if not self._readable(Path(entry.path), st.st_size):
                 continue
             found.append((st.st_mtime, m.group(1), st.st_size))
         if strangers:
@@ -113,19 +113,23 @@ class FaceRing:
         log.info("[%s] face ring %s: %d crops (%.1f MB) kept, %d past retention purged",
                  self.name, self.folder, len(self._index), self._total / 1e6, n)  # fmt: skip
 
-    def _readable(self, path: Path) -> bool:
-        """False (logged, the file deleted) for a crop that is not a whole JPEG."""
+    def _readable(self, path: Path, size: int) -> bool:
+        """False (logged, the file deleted) for a crop that is not a whole JPEG: its first and
+        last bytes are read (a start without an end is a write cut short)."""
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                head = f.read(8)
+                f.seek(max(0, size - 64))
+                tail = f.read(64)
         except OSError as e:
             log.error("[%s] face crop %s cannot be read (%s): skipped", self.name, path, e)
             self.corrupt += 1
             return False
-        if looks_like_jpeg(data):
+        if size > 8 and head.startswith(JPEG_START) and tail.rstrip(b"\0").endswith(JPEG_END):
             return True
         self.corrupt += 1
         log.error("[%s] face crop %s is damaged (%d bytes, not a whole JPEG): skipped and "
-                  "deleted", self.name, path, len(data))  # fmt: skip
+                  "deleted", self.name, path, size)  # fmt: skip
         self._remove(path)
         return False
 
