@@ -24,8 +24,3 @@ class FacesConfig(BaseModel):
     watchlist_days: float = Field(
         30, gt=0, description="A watchlist passage's crop is deleted this long after it arrived."
     )
-    wall_watchlist_face: bool = Field(
-        False,
-        description="Show a watchlist hit's crop on the wall's alert tile (the wall is a screen "
-        "the public may see: off by default).",
-    )

@@ -45,7 +45,7 @@ def test_a_passage_face_from_its_gate_audited_for_officers_and_never_stored(
         eid = gate.send("p-1", face=real_face())
         bare = gate.send("p-2")  # a passage without a usable face: no crop
         old = gate.send("p-3", ts=datetime.now(UTC) - timedelta(days=8))
-        later = gate.send("p-4", face=real_face("biden/1.jpg"))
+        later = gate.send("p-4", face=real_face("biden/2.jpg"))
         for e in (eid, bare, old, later):
             stored(server, e)
         officer, viewer = auth(server, "officer"), auth(server, "viewer")
@@ -104,7 +104,7 @@ def test_a_watchlist_crop_is_pushed_kept_and_purged(client, server, broker, tmp_
     assert r.status_code == 200, r.text
     gate = FaceGate(tmp_path / "gate", server.cfg.site, broker.port)
     try:
-        eid = gate.send("p-risk", role="watchlist", face=real_face("biden/1.jpg"))
+        eid = gate.send("p-risk", role="watchlist", face=real_face("biden/2.jpg"))
         crop = gate.ring.get(eid)
         wait_until(lambda: server.faces.store.pushed_face(eid) is not None, 60, "the push")
         wait_until(lambda: server.store.open_alerts(AlertRule.WATCHLIST_SEEN), 60, "the alert")

@@ -53,10 +53,10 @@ def test_crops_for_passages_and_a_watchlist_alert_then_the_offline_text(
     stopped = False
     try:
         wang = [gate.send("p-wang", d, face=real_face(f"obama/{n}.jpg"))
-                for d, n in (("out", 1), ("in", 2))]  # fmt: skip
-        li = gate.send("p-li", "in", face=real_face("kit_harington/1.jpg"))
+                for d, n in (("out", 1), ("in", 4))]  # fmt: skip
+        li = gate.send("p-li", "in", face=real_face("kit_harington/2.jpg"))
         visitor = gate.send("v-3f9a2c7d1e0b", "in", face=real_face("bbt_sheldon/1.jpg"))
-        risk = gate.send("p-risk", "in", role="watchlist", face=real_face("biden/1.jpg"))
+        risk = gate.send("p-risk", "in", role="watchlist", face=real_face("biden/2.jpg"))
         for e in (*wang, li, visitor, risk):
             wait_until(lambda e=e: server.faces.store.passage_where(e) is not None, 60, "ingest")
         wait_until(lambda: server.faces.store.pushed_face(risk) is not None, 60, "the push")
