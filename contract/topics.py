@@ -81,6 +81,30 @@ class Topics:
     def all_visitor_aliases(self) -> str:
         return f"{self.root}/gates/+/visitor-aliases"
 
+    def faces_req(self, gate: str) -> str:
+        """Server -> edge: a request for a passage's face crop (MQTT 5 request/response)."""
+        return f"{self.root}/gates/{check_id('gate', gate)}/faces/req"
+
+    def faces_res(self, gate: str) -> str:
+        """Edge -> server: the answer to a face request (the request's ResponseTopic)."""
+        return f"{self.root}/gates/{check_id('gate', gate)}/faces/res"
+
+    def all_faces_res(self) -> str:
+        return f"{self.root}/gates/+/faces/res"
+
+    def faces_gate_of(self, topic: str) -> str | None:
+        """The gate id in a ``.../gates/<gate>/faces/<req|res>`` topic of this site, else None."""
+        parts = topic.split("/")
+        if (
+            len(parts) == 6
+            and parts[:3] == [ROOT, self.site, "gates"]
+            and parts[4] == "faces"
+            and parts[5] in ("req", "res")
+            and _ID.match(parts[3])
+        ):
+            return parts[3]
+        return None
+
     def gate_of(self, topic: str) -> str | None:
         """The gate id in a ``.../gates/<gate>/...`` topic of this site, else None."""
         parts = topic.split("/")

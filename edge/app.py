@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,9 @@ from edge.config import EdgeConfig
 from edge.decide import Judge, ThresholdRule
 from edge.decision import Decision
 from edge.errors import OutboxError
+from edge.evidence import BestFaces
+from edge.faces.responder import FaceResponder
+from edge.faces.ring import FaceRing
 from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
 from edge.outbox import open_outbox
@@ -113,6 +117,10 @@ class EdgeApp:
             cfg, model_id, self.outbox, self.name, cfg.outbox.max_unstored
         )
         self.stats = EdgeStats()
+        self.best_faces = BestFaces()  # per track, its best-quality face: the passage's crop
+        self.faces = self._face_responder(cfg)
+        extra = [*(self.visitor_share.subscriptions() if self.visitor_share else ()),
+                 *(self.faces.subscriptions() if self.faces else ())]  # fmt: skip
         self.link = EdgeLink(
             cfg.mqtt,
             Topics(cfg.site),
@@ -122,7 +130,7 @@ class EdgeApp:
             on_gallery=self.gallery_sync.submit,
             on_search=self._on_search,
             on_published=self.stats.published,
-            extra=self.visitor_share.subscriptions() if self.visitor_share else (),
+            extra=extra,
         )
         if self.visitor_share is not None:
             self.visitor_share.publish = self.link.publish
@@ -130,6 +138,19 @@ class EdgeApp:
         self.reporter = StatusReporter(
             cfg, self.name, self.link, self.capture, self.gallery_sync, self.passages, self.stats,
             thresholds=self.thresholds, gate_captures=self.gate_captures,
+        )  # fmt: skip
+
+    def _face_responder(self, cfg: EdgeConfig) -> FaceResponder | None:
+        """The face ring and its responder (None when ``faces.enabled`` is off)."""
+        if not cfg.faces.enabled:
+            return None
+        ring = FaceRing(cfg.faces_dir(), cfg.faces.days * 86400,
+                        int(cfg.faces.max_mb * 1024 * 1024), self.name)  # fmt: skip
+        return FaceResponder(
+            ring, self.topics, cfg.site, cfg.gate, cfg.camera,
+            publish=lambda topic, payload, props: self.link.publish(topic, payload,
+                                                                    properties=props),
+            push_watchlist=cfg.faces.push_watchlist,
         )  # fmt: skip
 
     def _on_search(self, search_id: str, order: SearchOrder | None) -> None:
@@ -202,6 +223,8 @@ class EdgeApp:
             track.last_embed_at = frame.video_s
             self.sighting.observe(track, emb, orders, gallery, frame.image, face.crop)
             self.gate_captures.observe(track, face.quality, frame.image, face.crop)
+            if self.faces is not None:
+                self.best_faces.offer(track.id, face.quality, frame.image, track.box, face.crop)
             decision = self.judge.decide(track, gallery, now, final=False)
             if decision is not None:
                 self._decided(track, decision, frame)
@@ -229,11 +252,13 @@ class EdgeApp:
         ):
             self.sighting.forget(track)
             self.gate_captures.forget(track)
+            self.best_faces.pop(track.id)
             return
         decision = track.held or self.judge.decide(
             track, self.gallery_sync.gallery, time.monotonic(), final=True
         )
         if decision is None:
+            self.best_faces.pop(track.id)
             return
         self.emit(track, decision, self._direction(track, shape) or "none", captured)
 
@@ -249,6 +274,7 @@ class EdgeApp:
         if ev is not None:
             self.stats.queued(ev.seq, captured)
             self.link.kick()
+        self._keep_face(track, decision, ev.event_id if ev else None)
         if self.passages.repeats.merged > repeats:  # a broken-up track: its passage is out already
             found = []
         for c in self.sighting.candidates(track, found, ev.event_id if ev else None):
@@ -260,6 +286,15 @@ class EdgeApp:
         kept = self.gate_captures.capture(track, decision, gallery, ev.event_id if ev else None)
         if kept is not None:
             self.link.publish(self.topics.sightings(self.cfg.gate), kept.to_json())
+
+    def _keep_face(self, track: Track, decision: Decision, event_id: str | None) -> None:
+        """The passage's best face into the ring (a repeat, or a passage still waiting for the
+        outbox, has no event id: no crop); a watchlist passage's is pushed as well."""
+        face = self.best_faces.pop(track.id)
+        if self.faces is None or face is None or event_id is None:
+            return
+        watch = decision.role == "watchlist" and decision.identity_kind == "person"
+        self.faces.keep(event_id, face, datetime.now(UTC), decision.identity if watch else None)
 
     def store_unstored(self, force: bool = False) -> None:
         """Passages that wait in memory for the outbox file into it, when their retry is due."""
@@ -325,6 +360,8 @@ class EdgeApp:
         self.gallery_sync.stop()
         if self.visitor_share is not None:
             self.visitor_share.stop()
+        if self.faces is not None:
+            self.faces.stop()  # crops written, watchlist crops handed to paho before it stops
         self.link.stop(self.reporter.status("offline"))
         self.outbox.close()
 

@@ -216,6 +216,29 @@ class OutboxConfig(_Strict):
     )
 
 
+class FacesConfig(_Strict):
+    """Face crops of passages, kept on this machine only (issue 18): a bounded ring on disk,
+    purged by age and size; the server asks for one crop at a time (MQTT 5 request/response)."""
+
+    enabled: bool = Field(
+        True, description="Keep each passage's best-frame crop and answer the server's requests."
+    )
+    dir: Path | None = Field(
+        None, description="Folder of the ring (one JPEG per passage); default: <outbox dir>/faces."
+    )
+    days: float = Field(
+        7, gt=0, le=365, description="A crop is deleted this long after its passage."
+    )
+    max_mb: float = Field(
+        2000, gt=0, description="The ring's size cap (MB); the oldest crops go first."
+    )
+    push_watchlist: bool = Field(
+        True,
+        description="Push a watchlist passage's crop to the server at once (kind passage_face "
+        "on .../sightings), so an officer can confirm the hit by eye.",
+    )
+
+
 class EdgeConfig(_Strict):
     """One gate process: one camera."""
 
@@ -252,12 +275,14 @@ class EdgeConfig(_Strict):
     )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     outbox: OutboxConfig
+    faces: FacesConfig = Field(default_factory=FacesConfig)
     status_interval_s: float = Field(10.0, gt=0, description="Seconds between status messages.")
     stats_interval_s: float = Field(60.0, gt=0, description="Seconds between stats log lines.")
     snapshot_policy: Literal["never"] = Field(
         "never",
         description="Passages never carry a face picture; only an active search's sighting "
-        "candidates (search_evidence) and gate captures (decision.captures) do.",
+        "candidates (search_evidence), gate captures (decision.captures) and watchlist passages "
+        "(faces.push_watchlist) do. Other crops stay in the ring on this machine (faces).",
     )
 
     @model_validator(mode="after")
@@ -269,6 +294,10 @@ class EdgeConfig(_Strict):
         if self.direction == "both" and self.line is None:
             raise ValueError("direction 'both' needs a line rule (line: {axis, in_when})")
         return self
+
+    def faces_dir(self) -> Path:
+        """The face ring's folder: ``faces.dir``, else ``faces/`` beside the outbox."""
+        return self.faces.dir or self.outbox.path.parent / "faces"
 
     def gallery_token(self) -> str | None:
         """The token for gallery downloads, from the environment variable named above."""

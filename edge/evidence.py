@@ -1,5 +1,6 @@
-"""Face pictures that leave the gate: small JPEGs of a track's aligned crop and its context, for
-active searches' sighting candidates and for gate captures (edge/capture.py) only."""
+"""Face pictures: small JPEGs of a track's aligned crop and its context. They leave the gate for
+active searches' sighting candidates, gate captures (edge/capture.py) and watchlist passages
+only; every passage's context crop stays in the face ring on this machine (edge/faces/)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,16 @@ CONTEXT_PX = 320  # side of the context crop around the head
 JPEG_QUALITY = 80
 
 
-def _jpeg_b64(image: npt.NDArray[np.uint8]) -> str:
+def jpeg(image: npt.NDArray[np.uint8]) -> bytes:
+    """``image`` (BGR) as JPEG bytes at JPEG_QUALITY."""
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if not ok:
         raise ValueError(f"cannot encode a {image.shape} image as JPEG")
-    return base64.b64encode(buf.tobytes()).decode()
+    return buf.tobytes()
+
+
+def _jpeg_b64(image: npt.NDArray[np.uint8]) -> str:
+    return base64.b64encode(jpeg(image)).decode()
 
 
 def context_crop(

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, SearchOrder
@@ -105,10 +106,16 @@ class EdgeLink:
         self._wake.set()
 
     def publish(
-        self, topic: str, payload: bytes, retain: bool = False, expiry_s: float | None = None
+        self,
+        topic: str,
+        payload: bytes,
+        retain: bool = False,
+        expiry_s: float | None = None,
+        properties: Properties | None = None,
     ) -> None:
-        """A message outside the outbox (QoS 1; paho queues it while the broker is away)."""
-        props = expiring(expiry_s) if expiry_s is not None else None
+        """A message outside the outbox (QoS 1; paho queues it while the broker is away);
+        ``properties``: MQTT 5 PUBLISH properties (they take the place of ``expiry_s``)."""
+        props = properties or (expiring(expiry_s) if expiry_s is not None else None)
         info = self.client.publish(topic, payload, qos=1, retain=retain, properties=props)
         self._track(info, None)
 

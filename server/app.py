@@ -20,6 +20,7 @@ from contract.mqtt import Subscription
 from contract.topics import Topics
 from server.config import ServerConfig
 from server.db import make_engine, migrate
+from server.faces.service import PassageFaces
 from server.gallery import build_snapshot
 from server.ingest.bus import ServerBus
 from server.learning.service import Learning
@@ -63,6 +64,11 @@ class ServerApp:
         self.visitor_reports = VisitorReports(self.store, self.topics, self.hub)
         self._face: FaceEngine | None = None
         self._face_lock = threading.Lock()
+        self.faces = PassageFaces(
+            cfg.faces, self.engine, self.topics,
+            publish=lambda topic, payload, props: self.bus.publish(topic, payload,
+                                                                   properties=props),
+        )  # fmt: skip
         self.bus = ServerBus(
             cfg,
             self.store,
@@ -161,11 +167,11 @@ class ServerApp:
         """The visitor reports' topics, and the sightings topic for both of its kinds."""
         topic = self.topics.all_sightings()
         subs = [s for s in self.visitor_reports.subscriptions() if s.topic_filter != topic]
-        return [*subs, Subscription(topic, self._on_sighting)]
+        return [*subs, Subscription(topic, self._on_sighting), *self.faces.subscriptions()]
 
     def _on_sighting(self, msg: mqtt.MQTTMessage) -> None:
-        """A search's sighting candidate, a visitor a template search matched (look back), or a
-        gate capture for the gallery that learns."""
+        """A search's sighting candidate, a visitor a template search matched (look back), a
+        gate capture for the gallery that learns, or a watchlist passage's face crop."""
         try:
             kind = json.loads(msg.payload).get("kind")
         except (ValueError, AttributeError) as e:
@@ -174,6 +180,8 @@ class ServerApp:
             self.visitor_reports.on_match(msg)
         elif kind == "capture":
             self.learning.on_message(msg)
+        elif kind == "passage_face":
+            self.faces.on_pushed(msg)
         else:
             self.searches.on_message(msg)
 
@@ -249,6 +257,7 @@ class ServerApp:
         n["home_visits"] = self.store.purge_visits(now - timedelta(days=r.resident_days))
         n |= {f"learning_{k}": v for k, v in self.learning.purge(now).items()}
         n["notify_outbox"] = self.notify.purge(now)
+        n["watchlist_faces"] = self.faces.purge(now)  # faces.watchlist_days
         if any(n.values()):
             log.info("retention purge: %s", n)
         pictures = self.searches.purge_evidence(now)

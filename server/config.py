@@ -14,6 +14,7 @@ from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
+from server.faces.config import FacesConfig
 from server.ingest.gatecheck import GateLimits
 from server.notify.config import NotifyConfig
 from server.watch.repeats import AlertsConfig
@@ -296,6 +297,7 @@ class ServerConfig(_Strict):
     learning: LearningConfig = Field(default_factory=LearningConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    faces: FacesConfig = Field(default_factory=FacesConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)
     admin_token_env: str = Field(
         "GATEWATCH_ADMIN_TOKEN", description="Env var whose token becomes the first admin's."

@@ -140,3 +140,4 @@ class AuditAction(StrEnum):
     READ_TEMPLATES = "read_templates"
     REMOVE_TEMPLATE = "remove_template"
     NOTIFY_TEST = "notify_test"
+    VIEW_PASSAGE_FACE = "view_passage_face"

@@ -505,3 +505,19 @@ notify_attempts = Table(
     Index("ix_notify_attempts_channel_ts", "channel", "ts"),
     Index("ix_notify_attempts_outbox", "outbox_id"),
 )
+
+# Face crops of watchlist passages, pushed by the edge with the passage (issue 18): the evidence
+# an officer confirms a watchlist hit by eye with, kept faces.watchlist_days. Every other
+# passage's crop stays on its gate machine and is asked for on demand (never stored here).
+passage_faces = Table(
+    "passage_faces",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("gate", String(64), nullable=False),
+    Column("camera", String(64), nullable=False),
+    Column("person_id", String(64), nullable=False),
+    Column("ts", TS, nullable=False),
+    Column("jpeg", LargeBinary, nullable=False),
+    Column("stored", TS, nullable=False),
+    Index("ix_passage_faces_stored", "stored"),
+)

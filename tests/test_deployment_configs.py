@@ -321,6 +321,40 @@ def test_an_edge_publishes_sighting_candidates_only_for_its_own_gate(
             c.close()
 
 
+def test_only_the_server_asks_a_gate_for_a_face_and_a_gate_answers_only_its_own(
+    secured_broker: SecuredBroker,
+) -> None:
+    """Face crops stay on the gate machine: a gate reads only its own requests, which only the
+    server may write, and answers only on its own response topic (issue 18)."""
+    server = Peer(secured_broker.port, "server", "server")
+    north = Peer(secured_broker.port, "north", gate_client_id("north"))
+    south = Peer(secured_broker.port, "south", gate_client_id("south"))
+    try:
+        server.subscribe(TOPICS.all_faces_res(), TOPICS.all_status())
+        north.subscribe(TOPICS.faces_req("north"), TOPICS.faces_req("south"))
+        ask = b'{"event_id": "00000000000000000000000000000000"}'
+        # Another gate cannot ask north (nor itself), nor answer as north.
+        for topic in (TOPICS.faces_req("north"), TOPICS.faces_req("south")):
+            refused = south.publish(topic, ask)
+            assert refused.is_failure and refused.getName() == "Not authorized"
+        refused = south.publish(TOPICS.faces_res("north"), b"{}")
+        assert refused.is_failure and refused.getName() == "Not authorized"
+        # One publisher's messages arrive in order: south's, had north got it, came first.
+        assert not server.publish(TOPICS.faces_req("south"), ask).is_failure
+        assert not server.publish(TOPICS.faces_req("north"), ask).is_failure
+        north.wait(lambda p: len(p.messages) >= 1, 15, "north's request")
+        assert north.topics() == [TOPICS.faces_req("north")], "north reads only its own requests"
+        assert not north.publish(TOPICS.faces_res("north"), b"{}").is_failure
+        refused = north.publish(TOPICS.faces_res("south"), b"{}")
+        assert refused.is_failure and refused.getName() == "Not authorized"
+        assert not north.publish(TOPICS.status("north"), b"{}").is_failure
+        server.wait(lambda p: TOPICS.status("north") in p.topics(), 15, "north's status")
+        assert server.topics() == [TOPICS.faces_res("north"), TOPICS.status("north")]
+    finally:
+        for c in (server, north, south):
+            c.close()
+
+
 def test_an_edge_cannot_read_alerts(secured_broker: SecuredBroker) -> None:
     """Alerts carry person ids of sightings at every gate; no edge needs them."""
     server = Peer(secured_broker.port, "server", "server")

@@ -18,6 +18,7 @@ from server.api.routes import (
     audit,
     board,
     events,
+    faces,
     gallery,
     gates,
     health,
@@ -46,7 +47,7 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 # people before persons: /api/persons/find is not a person id.
 ROUTERS = (health, session, pages, users, people, persons, references, templates, review,
            gallery, board, events, trajectories, alerts, searches, visitors, visits, audit,
-           wall, notify, gates)  # fmt: skip
+           wall, notify, gates, faces)  # fmt: skip
 UPLOAD_PATHS = ("/api/searches/photo",)
 
 

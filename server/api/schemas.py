@@ -311,8 +311,9 @@ class VisitorInsideOut(_Out):
     gate: str
     camera: str
     hours: float
+    event_id: str  # the passage in: its face crop (GET /api/passages/{event_id}/face)
 
     @classmethod
     def of(cls, v: VisitorInside) -> VisitorInsideOut:
         return cls(visitor_id=v.visitor_id, since=v.since, gate=v.gate, camera=v.camera,
-                   hours=v.hours)  # fmt: skip
+                   hours=v.hours, event_id=v.event_id)  # fmt: skip

@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Literal
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 
 from contract.events import Ack, EdgeStatus, Passage
@@ -131,8 +132,10 @@ class ServerBus:
 
     # -- out -------------------------------------------------------------------------------
 
-    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=1, retain=retain)
+    def publish(
+        self, topic: str, payload: bytes, retain: bool = False, properties: Properties | None = None
+    ) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
 
     # -- in --------------------------------------------------------------------------------
 

@@ -288,7 +288,7 @@ def test_retention_purges_old_rows_and_keeps_recent_ones(server, broker) -> None
     assert server.purge(now) == {
         "visitor_events": 0, "visitors": 0, "person_events": 0, "audit": 0, "home_visits": 0,
         "learning_review_items": 0, "learning_captures": 0, "learning_capture_faces": 0,
-        "learning_rejections": 0, "notify_outbox": 0,
+        "learning_rejections": 0, "notify_outbox": 0, "watchlist_faces": 0,
     }  # fmt: skip
 
 

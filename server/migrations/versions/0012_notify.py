@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_notify"
-down_revision = "0010_learning"
+down_revision = "0011_alert_repeats"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_flows"
-down_revision = "0017_httphard"
+down_revision = "0013_face_crops"
 branch_labels = None
 depends_on = None
 

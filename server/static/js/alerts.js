@@ -73,6 +73,14 @@ GW.start(async (_me) => {
       el("span", {cls: "muted", text: t("alerts.repeat_detail", {n: a.count, first: fmt(a.created, "datetime")})}), " ",
       toggle, list);
   }
+
+  /** A watchlist or sighting alert's passage crop (a watchlist one is pushed and kept). */
+  function crop(a) {
+    const ev = a.evidence || {};
+    if (!ev.event_id || !["watchlist_seen", "sighting"].includes(a.rule)) return null;
+    const alt = GWFaces.alt({gate: ev.gate || "", camera: ev.camera || "", ts: ev.ts || a.created});
+    return GWFaces.box(ev.event_id, {size: "m", alt});
+  }
   function row(a) {
     const high = a.rule === "watchlist_seen" && a.state === "open";
     const pick = a.state === "open"
@@ -87,7 +95,7 @@ GW.start(async (_me) => {
         a.count > 1 ? el("div", {cls: "muted first", text: t("alerts.first_at", {time: fmt(a.created, "datetime")})}) : null),
       el("td", {text: GW.label("rule", a.rule)}),
       el("td", {}, who(a)),
-      el("td", {cls: "evidence"}, el("div", {text: alertText(a.summary)}), repeats(a), history(a)),
+      el("td", {cls: "evidence"}, el("div", {cls: "alert-face"}, crop(a), el("div", {text: alertText(a.summary)})), repeats(a), history(a)),
       el("td", {}, el("span", {cls: `state ${a.state}`, text: GW.label("alert_state", a.state)})),
       actions(a));
   }

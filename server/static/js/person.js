@@ -46,6 +46,15 @@ GW.start(async (me) => {
       : GW.el("div", {cls: "none", text: GW.t("person.no_reference")}));
   }
 
+  /** Beside the reference photo: the crops of the latest gate passages (newest first). */
+  function latestFaces(passages) {
+    const latest = passages.slice(-3).reverse();
+    People.fill($("latest-faces"), ...(latest.length ? latest.map((p) => GW.el("figure", {},
+      GWFaces.box(p.event_id, {size: "m", alt: GWFaces.alt(p)}),
+      GW.el("figcaption", {text: `${GW.fmt(p.ts, "datetime")} ${p.gate}`})))
+      : [GW.el("span", {cls: "muted", text: GW.t("faces.no_passages")})]));
+  }
+
   /** One band per stay, one tick per passage, hour labels in the site's zone. */
   function timeline(o) {
     const t0 = ms(o.since), t1 = ms(o.until), span = t1 - t0;
@@ -120,14 +129,15 @@ GW.start(async (me) => {
     People.fill($("passage-rows"), ...o.passages.slice().reverse().map((p) => GW.el("tr", {data: {event: p.event_id}},
       GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
       GW.el("td", {cls: `dir ${p.direction}`, text: GW.label("direction", p.direction)}),
-      GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}))));
+      GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}),
+      GW.el("td", {cls: "face"}, GWFaces.box(p.event_id, {alt: GWFaces.alt(p)})))));
     People.fill($("alert-rows"), ...o.alerts.map((a) => GW.el("tr", {cls: a.state === "open" ? "high" : null},
       GW.el("td", {text: GW.fmt(a.created, "datetime")}), GW.el("td", {text: GW.label("rule", a.rule) + (a.count > 1 ? ` · ${GW.t("alerts.repeat_times", {n: a.count})}` : "")}),
       GW.el("td", {text: GW.label("alert_state", a.state)}), GW.el("td", {text: evidence(a.evidence)}))));
     People.fill($("visit-rows"), ...o.visits.map((v) => GW.el("tr", {},
       GW.el("td", {text: GW.fmt(v.visited_at, "datetime")}), GW.el("td", {text: v.visitor}),
       GW.el("td", {text: GW.label("visits.outcome", v.outcome)}), GW.el("td", {text: v.note || ""}))));
-    for (const [body, cols] of [["stay-rows", 5], ["passage-rows", 5], ["alert-rows", 4], ["visit-rows", 4]]) {
+    for (const [body, cols] of [["stay-rows", 5], ["passage-rows", 6], ["alert-rows", 4], ["visit-rows", 4]]) {
       if (!$(body).children.length) $(body).append(GW.el("tr", {}, GW.el("td", {colspan: cols, cls: "muted", text: GW.t("common.none")})));
     }
   }
@@ -168,6 +178,7 @@ GW.start(async (me) => {
     $("name").textContent = p.name;
     People.fill($("badges"), GW.el("span", {cls: `role ${p.role}`, text: GW.label("role", p.role)}));
     reference(data.reference);
+    latestFaces(data.passages);
     whereabouts(data.whereabouts);
     facts(p);
     timeline(data);

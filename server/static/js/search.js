@@ -197,8 +197,9 @@ GW.start(async (_me) => {
       if (c.verdict === "confirmed") once.set(c.event_id || c.candidate_id, c);
     }
     const rows = [...once.values()].sort((a, b) => (a.ts < b.ts ? 1 : -1));
-    $("confirmed").replaceChildren(...(rows.length ? rows.map((c) => el("li", {cls: "sighting", data: {cid: c.candidate_id},
-      text: `${fmt(c.ts, "datetime")} · ${c.gate}（${c.camera}）· ${t("search.verdict_confirmed")} ${t("search.verdict_by", {by: c.verdict_by || "", time: fmt(c.verdict_at, "time")})}`}))
+    $("confirmed").replaceChildren(...(rows.length ? rows.map((c) => el("li", {cls: "sighting", data: {cid: c.candidate_id, event: c.event_id || ""}},
+      c.event_id ? GWFaces.box(c.event_id, {alt: GWFaces.alt(c)}) : null,
+      el("span", {text: `${fmt(c.ts, "datetime")} · ${c.gate}（${c.camera}）· ${t("search.verdict_confirmed")} ${t("search.verdict_by", {by: c.verdict_by || "", time: fmt(c.verdict_at, "time")})}`})))
       : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
     if (!st.cands.size && !$("candidates").children.length) {
       $("candidates").append(el("p", {cls: "muted empty", text: t("search.no_candidates")}));

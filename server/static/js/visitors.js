@@ -18,8 +18,9 @@ GW.start(async (_me) => {
       el("td", {cls: "vid", text: v.visitor_id}),
       el("td", {cls: "when", text: fmt(v.since, "datetime")}),
       el("td", {text: `${v.gate}（${v.camera}）`}),
-      el("td", {cls: "num", text: stay(v.hours)})))
-      : [el("tr", {}, el("td", {colspan: "4", cls: "muted", text: t("visitors.none")}))]));
+      el("td", {cls: "num", text: stay(v.hours)}),
+      el("td", {cls: "face"}, GWFaces.box(v.event_id, {alt: GWFaces.alt({gate: v.gate, camera: v.camera, ts: v.since})}))))
+      : [el("tr", {}, el("td", {colspan: "5", cls: "muted", text: t("visitors.none")}))]));
   }
   await load();
   setInterval(() => load().catch(GW.showError), REFRESH_MS);

@@ -1,6 +1,6 @@
 """dead letters: a capped prefix of the payload with its SHA-256, size and a count of repeats
 
-Revision ID: 0017_httphard
+Revision ID: 0016_httphard
 Revises: 0010_learning
 """
 
@@ -9,8 +9,8 @@ import hashlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017_httphard"
-down_revision = "0012_notify"
+revision = "0016_httphard"
+down_revision = "0015_wall"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Face crops of passages, kept on this machine (issue 18): the ring and the responder."""

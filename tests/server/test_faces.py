@@ -1,0 +1,119 @@
+"""GET /api/passages/{event_id}/face: the crop asked of the real edge code over the real broker,
+every view audited, officers only, answers cached in memory only; watchlist crops pushed and
+kept with their own retention; an offline gate said so."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from server import tables as t
+from server.states import AlertRule
+from tests.face_gate import FaceGate, real_face
+from tests.mqtt_helpers import wait_until
+from tests.server.conftest import auth, passage
+from tests.server.people_data import ingest
+
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def audit_rows(client, server, action: str) -> list[dict]:  # noqa: ANN001
+    rows = client.get(f"/api/audit?since=1h&action={action}", headers=auth(server, "admin"))
+    assert rows.status_code == 200, rows.text
+    return rows.json()
+
+
+def stored(server, event_id: str) -> None:  # noqa: ANN001
+    wait_until(lambda: server.faces.store.passage_where(event_id) is not None, 60, "ingest")
+
+
+def files_holding(root: Path, data: bytes, skip: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and skip not in p.parents
+            and data in p.read_bytes()]  # fmt: skip
+
+
+def test_a_passage_face_from_its_gate_audited_for_officers_and_never_stored(
+    client, server, broker, tmp_path: Path
+) -> None:
+    gate = FaceGate(tmp_path / "gate", server.cfg.site, broker.port)
+    try:
+        eid = gate.send("p-1", face=real_face())
+        bare = gate.send("p-2")  # a passage without a usable face: no crop
+        old = gate.send("p-3", ts=datetime.now(UTC) - timedelta(days=8))
+        later = gate.send("p-4", face=real_face("biden/2.jpg"))
+        for e in (eid, bare, old, later):
+            stored(server, e)
+        officer, viewer = auth(server, "officer"), auth(server, "viewer")
+        r = client.get(f"/api/passages/{eid}/face", headers=officer)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "image/jpeg" and r.content == gate.ring.get(eid)
+        assert r.headers["cache-control"] == "no-store"
+        # A viewer may not see identities, so not faces either (refused, and audited).
+        r = client.get(f"/api/passages/{eid}/face", headers=viewer)
+        assert r.status_code == 403
+        denied = audit_rows(client, server, "access_denied")
+        assert any(a["target"] == f"/api/passages/{eid}/face" for a in denied)
+        r = client.get(f"/api/passages/{bare}/face", headers=officer)
+        assert r.status_code == 404 and r.json()["detail"]["reason"] == "faces.none"
+        r = client.get(f"/api/passages/{old}/face", headers=officer)
+        assert r.status_code == 410 and r.json()["detail"]["reason"] == "faces.expired"
+        r = client.get(f"/api/passages/{uuid.uuid4().hex}/face", headers=officer)
+        assert r.status_code == 404  # no such passage
+        assert client.get("/api/passages/not-an-id/face", headers=officer).status_code == 422
+    finally:
+        gate.stop()
+    # The gate is gone: the answer it gave is still in memory, a new one is not to be had.
+    r = client.get(f"/api/passages/{eid}/face", headers=auth(server, "officer"))
+    assert r.status_code == 200 and r.content.startswith(b"\xff\xd8\xff")
+    t0 = time.monotonic()
+    r = client.get(f"/api/passages/{later}/face", headers=auth(server, "officer"))
+    assert r.status_code == 504 and r.json()["detail"]["reason"] == "faces.offline"
+    assert time.monotonic() - t0 < server.cfg.faces.timeout_s, "said offline: no wait"
+    views = audit_rows(client, server, "view_passage_face")
+    by_target = [(v["target"], v["detail"]["answer"], v["detail"]["source"]) for v in views]
+    assert sorted(by_target) == sorted([
+        (eid, "ok", "edge"), (bare, "not_found", "edge"), (old, "expired", "edge"),
+        (eid, "ok", "cache"), (later, "offline", "status"),
+    ])  # fmt: skip
+    assert all(v["user"] == "officer1" and v["detail"]["gate"] == "north" for v in views)
+    # Nothing of the crops on the server's disk: not in the database, not in any file.
+    with server.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.passage_faces)).scalar() == 0
+    ok_bytes = client.get(f"/api/passages/{eid}/face", headers=auth(server, "officer")).content
+    assert files_holding(tmp_path, ok_bytes[200:600], tmp_path / "gate") == []
+
+
+def test_a_gate_that_does_not_answer_is_offline_after_the_timeout(client, server, broker) -> None:
+    server.faces.requester.timeout_s = 0.5
+    p = passage(server.cfg.site, 1, "p-9", gate="west")  # no edge at west, no status either
+    ingest(server, broker, [p])
+    t0 = time.monotonic()
+    r = client.get(f"/api/passages/{p.event_id}/face", headers=auth(server, "officer"))
+    assert r.status_code == 504 and r.json()["detail"]["reason"] == "faces.offline"
+    assert time.monotonic() - t0 >= 0.5
+
+
+def test_a_watchlist_crop_is_pushed_kept_and_purged(client, server, broker, tmp_path) -> None:
+    r = client.put("/api/persons/p-risk", json={"id": "p-risk", "name": "刘某某",
+                   "role": "watchlist"}, headers=auth(server, "admin"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    gate = FaceGate(tmp_path / "gate", server.cfg.site, broker.port)
+    try:
+        eid = gate.send("p-risk", role="watchlist", face=real_face("biden/2.jpg"))
+        crop = gate.ring.get(eid)
+        wait_until(lambda: server.faces.store.pushed_face(eid) is not None, 60, "the push")
+        wait_until(lambda: server.store.open_alerts(AlertRule.WATCHLIST_SEEN), 60, "the alert")
+    finally:
+        gate.stop()
+    [alert] = server.store.open_alerts(AlertRule.WATCHLIST_SEEN)
+    assert alert.evidence["event_id"] == eid
+    r = client.get(f"/api/passages/{eid}/face", headers=auth(server, "officer"))
+    assert r.status_code == 200 and r.content == crop, "the kept crop, the gate offline"
+    assert server.purge(datetime.now(UTC) + timedelta(days=29))["watchlist_faces"] == 0
+    assert server.purge(datetime.now(UTC) + timedelta(days=31))["watchlist_faces"] == 1
+    assert server.faces.store.pushed_face(eid) is None
