@@ -14,6 +14,7 @@ from contract.gallery import Population
 from contract.mqtt import MqttConfig
 from contract.topics import ID_PATTERN
 from models.learning import LearningPolicy
+from server.site.names import SiteNames
 
 _POLICY = LearningPolicy()
 
@@ -249,6 +250,7 @@ class ServerConfig(_Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
     visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     wall: WallConfig = Field(default_factory=WallConfig)
+    names: SiteNames = Field(default_factory=SiteNames)  # display names (server/site/names.py)
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
     face: FaceConfig = Field(default_factory=FaceConfig)

@@ -24,7 +24,7 @@ GW.start(async (_me) => {
   }
   function personItem(p) {
     const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`];
-    const bits = [p.name, p.age != null ? `${p.age} ${t("common.age")}` : null, GW.label("role", p.role), ...where];
+    const bits = [p.name, p.age != null ? t("elders.age_n", {n: p.age}) : null, GW.label("role", p.role), ...where];
     return el("li", {}, el("button", {type: "button", cls: "secondary match", data: {id: p.id}, onclick: () => pick(p)},
       bits.filter(Boolean).join(" · ")));
   }
@@ -95,11 +95,11 @@ GW.start(async (_me) => {
     const passages = (a.trajectory_48h && a.trajectory_48h.passages) || [];
     const last = passages[passages.length - 1];
     out.push(el("p", {cls: "big-line", id: "last-seen", text: t("search.last_seen", {
-      gate: w.gate, direction: last ? GW.label("direction", last.direction) : "", time: fmt(w.last_seen, "datetime")})}));
+      gate: GW.gateName(w.gate), direction: last ? GW.label("direction", last.direction) : "", time: fmt(w.last_seen, "datetime")})}));
     const hours = (Date.now() - new Date(w.last_seen).getTime()) / 3600000;
-    out.push(el("p", {cls: "big-line", text: t("search.hours_since", {n: hours.toFixed(1)})}));
+    out.push(el("p", {cls: "big-line", text: t("search.hours_since", {n: GW.duration(hours * 3600)})}));
     if (a.last_internal) {
-      out.push(el("p", {text: t("search.last_internal", {gate: a.last_internal.gate, time: fmt(a.last_internal.ts, "datetime")})}));
+      out.push(el("p", {text: t("search.last_internal", {gate: GW.gateName(a.last_internal.gate), time: fmt(a.last_internal.ts, "datetime")})}));
     }
     return out;
   }
@@ -108,7 +108,7 @@ GW.start(async (_me) => {
     const out = [el("h3", {text: t("search.visitors_found")})];
     if (!vs.length) return [...out, el("p", {cls: "big-line", text: t("search.no_visitors")})];
     return [...out, el("ul", {}, ...vs.map((v) => el("li", {text: t("search.visitor_line", {
-      id: v.visitor_id, score: v.score.toFixed(2), gates: v.gates.join("、"),
+      id: v.visitor_id, score: GW.pct(v.score), gates: v.gates.map(GW.gateName).join("、"),
       inside: v.inside ? t("common.inside") : t("common.outside")})})))];
   }
 
@@ -171,8 +171,8 @@ GW.start(async (_me) => {
       el("div", {cls: "pics"}, ...(c.has_evidence ? [evidence(c, "aligned"), evidence(c, "context")]
         : [el("p", {cls: "muted", text: t("search.no_picture")})])),
       el("div", {cls: "cand-text"},
-        el("p", {cls: "cand-where", text: t("search.candidate_at", {gate: c.gate, camera: c.camera, time: fmt(c.ts, "seconds")})}),
-        el("p", {text: `${t("common.score")} ${c.score.toFixed(2)} · ${t("search.frames", {n: c.frames_at_threshold})} · ${GW.ago(c.ts)}`}),
+        el("p", {cls: "cand-where", text: t("search.candidate_at", {gate: GW.gateName(c.gate), camera: GW.cameraName(c.gate, c.camera), time: fmt(c.ts, "seconds")})}),
+        el("p", {text: `${t("common.score")} ${GW.pct(c.score)} · ${t("search.frames", {n: c.frames_at_threshold})} · ${GW.ago(c.ts)}`}),
         el("p", {cls: `verdict ${verdict}`, text: t(`search.verdict_${verdict}`)
           + (c.verdict_by ? ` · ${t("search.verdict_by", {by: c.verdict_by, time: fmt(c.verdict_at, "time")})}` : "")}),
         el("div", {cls: "buttons"},
@@ -190,7 +190,7 @@ GW.start(async (_me) => {
       .concat((st.sightings || []).map((s) => ({ts: s.ts, gate: s.gate, camera: s.camera, kind: t("search.sightings")})))
       .sort((a, b) => (a.ts < b.ts ? 1 : -1));
     $("confirmed").replaceChildren(...(rows.length ? rows.map((r) => el("li", {cls: "sighting",
-      text: `${fmt(r.ts, "datetime")} · ${r.gate}（${r.camera}）· ${r.kind}`})) : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
+      text: `${fmt(r.ts, "datetime")} · ${GW.where(r.gate, r.camera)} · ${r.kind}`})) : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
     if (!st.cands.size && !$("candidates").children.length) {
       $("candidates").append(el("p", {cls: "muted empty", text: t("search.no_candidates")}));
     }

@@ -23,14 +23,14 @@ GW.start(async (_me) => {
   function passageRow(p, fresh = false) {
     return el("li", {cls: `${p.role}${fresh ? " fresh" : ""}`},
       el("span", {cls: "time", text: fmt(p.ts, fmt(p.ts, "date") === fmt(new Date().toISOString(), "date") ? "seconds" : "datetime")}),
-      el("span", {cls: "gate", text: p.gate}),
+      el("span", {cls: "gate", text: GW.gateName(p.gate)}),
       el("span", {cls: `dir ${p.direction}`, text: label("direction", p.direction)}),
       el("span", {cls: `badge ${p.role}`, text: label("role", p.role)}),
       el("span", {cls: "who", text: who(p)}));
   }
   function alertRow(a) {
     const old = Date.now() - new Date(a.ts).getTime() > 12 * 3600 * 1000;
-    const when = [a.gate, fmt(a.ts, old ? "datetime" : "time"), ago(a.ts)].filter(Boolean).join(" · ");
+    const when = [GW.gateName(a.gate), fmt(a.ts, old ? "datetime" : "time"), ago(a.ts)].filter(Boolean).join(" · ");
     return el("li", {cls: a.high ? "high" : "", data: {rule: a.rule}},
       el("span", {cls: "rule", text: label("rule", a.rule)}),
       el("span", {cls: "who", text: who(a) || label("role", a.role)}),
@@ -42,7 +42,7 @@ GW.start(async (_me) => {
       t("wall.last_passage", {time: g.last_passage ? fmt(g.last_passage, "time") : t("common.never")}),
     ].filter(Boolean).join(" · ");
     return el("li", {cls: g.online ? "" : "dead"},
-      el("span", {cls: "name", text: `${g.gate} · ${g.camera}`}),
+      el("span", {cls: "name", text: `${GW.gateName(g.gate)} · ${GW.cameraName(g.gate, g.camera)}`}),
       el("span", {cls: `state ${g.online ? "on" : "off"}`, text: t(g.online ? "wall.online" : "wall.offline")}),
       el("span", {cls: "who", text: parts}));
   }
