@@ -18,7 +18,7 @@ class NotFound(ServerError, LookupError):
 
     @classmethod
     def person(cls, person_id: str) -> NotFound:
-        """"no such person: <id>", with its catalogue key."""
+        """ "no such person: <id>", with its catalogue key."""
         return cls(f"no such person: {person_id}", key="error.k.no_such_person", id=person_id)
 
 

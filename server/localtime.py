@@ -24,9 +24,7 @@ def local_text(ts: datetime | str | None, tz: tzinfo, seconds: bool = False) -> 
     return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def day_time_text(
-    ts: datetime | str, tz: tzinfo, locale: str, now: datetime | None = None
-) -> str:
+def day_time_text(ts: datetime | str, tz: tzinfo, locale: str, now: datetime | None = None) -> str:
     """'12月7日 周一 14:05' (en 'Mon 7 Dec 14:05') in the compound's zone; the year too when it
     is not this year's. The pages' ``GW.fmt(iso, "datetime")`` follows the same rules."""
     from server.i18n import text

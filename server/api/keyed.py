@@ -26,9 +26,11 @@ class Refused(HTTPException):
 def body(detail: str, e: Exception) -> dict[str, Any]:
     """{detail, key, values} for an exception that has a key, else {detail}."""
     key = getattr(e, "key", None)
-    return {"detail": detail, "key": key, "values": getattr(e, "values", {})} if key else {
-        "detail": detail
-    }
+    return (
+        {"detail": detail, "key": key, "values": getattr(e, "values", {})}
+        if key
+        else {"detail": detail}
+    )
 
 
 async def http_errors(request: Request, e: Exception) -> Response:
