@@ -43,7 +43,7 @@ def test_three_prompts_three_templates_and_a_reference_photo(
     assert server.store.template_count("p-obama") == 3
     ref = server.store.reference("p-obama")
     assert ref is not None and (ref.width, ref.height) == (240, 240)
-    assert "not kept" not in r.stderr
+    assert "：未采用：" not in r.stderr  # a prompt not kept
 
 
 @on_server
@@ -59,7 +59,7 @@ def test_a_segment_without_a_face_or_turned_the_wrong_way_is_left_out_with_the_r
     r = enroll(http_url, server.tokens["admin"], "capture", *PERSON, "--camera", str(video),
                "--seconds-per-prompt", "2")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "enrolled p-obama (1 template: straight); gallery v1" in r.stdout
+    assert "已登记 p-obama（1 个人脸模板：straight）；人脸库版本 1" in r.stdout
     err = r.stderr.splitlines()
     left = next(line for line in err if line.startswith(LEFT))
     assert "not kept: no usable frame in" in left and "no face found" in left
