@@ -30,7 +30,8 @@ GW.start(async (_me) => {
   }
   function alertRow(a) {
     const old = Date.now() - new Date(a.ts).getTime() > 12 * 3600 * 1000;
-    const when = [GW.gateName(a.gate), fmt(a.ts, old ? "datetime" : "time"), ago(a.ts)].filter(Boolean).join(" · ");
+    const when = (old ? [GW.gateName(a.gate), ago(a.ts), fmt(a.ts, "datetime")]  // "2 天前" before the date
+      : [GW.gateName(a.gate), fmt(a.ts, "time"), ago(a.ts)]).filter(Boolean).join(" · ");
     return el("li", {cls: a.high ? "high" : "", data: {rule: a.rule}},
       el("span", {cls: "rule", text: label("rule", a.rule)}),
       el("span", {cls: "who", text: who(a) || label("role", a.role)}),
