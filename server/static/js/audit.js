@@ -24,7 +24,7 @@ GW.start(async (_me) => {
       if (e.status === 403) {
         $("audit-body").hidden = true;
         $("forbidden").hidden = false;
-        $("forbidden").textContent = `${t("audit.admins_only")}（${e.message}）`;
+        $("forbidden").textContent = t("audit.admins_only_why", {msg: t("audit.admins_only"), why: e.message});
         return;
       }
       throw e;
