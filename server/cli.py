@@ -132,7 +132,10 @@ def _person_id(args: argparse.Namespace, asked: str) -> str:
     pick = getattr(args, "pick", None)
     if pick is None and sys.stdin.isatty():
         print(listing)
-        answer = input(s.t("cli.pick_prompt", n=len(same), q=asked)).strip()
+        try:
+            answer = input(s.t("cli.pick_prompt", n=len(same), q=asked)).strip()
+        except EOFError:  # Ctrl-D: no choice
+            answer = ""
         pick = int(answer) if answer.isdigit() else 0
     elif pick is None:
         print(listing)
