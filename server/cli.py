@@ -127,18 +127,17 @@ def _person_id(args: argparse.Namespace, asked: str) -> str:
         raise ApiError(s.t("cli.pick_none", q=asked))
     if len(same) == 1:
         return same[0]["id"]
-    listing = "\n".join([s.t("cli.pick_list", n=len(same), q=asked)]
-                        + [_match_line(s, i, p) for i, p in enumerate(same, 1)])  # fmt: skip
+    rows = [_match_line(s, i, p) for i, p in enumerate(same, 1)]
     pick = getattr(args, "pick", None)
     if pick is None and sys.stdin.isatty():
-        print(listing)
+        print("\n".join([s.t("cli.pick_matches", n=len(same), q=asked), *rows]))
         try:
             answer = input(s.t("cli.pick_prompt", n=len(same), q=asked)).strip()
         except EOFError:  # Ctrl-D: no choice
             answer = ""
         pick = int(answer) if answer.isdigit() else 0
     elif pick is None:
-        print(listing)
+        print("\n".join([s.t("cli.pick_list", n=len(same), q=asked), *rows]))
         raise Ambiguous(s.t("cli.pick_list", n=len(same), q=asked).rstrip("：:"))
     if not 1 <= pick <= len(same):
         raise ApiError(s.t("cli.pick_bad", i=pick, n=len(same)))
@@ -160,8 +159,7 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
         s.t(
             "cli.last_seen",
             time=s.local(w["last_seen"]),
-            gate=s.names.gate(w["gate"]),
-            camera=s.names.camera(w["gate"], w["camera"]),
+            place=s.where(w["gate"], w["camera"]),
             where=s.inside(w["inside"]),
             since=s.local(w["since"]),
         )  # fmt: skip

@@ -48,7 +48,7 @@ def test_trajectory_in_chinese_and_local_time(server, http_url: str) -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == f"{local(went_in)}  进  g1/c1"
     assert lines[1] == f"{local(went_out)}  出  g1/c1"
-    last = text("zh-CN", "cli.last_seen", time=local(went_out), gate="g1", camera="c1",
+    last = text("zh-CN", "cli.last_seen", time=local(went_out), place="g1/c1",
                 where="在小区外", since=local(went_out))  # fmt: skip
     assert lines[2] == last
     utc = went_out.strftime("%Y-%m-%d %H:%M")

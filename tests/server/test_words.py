@@ -191,6 +191,7 @@ def test_the_cli_by_name_with_display_names_and_a_note(named, url: str) -> None:
     assert r.returncode == 0, r.stderr
     first = r.stdout.splitlines()[0]
     assert first.endswith("  进  北门（进门）") and "周" in first and "T" not in first, r.stdout
+    assert "最后出现：" in r.stdout and "，北门（进门）；" in r.stdout, r.stdout
     # A unique name needs no choice; close with a note.
     r = gw(url, officer, "search", "raise", "李明", "--reason", "家属", "--json")
     assert r.returncode == 0, r.stderr
