@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -289,6 +290,8 @@ def test_pages_say_it_in_chinese(named, url: str, browser) -> None:  # noqa: ANN
     wait(d, lambda d: d.execute_script("return document.body.dataset.ready === '1'"))
     assert d.find_element("css selector", ".wallbar h1").text.startswith("曲江花园")
     assert "北门 · 进门" in _text(d, "gates")
+    day = _text(d, "date")
+    assert re.fullmatch(r"\d{1,2}月\d{1,2}日 周[一二三四五六日]", day), day
     shoot(d, "words-wall")
 
     # The audit log as an admin: every action by its name.

@@ -71,16 +71,18 @@ const GW = (() => {
   const parts = new Intl.DateTimeFormat("en-GB", {timeZone: zone, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
   /** "12月7日 周一 14:05" (the year too when not this year's); server/localtime.py
    * day_time_text writes the same. */
-  function dayTime(date) {
+  function dayTime(date, onlyDay = false) {
     const p = (d) => Object.fromEntries(parts.formatToParts(d).map((x) => [x.type, x.value]));
     const at = p(date);
     const [y, m, d] = [Number(at.year), Number(at.month), Number(at.day)];
     const weekday = t("fmt.weekdays").split(",")[(new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7];
-    const key = Number(p(new Date()).year) === y ? "fmt.day_time" : "fmt.year_day_time";
+    const key = onlyDay ? "fmt.day" : Number(p(new Date()).year) === y ? "fmt.day_time" : "fmt.year_day_time";
     return t(key, {year: y, month: t("fmt.months").split(",")[m - 1], day: d, weekday, time: `${at.hour}:${at.minute}`});
   }
-  /** `iso` in the site's zone: kind is time | seconds | date | datetime (with the weekday). */
-  const fmt = (iso, kind = "datetime") => (!iso ? "" : kind === "datetime" ? dayTime(new Date(iso)) : formats[kind].format(new Date(iso)));
+  /** `iso` in the site's zone: kind is time | seconds | date | datetime (with the weekday) |
+   * day ("12月7日 周一"). */
+  const fmt = (iso, kind = "datetime") => (!iso ? "" : kind === "datetime" || kind === "day"
+    ? dayTime(new Date(iso), kind === "day") : formats[kind].format(new Date(iso)));
   /** A length of time as people say it ("38 分钟", "2 小时 5 分", "3 天 4 小时"); the same rules
    * as server/localtime.py duration_text. */
   function duration(seconds) {

@@ -169,7 +169,7 @@ GW.start(async (_me) => {
   }
   function tick() {
     const now = Date.now();
-    $("date").textContent = fmt(new Date(now).toISOString(), "date");
+    $("date").textContent = fmt(new Date(now).toISOString(), "day");
     $("time").textContent = fmt(new Date(now).toISOString(), "seconds");
     if (now - lastNews > STALE_MS) {
       if (staleSince === null) {
