@@ -8,6 +8,7 @@ setup(
     packages=find_packages(include=["gatewatch", "contract", "models", "edge", "enroll", "server"]),
     package_data={
         "models": ["data/*.json"],
+        "enroll": ["words.json"],
         "server": [
             "static/**/*",
             "templates/*.html",

@@ -16,6 +16,7 @@ import numpy as np
 
 from contract.roles import ENROLLED_ROLES
 from enroll.client import Api, EnrollError
+from enroll.words import Words, words_of
 from models.enrollment import agreeing
 from models.imageio import IMAGE_SUFFIXES
 
@@ -96,9 +97,9 @@ def _existing(api: Api, pid: str) -> dict[str, Any] | None:
     return api.call("GET", f"/api/persons/{pid}?reason=enrollment")
 
 
-def _report_rejections(rejected: list) -> None:  # noqa: ANN001
+def _report_rejections(w: Words, rejected: list) -> None:  # noqa: ANN001
     for r in rejected:
-        print(f"rejected {r.photo}: {r.reason}", file=sys.stderr)
+        print(w("rejected", photo=r.photo, reason=r.reason), file=sys.stderr)
 
 
 def _report_nearest(enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN001
@@ -108,13 +109,13 @@ def _report_nearest(enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN0
         print(near.describe(pid), file=sys.stderr if near.look_alike else sys.stdout)
 
 
-def _report_reference(enroller, pid: str, shots: list) -> None:  # noqa: ANN001
+def _report_reference(w: Words, enroller, pid: str, shots: list) -> None:  # noqa: ANN001
     """Upload the reference photo (the best face crop); a failure is a warning, not an error."""
     why = enroller.send_reference(pid, shots)
     if why is None:
-        print(f"{pid}: reference photo stored (face crop)")
+        print(w("reference_stored", id=pid))
     else:
-        print(f"WARNING {pid}: reference photo not stored: {why}", file=sys.stderr)
+        print(w("reference_not_stored", id=pid, why=why), file=sys.stderr)
 
 
 def _new_person(args: argparse.Namespace):  # noqa: ANN202
@@ -125,23 +126,23 @@ def _new_person(args: argparse.Namespace):  # noqa: ANN202
     return _person(args), _enroller(args, api)
 
 
-def _enrolled(verb: str, pid: str, out: dict[str, Any], used: str = "") -> str:
+def _enrolled(w: Words, verb: str, pid: str, out: dict[str, Any], used: str = "") -> str:
     """'enrolled p-1 (3 templates); gallery v4': the person's template count after the call."""
     n = out.get("templates", out["added"])
-    plural = "s" if n != 1 else ""
-    return f"{verb} {pid} ({n} template{plural}{used}); gallery v{out['gallery']['version']}"
+    return w(verb, id=pid, count=w.templates(n), extra=used, version=out["gallery"]["version"])
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     from enroll.policy import embeddings
 
     person, enroller = _new_person(args)
+    w = words_of(enroller.api.call)
     shots, rejected = enroller.shots(args.id, [Path(p) for p in args.photos])
-    _report_rejections(rejected)
+    _report_rejections(w, rejected)
     out = enroller.send(person, shots)
-    print(_enrolled("enrolled", args.id, out))
+    print(_enrolled(w, "enrolled", args.id, out))
     _report_nearest(enroller, args.id, embeddings(shots))
-    _report_reference(enroller, args.id, shots)
+    _report_reference(w, enroller, args.id, shots)
     return 0
 
 
@@ -149,27 +150,29 @@ def cmd_update(args: argparse.Namespace) -> int:
     from enroll.policy import embeddings
 
     api = _api(args)
+    w = words_of(api.call)
     old = _existing(api, args.id)
     if old is None:
         raise EnrollError(f"{args.id} is not enrolled; use 'gatewatch enroll add'")
     person = _person(args, old)
     if not args.photos:
         api.call("PUT", f"/api/persons/{args.id}", person)
-        print(f"updated {args.id}")
+        print(w("updated", id=args.id))
         return 0
     enroller = _enroller(args, api)
     shots, rejected = enroller.shots(args.id, [Path(p) for p in args.photos])
-    _report_rejections(rejected)
+    _report_rejections(w, rejected)
     out = enroller.send(person, shots, replace=True)
-    print(_enrolled("updated", args.id, out))
+    print(_enrolled(w, "updated_full", args.id, out))
     _report_nearest(enroller, args.id, embeddings(shots))
-    _report_reference(enroller, args.id, shots)
+    _report_reference(w, enroller, args.id, shots)
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    out = _api(args).call("DELETE", f"/api/persons/{args.id}")
-    print(f"removed {args.id}; gallery v{out['gallery']['version']}")
+    api = _api(args)
+    out = api.call("DELETE", f"/api/persons/{args.id}")
+    print(words_of(api.call)("removed", id=args.id, version=out["gallery"]["version"]))
     return 0
 
 
@@ -291,12 +294,21 @@ def cmd_import(args: argparse.Namespace) -> int:
         _write_report(args.report, report)
     dt = time.monotonic() - t0
     rejections = sum(r["outcome"] in ("photo_rejected", "not_enrolled") for r in report)
-    per = ", ".join(f"{c} with {k}" for k, c in sorted(Counter(counts).items(), reverse=True))
+    w = words_of(api.call)
+    per = w("import_per_sep").join(
+        w("import_per", c=c, k=k) for k, c in sorted(Counter(counts).items(), reverse=True)
+    )
     print(
-        f"{len(counts)} enrolled, {skipped} skipped (already enrolled), {rejections} rejections; "
-        f"{sum(counts)} templates" + (f" ({per})" if per else "") + "; "
-        f"{len(rows) / max(dt, 1e-6):.1f} rows/s"
-        + (f"; gallery v{gallery['version']}" if gallery else "")
+        w(
+            "import_done",
+            enrolled=len(counts),
+            skipped=skipped,
+            rejections=rejections,
+            templates=sum(counts),
+            per=w("import_per_all", per=per) if per else "",
+            rate=f"{len(rows) / max(dt, 1e-6):.1f}",
+            gallery=w("import_gallery", version=gallery["version"]) if gallery else "",
+        )
     )
     return 0
 
@@ -306,6 +318,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from enroll.policy import embeddings
 
     person, enroller = _new_person(args)
+    w = words_of(enroller.api.call)
     camera = DeskCamera(args.camera, args.seconds_per_prompt)
     try:
         results = capture(enroller.engine, camera, lambda line: print(line, flush=True))
@@ -313,10 +326,10 @@ def cmd_capture(args: argparse.Namespace) -> int:
         camera.close()
     for r in results:
         if r.shot is None:
-            print(f"{r.prompt.text}: not kept: {r.reason}", file=sys.stderr)
+            print(w("not_kept", prompt=r.prompt.text, reason=r.reason), file=sys.stderr)
     found = [r.shot for r in results if r.shot is not None]
     shots, rejected = agreeing(enroller.engine, args.id, found)
-    _report_rejections(rejected)
+    _report_rejections(w, rejected)
     if not shots:
         raise EnrollError(
             "no usable photo from the camera; stand alone in front of it, follow the prompts, "
@@ -324,9 +337,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
         )
     out = enroller.send(person, shots)
     kept = [r.prompt.key for r in results if r.shot in shots]
-    print(_enrolled("enrolled", args.id, out, f": {', '.join(kept)}"))
+    print(_enrolled(w, "enrolled", args.id, out, w("kept", keys=w("kept_sep").join(kept))))
     _report_nearest(enroller, args.id, embeddings(shots))
-    _report_reference(enroller, args.id, shots)
+    _report_reference(w, enroller, args.id, shots)
     return 0
 
 

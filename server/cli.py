@@ -6,11 +6,14 @@ import argparse
 import json
 import logging
 import os
+import re
+import sys
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from server.clitext import CliSite, site_of
+from contract.topics import ID_PATTERN
+from server.clitext import CliSite, helptext, site_of
 from server.errors import ApiError
 
 if TYPE_CHECKING:
@@ -99,22 +102,65 @@ def _out(args: argparse.Namespace, obj: Any, text: str) -> int:
     return 0
 
 
+class Ambiguous(ApiError):
+    """A name several people share, asked without a terminal or --pick: the list was printed."""
+
+
+def _match_line(s: CliSite, i: int, p: dict[str, Any]) -> str:
+    where = [s.t("common.building_n", n=p["building"])] if p.get("building") else []
+    where += [s.t("elders.unit_n", n=p["unit"])] if p.get("unit") else []
+    age = s.t("elders.age_n", n=p["age"]) if p.get("age") is not None else ""
+    return s.t("cli.pick_row", i=i, name=p["name"], where=" ".join(where) or s.label("role",
+               p.get("role")), age=age, id=p["id"])  # fmt: skip
+
+
+def _person_id(args: argparse.Namespace, asked: str) -> str:
+    """The person id for ``asked``: an id as it is, a name looked up (``/api/persons/find``,
+    audited); several people of that name: the officer chooses (``--pick N``, else asked on a
+    terminal; without one the list is printed and the command fails)."""
+    if re.fullmatch(ID_PATTERN, asked):
+        return asked
+    s = _site(args)
+    found = _call(args, "GET", f"/api/persons/find?{urllib.parse.urlencode({'q': asked})}")
+    same = [p for p in found if p["name"] == asked] or found
+    if not same:
+        raise ApiError(s.t("cli.pick_none", q=asked))
+    if len(same) == 1:
+        return same[0]["id"]
+    rows = [_match_line(s, i, p) for i, p in enumerate(same, 1)]
+    pick = getattr(args, "pick", None)
+    if pick is None and sys.stdin.isatty():
+        print("\n".join([s.t("cli.pick_matches", n=len(same), q=asked), *rows]))
+        try:
+            answer = input(s.t("cli.pick_prompt", n=len(same), q=asked)).strip()
+        except EOFError:  # Ctrl-D: no choice
+            answer = ""
+        pick = int(answer) if answer.isdigit() else 0
+    elif pick is None:
+        print("\n".join([s.t("cli.pick_list", n=len(same), q=asked), *rows]))
+        raise Ambiguous(s.t("cli.pick_list", n=len(same), q=asked).rstrip("：:"))
+    if not 1 <= pick <= len(same):
+        raise ApiError(s.t("cli.pick_bad", i=pick, n=len(same)))
+    return same[pick - 1]["id"]
+
+
 def cmd_trajectory(args: argparse.Namespace) -> int:
     s = _site(args)
+    pid = _person_id(args, args.identity)
     q = urllib.parse.urlencode({"since": args.since, "reason": args.reason})
-    t = _call(args, "GET", f"/api/trajectory/{urllib.parse.quote(args.identity)}?{q}")
+    t = _call(args, "GET", f"/api/trajectory/{urllib.parse.quote(pid)}?{q}")
     w = t["whereabouts"]
     lines = [
-        f"{s.local(p['ts'])}  {s.label('direction', p['direction'])}  {p['gate']}/{p['camera']}"
+        f"{s.local(p['ts'])}  {s.label('direction', p['direction'])}  "
+        f"{s.where(p['gate'], p['camera'])}"
         for p in t["passages"]
     ]
     where = (
         s.t(
             "cli.last_seen",
             time=s.local(w["last_seen"]),
-            gate=w["gate"],
-            camera=w["camera"],
-            where=s.where(w["inside"]),
+            place=s.where(w["gate"], w["camera"]),
+            where=s.inside(w["inside"]),
             since=s.local(w["since"]),
         )  # fmt: skip
         if w["last_seen"]
@@ -126,9 +172,10 @@ def cmd_trajectory(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     s = _site(args)
     if args.action == "raise":
-        a = _call(args, "POST", "/api/searches", {"person_id": args.person, "reason": args.reason})
+        pid = _person_id(args, args.person)
+        a = _call(args, "POST", "/api/searches", {"person_id": pid, "reason": args.reason})
         answer = (
-            s.t("cli.believed", where=s.where(a.get("believed_inside")))
+            s.t("cli.believed", where=s.inside(a.get("believed_inside")))
             if a.get("seen_last_48h")
             else s.t("cli.not_seen_48h")
         )
@@ -146,15 +193,20 @@ def cmd_search(args: argparse.Namespace) -> int:
             for r in rows
         )
         return _out(args, rows, text or s.t("cli.no_searches"))
-    a = _call(args, "POST", f"/api/searches/{urllib.parse.quote(args.search_id)}/close")
-    return _out(args, a, s.t("cli.search_closed", id=args.search_id, n=len(a["sightings"])))
+    body = {"note": args.note} if args.note else None
+    a = _call(args, "POST", f"/api/searches/{urllib.parse.quote(args.search_id)}/close", body)
+    n = len(a["sightings"])
+    if args.note:
+        return _out(args, a, s.t("cli.search_closed_note", id=args.search_id, n=n, note=args.note))
+    return _out(args, a, s.t("cli.search_closed", id=args.search_id, n=n))
 
 
-def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
+def _alert_line(a: dict[str, Any], s: CliSite) -> str:
     """One alert as the officer reads it: local time, rule, name, state, evidence as text."""
     from server.i18n import text
-    from server.localtime import local_text
     from server.watch.alert_text import summary_text
+
+    locale = s.locale
 
     pid = a["person_id"]
     if a.get("person_name"):
@@ -165,12 +217,11 @@ def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
         who = pid
     state = text(locale, f"alert_state.{a['state']}")
     rule = text(locale, f"rule.{a['rule']}")
-    head = f"#{a['id']}  {local_text(a['created'], tz)}  {rule}"
-    line = f"{head}  {who}  [{state}]  {summary_text(a['summary'], locale, tz)}"
+    head = f"#{a['id']}  {s.local(a['created'])}  {rule}"
+    line = f"{head}  {who}  [{state}]  {summary_text(a['summary'], locale, s.tz, s.names)}"
     if a.get("count", 1) > 1:  # repeats merged into this alert
-        line += "  " + text(locale, "alerts.cli_count", n=a["count"],
-                            time=local_text(a["last_ts"], tz))  # fmt: skip
-    notes = [f"    {local_text(h['ts'], tz)} {h['user']}: "
+        line += "  " + text(locale, "alerts.cli_count", n=a["count"], time=s.local(a["last_ts"]))
+    notes = [f"    {s.local(h['ts'])} {h['user']}: "
              f"{text(locale, 'alert_state.' + h['state'])}{' — ' + h['note'] if h['note'] else ''}"
              for h in a.get("history", [])]  # fmt: skip
     return "\n".join([line, *notes])
@@ -178,12 +229,10 @@ def _alert_line(a: dict[str, Any], locale: str, tz: Any) -> str:  # noqa: ANN401
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     """List alerts (local time, names, evidence as text), or acknowledge / close one."""
-    from zoneinfo import ZoneInfo
-
     from server.i18n import text
 
-    site = _call(args, "GET", "/api/site")
-    locale, tz = site["locale"], ZoneInfo(site["timezone"])
+    s = _site(args)
+    locale = s.locale
     if args.action == "ack" and (args.all or len(args.alert_id) > 1):
         return _ack_many(args, locale)
     if args.action in ("ack", "close"):
@@ -199,7 +248,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                                                   ("person", args.person)) if v})  # fmt: skip
     rows = _call(args, "GET", f"/api/alerts?{q}")
     none = text(locale, "alerts.cli_none", state=text(locale, f"alert_state.{args.state}"))
-    return _out(args, rows, "\n".join(_alert_line(a, locale, tz) for a in rows) or none)
+    return _out(args, rows, "\n".join(_alert_line(a, s) for a in rows) or none)
 
 
 def _ack_many(args: argparse.Namespace, locale: str) -> int:
@@ -258,7 +307,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 
 def _register_users(sub: argparse._SubParsersAction, client: Any) -> None:  # noqa: ANN401
-    p = sub.add_parser("users", help="API users and their tokens (admin)")
+    p = sub.add_parser("users", help=helptext("users"))
     usub = p.add_subparsers(dest="action", required=True)
     for action in ("list", "add", "revoke", "rotate"):
         u = usub.add_parser(action)
@@ -272,7 +321,7 @@ def _register_users(sub: argparse._SubParsersAction, client: Any) -> None:  # no
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("server", help="run the compound's server")
+    p = sub.add_parser("server", help=helptext("server"))
     p.add_argument("--config", type=Path, help="server YAML (ServerConfig); required to run")
     p.add_argument("--validate-config", action="store_true")
     p.set_defaults(func=cmd_server, server_parser=p)
@@ -281,45 +330,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     register_import(p.add_subparsers(dest="server_command", metavar="import-events"))
 
     def client(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--url", default=os.environ.get("GATEWATCH_URL", "http://127.0.0.1:8080"))
-        p.add_argument("--json", action="store_true")
+        p.add_argument("--url", default=os.environ.get("GATEWATCH_URL", "http://127.0.0.1:8080"),
+                       help=helptext("url"))  # fmt: skip
+        p.add_argument("--json", action="store_true", help=helptext("json"))
 
-    p = sub.add_parser("trajectory", help="a person's passages and whereabouts (audited)")
-    p.add_argument("identity")
-    p.add_argument("--since", default="48h")
-    p.add_argument("--reason", required=True, help="why you look (written to the audit log)")
+    p = sub.add_parser(
+        "trajectory", help=helptext("trajectory"), description=helptext("trajectory")
+    )
+    p.add_argument("identity", help=helptext("identity"))
+    p.add_argument("--since", default="48h", help=helptext("since"))
+    p.add_argument("--reason", required=True, help=helptext("reason"))
+    p.add_argument("--pick", type=int, metavar="N", help=helptext("pick"))
     client(p)
     p.set_defaults(func=cmd_trajectory)
 
-    p = sub.add_parser("search", help="missing-person searches")
+    p = sub.add_parser("search", help=helptext("search"), description=helptext("search"))
     ssub = p.add_subparsers(dest="action", required=True)
-    r = ssub.add_parser("raise")
-    r.add_argument("person")
-    r.add_argument("--reason", required=True)
+    r = ssub.add_parser("raise", help=helptext("search_raise"))
+    r.add_argument("person", help=helptext("identity"))
+    r.add_argument("--reason", required=True, help=helptext("reason"))
+    r.add_argument("--pick", type=int, metavar="N", help=helptext("pick"))
     client(r)
     r.set_defaults(func=cmd_search)
-    ls = ssub.add_parser("list")
+    ls = ssub.add_parser("list", help=helptext("search_list"))
     client(ls)
     ls.set_defaults(func=cmd_search)
-    c = ssub.add_parser("close")
+    c = ssub.add_parser("close", help=helptext("search_close"))
     c.add_argument("search_id")
+    c.add_argument("--note", help=helptext("note"))
     client(c)
     c.set_defaults(func=cmd_search)
 
     _register_users(sub, client)
 
-    p = sub.add_parser(
-        "alerts", help="alerts: list; ack ID [ID ...] | ack --all / close ID with --note"
-    )
+    p = sub.add_parser("alerts", help=helptext("alerts"), description=helptext("alerts"))
     p.add_argument("action", nargs="?", default="list", choices=["list", "ack", "close"])
     p.add_argument("alert_id", nargs="*", type=int)
-    p.add_argument("--note", help="why (kept in the alert's history)")
-    p.add_argument("--all", action="store_true",
-                   help="ack: every open alert matching --rule / --person (asks first)")
-    p.add_argument("--yes", action="store_true", help="ack --all without asking")  # fmt: skip
+    p.add_argument("--note", help=helptext("alert_note"))
+    p.add_argument("--all", action="store_true", help=helptext("alert_all"))
+    p.add_argument("--yes", action="store_true", help=helptext("alert_yes"))
     p.add_argument("--state", default="open",
                    choices=["open", "acknowledged", "resolved", "closed"])  # fmt: skip
     p.add_argument("--rule")
-    p.add_argument("--person", help="an id or part of a name")
+    p.add_argument("--person", help=helptext("alert_person"))
     client(p)
     p.set_defaults(func=cmd_alerts)

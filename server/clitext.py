@@ -1,20 +1,24 @@
 """What the officer CLI prints, in the site's language and time zone.
 
 The site's settings come from ``GET /api/site`` once per command (``site_of``); ``CliSite`` then
-turns the API's UTC times into the compound's local time ("2026-11-30 21:04") and its keys into
-the catalogue's text (server/i18n, keys ``cli.*`` and the shared ``direction.*``, ``rule.*``...).
+turns the API's UTC times into the compound's local time with the weekday ("12月7日 周一 14:05"),
+gate and camera ids into their display names (``names:`` in server.yaml), lengths of time into
+words ("2 小时 5 分") and its keys into the catalogue's text (server/i18n, keys ``cli.*`` and the
+shared ``direction.*``, ``rule.*``...).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.i18n import DEFAULT_LOCALE, LOCALES, catalogue, text
-from server.localtime import local_text
+from server.localtime import day_time_text, duration_text, local_text, pct_text
+from server.site.names import SiteNames
 
 
 @dataclass(frozen=True)
@@ -23,22 +27,38 @@ class CliSite:
 
     locale: str = DEFAULT_LOCALE
     tz: tzinfo = ZoneInfo("Asia/Shanghai")
+    names: SiteNames = field(default_factory=SiteNames)
 
     def t(self, key: str, **values: object) -> str:
         """The catalogue's string ``key`` in the site's language."""
         return text(self.locale, key, **values)
 
     def local(self, ts: datetime | str | None, seconds: bool = False) -> str:
-        """'2026-11-30 21:04' in the site's zone; the catalogue's "never" for None."""
-        return local_text(ts, self.tz, seconds) if ts is not None else self.t("common.never")
+        """'12月7日 周一 21:04' in the site's zone (the year too when not this year's); with
+        ``seconds`` '2026-11-30 21:04:05'; the catalogue's "never" for None."""
+        if ts is None:
+            return self.t("common.never")
+        return local_text(ts, self.tz, True) if seconds else day_time_text(ts, self.tz, self.locale)
 
     def hm(self, ts: datetime | str) -> str:
         """'21:04' in the site's zone."""
-        return self.local(ts)[-5:]
+        return local_text(ts, self.tz)[-5:]
 
     def hms(self, ts: datetime | str) -> str:
         """'21:04:05' in the site's zone."""
-        return self.local(ts, seconds=True)[-8:]
+        return local_text(ts, self.tz, seconds=True)[-8:]
+
+    def duration(self, seconds: float) -> str:
+        """'38 分钟', '2 小时 5 分', '3 天 4 小时' (server/localtime.py duration_text)."""
+        return duration_text(seconds, self.locale)
+
+    def pct(self, score: float) -> str:
+        """A similarity as '87%'."""
+        return pct_text(score, self.locale)
+
+    def where(self, gate: str | None, camera: str | None = None) -> str:
+        """'北门（进门）' with display names, 'north/in-cam' without."""
+        return self.names.where(gate, camera)
 
     def label(self, group: str, value: str | None) -> str:
         """The catalogue's name of ``value`` in ``group`` (``direction``, ``role``, ``rule``,
@@ -47,7 +67,7 @@ class CliSite:
             return self.t("common.none")
         return catalogue(self.locale).get(f"{group}.{value}", value)
 
-    def where(self, inside: bool | None) -> str:
+    def inside(self, inside: bool | None) -> str:
         """'inside' / 'outside' (the compound), or 'unknown'."""
         if inside is None:
             return self.t("common.unknown")
@@ -74,7 +94,11 @@ class CliSite:
         if key == "direction" and isinstance(v, str):
             return self.label("direction", v)
         if key == "hours" and isinstance(v, int | float):
-            return self.t("common.hours", n=v)
+            return self.duration(v * 3600)
+        if key in ("gate", "return_gate") and isinstance(v, str):
+            return self.names.gate(v)
+        if key == "score" and isinstance(v, int | float):
+            return self.pct(v)
         return str(v)
 
 
@@ -92,4 +116,17 @@ def site_of(get: Callable[[str], Any]) -> CliSite:
     """The site's language and zone from ``GET /api/site`` (``get(path)`` -> decoded JSON)."""
     s = get("/api/site")
     locale = s.get("locale") if s.get("locale") in LOCALES else DEFAULT_LOCALE
-    return CliSite(locale=locale, tz=ZoneInfo(s["timezone"]))
+    names = SiteNames.model_validate(s.get("names") or {})
+    return CliSite(locale=locale, tz=ZoneInfo(s["timezone"]), names=names)
+
+
+def help_locale() -> str:
+    """The language of ``--help``: $GATEWATCH_LANG (zh-CN or en), else the default (zh-CN). Help
+    is printed before any server is asked, so it cannot follow the site's setting by itself."""
+    asked = os.environ.get("GATEWATCH_LANG")
+    return asked if asked in LOCALES else DEFAULT_LOCALE
+
+
+def helptext(key: str) -> str:
+    """A command's or option's help from the catalogue (``help.<key>``)."""
+    return text(help_locale(), f"help.{key}")

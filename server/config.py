@@ -17,6 +17,7 @@ from models.learning import LearningPolicy
 from server.faces.config import FacesConfig
 from server.ingest.gatecheck import GateLimits
 from server.notify.config import NotifyConfig
+from server.site.names import SiteNames
 from server.watch.repeats import AlertsConfig
 
 _POLICY = LearningPolicy()
@@ -293,6 +294,7 @@ class ServerConfig(_Strict):
     search: SearchConfig = Field(default_factory=SearchConfig)
     visitors: VisitorWatchConfig = Field(default_factory=VisitorWatchConfig)
     wall: WallConfig = Field(default_factory=WallConfig)
+    names: SiteNames = Field(default_factory=SiteNames)  # display names (server/site/names.py)
     visits: VisitsConfig = Field(default_factory=VisitsConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)

@@ -8,11 +8,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from server.api.auth import Authenticator, FailureLimiter
 from server.api.docs import add_docs
 from server.api.failures import install as install_failure_answers
 from server.api.guard import BodyLimits, Guard, OpenPaths
+from server.api.keyed import body, http_errors
 from server.api.routes import (
     alerts,
     audit,
@@ -62,6 +64,7 @@ def create_api(app: ServerApp) -> FastAPI:
     api.add_exception_handler(NotAReference, _status(422))
     api.add_exception_handler(BadRequest, _status(400))
     install_failure_answers(api)  # NaN/Infinity in a body: 422; database down or full: 503
+    api.add_exception_handler(HTTPException, http_errors)
     for module in ROUTERS:
         api.include_router(module.router)
     api.include_router(pages.site_router)
@@ -79,7 +82,7 @@ def create_api(app: ServerApp) -> FastAPI:
 
 def _status(code: int):  # noqa: ANN202
     async def handler(_request: Request, e: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=code)
+        return JSONResponse(body(str(e), e), status_code=code)
 
     return handler
 

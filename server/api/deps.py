@@ -13,6 +13,7 @@ from pydantic import JsonValue
 
 from contract.topics import ID_PATTERN
 from server.api.auth import Caller
+from server.api.keyed import Refused
 from server.app import ServerApp
 from server.states import AuditAction, UserRole
 from server.store import Store, now_utc
@@ -54,7 +55,9 @@ def require(*roles: UserRole) -> Callable[..., Caller]:
             needs = "/".join(r.value for r in roles)
             detail: dict[str, JsonValue] = {"role": user.role.value, "needs": needs}
             store.audit(user.name, AuditAction.ACCESS_DENIED, request.url.path, None, detail)
-            raise HTTPException(403, f"role {user.role.value} may not do this (needs {needs})")
+            raise Refused(403, f"role {user.role.value} may not do this (needs {needs})",
+                          "error.k.role_forbidden", role=user.role.value,
+                          needs=[r.value for r in roles])  # fmt: skip
         return user
 
     return dep
@@ -65,7 +68,7 @@ Officer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER))]
 Viewer = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.OFFICER, UserRole.VIEWER))]
 EdgeOrAdmin = Annotated[Caller, Depends(require(UserRole.ADMIN, UserRole.EDGE))]
 Reason = Annotated[
-    str, Query(min_length=3, max_length=500, pattern=TEXT_PATTERN, description="why (audited)")
+    str, Query(min_length=2, max_length=500, pattern=TEXT_PATTERN, description="why (audited)")
 ]
 MAX_SINCE_DAYS = 3650
 MAX_INT = 2**31 - 1  # the database's integer columns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -67,7 +67,7 @@ class TemplatesIn(_In):
 
 class SearchIn(_In):
     person_id: str = Field(pattern=ID_PATTERN)
-    reason: str = Field(min_length=3, max_length=500, pattern=TEXT_PATTERN)
+    reason: str = Field(min_length=2, max_length=500, pattern=TEXT_PATTERN)
 
 
 class VerdictIn(_In):
@@ -171,6 +171,10 @@ class Site(_Out):
     timezone: str
     wall_names: Literal["masked", "roles", "full"]
     population: Population = Field(description="Whose calibration curve the gates use.")
+    names: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Display names: {site, gates: {gate id: {name, cameras: {camera id: name}}}}.",
+    )
 
 
 class Board(_Out):

@@ -224,7 +224,7 @@ class Learning:
     def templates(self, person_id: str) -> list[TemplateRow]:
         p = self.registry.get_person(person_id)
         if p is None or p.removed:
-            raise NotFound(f"no such person: {person_id}")
+            raise NotFound.person(person_id)
         return self.store.person_templates(person_id)
 
     def remove_template(

@@ -16,7 +16,7 @@ WINDOW_H = 48
 
 
 def no_such_person(person_id: str) -> NotFound:
-    return NotFound(f"no such person: {person_id}")
+    return NotFound.person(person_id)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ class Searches:
         if (person_id is None) == (photo is None):
             raise BadRequest("name a person_id or upload a photo, not both")
         if person_id is not None and self.store.get_person(person_id) is None:
-            raise NotFound(f"no such person: {person_id}")
+            raise NotFound.person(person_id)
         if person_id is not None and (open_one := self.store.open_search_for(person_id)):
             log.info("search for %s asked by %s: %s is open already", person_id, user,
                      open_one.id)  # fmt: skip

@@ -38,12 +38,12 @@ def test_three_prompts_three_templates_and_a_reference_photo(
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert out[:3] == [f"[1/3] {STRAIGHT}", f"[2/3] {LEFT}", f"[3/3] {RIGHT}"]
-    assert "enrolled p-obama (3 templates: straight, left, right); gallery v1" in out
-    assert "p-obama: reference photo stored (face crop)" in out
+    assert "已登记 p-obama（3 个人脸模板：straight、left、right）；人脸库版本 1" in out
+    assert "p-obama：登记照片已保存（人脸裁剪）" in out
     assert server.store.template_count("p-obama") == 3
     ref = server.store.reference("p-obama")
     assert ref is not None and (ref.width, ref.height) == (240, 240)
-    assert "not kept" not in r.stderr
+    assert "：未采用：" not in r.stderr  # a prompt not kept
 
 
 @on_server
@@ -59,10 +59,10 @@ def test_a_segment_without_a_face_or_turned_the_wrong_way_is_left_out_with_the_r
     r = enroll(http_url, server.tokens["admin"], "capture", *PERSON, "--camera", str(video),
                "--seconds-per-prompt", "2")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert "enrolled p-obama (1 template: straight); gallery v1" in r.stdout
+    assert "已登记 p-obama（1 个人脸模板：straight）；人脸库版本 1" in r.stdout
     err = r.stderr.splitlines()
     left = next(line for line in err if line.startswith(LEFT))
-    assert "not kept: no usable frame in" in left and "no face found" in left
+    assert "：未采用：no usable frame in" in left and "no face found" in left
     right = next(line for line in err if line.startswith(RIGHT))
     assert "not turned as asked (yaw +0 deg, wanted -45..-10)" in right
     assert server.store.template_count("p-obama") == 1

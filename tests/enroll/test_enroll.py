@@ -50,8 +50,8 @@ def test_add_refuses_duplicates_and_bad_photos_with_reasons(server, http_url: st
         str(FACES / "obama/2.jpg"),
     )
     assert r.returncode == 0, r.stderr
-    assert "enrolled p-obama (2 templates); gallery v1" in r.stdout
-    assert "p-obama: reference photo stored (face crop)" in r.stdout
+    assert "已登记 p-obama（2 个人脸模板）；人脸库版本 1" in r.stdout
+    assert "p-obama：登记照片已保存（人脸裁剪）" in r.stdout
     ref = server.store.reference("p-obama")
     assert ref is not None and (ref.width, ref.height) == (240, 240)
     p = server.store.get_person("p-obama")
@@ -130,7 +130,7 @@ def test_add_refuses_duplicates_and_bad_photos_with_reasons(server, http_url: st
     )
     assert r.returncode == 0, r.stderr
     # The group photo's largest face, cropped: the server found exactly one face in the crop.
-    assert "p-kit: reference photo stored" in r.stdout, r.stderr
+    assert "p-kit：登记照片已保存" in r.stdout, r.stderr
     # Couriers need a validity end.
     r = enroll(
         http_url,
@@ -195,13 +195,13 @@ def test_update_and_remove(server, http_url: str) -> None:
         str(FACES / "rose_leslie/2.jpg"),
     )
     assert r.returncode == 0, r.stderr
-    assert "updated p-rose (1 template); gallery v2" in r.stdout
+    assert "已更新 p-rose（1 个人脸模板）；人脸库版本 2" in r.stdout
     p = server.store.get_person("p-rose")
     assert p.phone == "123" and p.company == "FastPost" and p.role == "courier"
     ref = server.store.reference("p-rose")
     assert ref is not None and ref.created > first.created, "the new photo's crop replaced it"
     r = enroll(http_url, admin, "remove", "p-rose")
-    assert r.returncode == 0 and "gallery v3" in r.stdout
+    assert r.returncode == 0 and "人脸库版本 3" in r.stdout
     assert server.store.get_person("p-rose").removed is True
     assert server.store.reference("p-rose") is None
     viewer = enroll(http_url, server.tokens["viewer"], "remove", "p-rose")
@@ -244,8 +244,8 @@ def test_bulk_import_reports_templates_rejections_and_resumes(
         str(report),
     )
     assert r.returncode == 0, r.stderr
-    assert "5 enrolled, 0 skipped" in r.stdout and "rows/s" in r.stdout
-    assert "11 templates (1 with 5, 2 with 2, 2 with 1)" in r.stdout
+    assert "登记 5 人，跳过 0 人" in r.stdout and "每秒" in r.stdout
+    assert "共 11 个人脸模板（5 个模板的 1 人，2 个模板的 2 人，1 个模板的 2 人）" in r.stdout
     rows = json.loads(report.read_text())
     counts = {x["id"]: x["templates"] for x in rows if x["outcome"] == "enrolled"}
     assert counts == {"r-kit": 2, "r-rose": 2, "r-bern": 1, "r-orl": 5, "r-amy": 1}
@@ -268,7 +268,7 @@ def test_bulk_import_reports_templates_rejections_and_resumes(
         assert ref is not None and (ref.width, ref.height) == (240, 240), pid
     again = enroll(http_url, server.tokens["admin"], "import", str(csv), "--photos", str(photos),
                    "--report", str(tmp_path / "again.csv"))  # fmt: skip
-    assert "0 enrolled, 5 skipped" in again.stdout
+    assert "登记 0 人，跳过 5 人" in again.stdout
     lines = (tmp_path / "again.csv").read_text().splitlines()
     assert lines[0] == "id,outcome,templates,photo,reason"
     assert "r-orl,already_enrolled,5,," in lines

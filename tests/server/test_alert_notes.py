@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from server.localtime import day_time_text, duration_text
 from server.store.records import PersonEntry
 from server.watch.alert_text import summary, summary_text
 from tests.server.conftest import auth, passage
@@ -85,26 +86,32 @@ def test_the_list_filters_and_gives_readable_evidence(client, server, broker) ->
     assert part["times"] == ["at"] and part["vars"]["hours"] >= 7.0
     went = datetime.fromisoformat(part["vars"]["at"]).astimezone(ZoneInfo("Asia/Shanghai"))
     line = summary_text(a["summary"], "zh-CN", ZoneInfo("Asia/Shanghai"))
-    assert line == f"south 出 {went:%m-%d %H:%M}，已 {part['vars']['hours']} 小时未归"
+    at = day_time_text(went, went.tzinfo, "zh-CN")
+    assert line == f"south 出 {at}，已 {duration_text(part['vars']['hours'] * 3600, 'zh-CN')}未归"
     assert f"{went:%H:%M}" == "12:00", "the site's local time"
 
 
 def test_evidence_text_in_local_time_and_unknown_shapes() -> None:
     sh = ZoneInfo("Asia/Shanghai")
     ev = {"went_out": "2026-11-30T13:04:00+00:00", "gate": "3 号门", "hours": 6.2}
+
+    def at(iso: str, locale: str = "zh-CN") -> str:  # "11月30日 周一 21:04", with the weekday
+        return day_time_text(iso, sh, locale)
+
     assert (
         summary_text(summary("out_not_back", ev), "zh-CN", sh)
-        == "3 号门 出 11-30 21:04，已 6.2 小时未归"
+        == f"3 号门 出 {at(ev['went_out'])}，已 6 小时 12 分未归"
     )
     back = ev | {"returned": "2026-11-30T15:00:00+00:00", "return_gate": "north"}
     assert summary_text(summary("out_not_back", back), "en", sh) == (
-        "out at 3 号门 11-30 21:04, not back for 6.2 h; back in at north 11-30 23:00"
+        f"out at 3 号门 {at(ev['went_out'], 'en')}, not back for 6 h 12 min; "
+        f"back in at north {at(back['returned'], 'en')}"
     )
     seen = {"ts": "2026-11-30T01:00:00+00:00", "gate": "east", "direction": "in"}
-    assert summary_text(summary("watchlist_seen", seen), "zh-CN", sh) == "east 进 11-30 09:00"
+    assert summary_text(summary("watchlist_seen", seen), "zh-CN", sh) == f"east 进 {at(seen['ts'])}"
     assert summary_text(summary("future_rule", {"a": 1}), "en", sh) == "a: 1"
     never = summary("not_seen", {"last_seen": None, "gate": None, "hours": 50.0})
-    assert summary_text(never, "zh-CN", sh) == "从未被摄像头看到（50.0 小时）"
+    assert summary_text(never, "zh-CN", sh) == "从未被摄像头看到（2 天 2 小时）"
 
 
 def test_a_search_closes_with_a_note(client, server) -> None:

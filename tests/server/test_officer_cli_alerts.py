@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server.localtime import day_time_text
 from server.store.records import PersonEntry
 from tests.server.conftest import passage
 from tests.server.test_officer_cli import cli
@@ -27,9 +28,10 @@ def test_alerts_list_ack_and_close_with_notes(server, broker, http_url: str) -> 
     r = cli(http_url, officer, "alerts")
     assert r.returncode == 0, r.stderr
     local = created.astimezone(ZoneInfo("Asia/Shanghai"))
+    tz = ZoneInfo("Asia/Shanghai")
     assert r.stdout.strip() == (
-        f"#{aid}  {local:%Y-%m-%d %H:%M}  外出未归  王秀英（p-wang）  [待处理]  "
-        "south 出 11-30 12:00，已 6.2 小时未归"
+        f"#{aid}  {day_time_text(local, tz, 'zh-CN')}  外出未归  王秀英（p-wang）  [待处理]  "
+        f"south 出 {day_time_text(went, tz, 'zh-CN')}，已 6 小时 12 分未归"
     )
     r = cli(http_url, officer, "alerts", "ack", str(aid), "--note", "已联系女儿")
     assert r.returncode == 0 and r.stdout.strip() == f"告警 #{aid}：已确认（officer1）", r.stderr

@@ -13,6 +13,7 @@ import pytest
 
 from server.clitext import CliSite
 from server.i18n import text
+from server.localtime import day_time_text
 from server.store.records import PersonEntry
 from tests.server.conftest import passage, start_subscribed
 from tests.server.test_officer_cli import cli
@@ -34,8 +35,9 @@ def _history(server) -> tuple[datetime, datetime]:  # noqa: ANN001
     return went_in, went_out
 
 
-def local(ts: datetime) -> str:
-    return ts.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+def local(ts: datetime | str, tz: ZoneInfo = SHANGHAI, locale: str = "zh-CN") -> str:
+    """'12月7日 周一 14:05': the CLI's times, with the weekday."""
+    return day_time_text(ts, tz, locale)
 
 
 @SQLITE
@@ -46,7 +48,7 @@ def test_trajectory_in_chinese_and_local_time(server, http_url: str) -> None:
     lines = r.stdout.splitlines()
     assert lines[0] == f"{local(went_in)}  进  g1/c1"
     assert lines[1] == f"{local(went_out)}  出  g1/c1"
-    last = text("zh-CN", "cli.last_seen", time=local(went_out), gate="g1", camera="c1",
+    last = text("zh-CN", "cli.last_seen", time=local(went_out), place="g1/c1",
                 where="在小区外", since=local(went_out))  # fmt: skip
     assert lines[2] == last
     utc = went_out.strftime("%Y-%m-%d %H:%M")
@@ -82,7 +84,8 @@ def test_users_list_in_chinese_with_local_expiry(server, http_url: str) -> None:
     r = cli(http_url, server.tokens["admin"], "users", "list")
     [row] = [ln for ln in r.stdout.splitlines() if ln.startswith("aux1")]
     expires = datetime.now(UTC) + timedelta(days=1)
-    assert "只读" in row and "有效" in row and f"有效期至 {local(expires)[:10]}" in row
+    day = local(expires).rsplit(" ", 1)[0]
+    assert "只读" in row and "有效" in row and f"有效期至 {day}" in row
 
 
 @pytest.fixture()
@@ -127,7 +130,7 @@ def test_an_english_site_in_its_own_zone(en_server, en_url: str) -> None:
     _, went_out = _history(en_server)
     r = cli(en_url, en_server.tokens["officer"], "trajectory", "p-li", "--reason", "check")
     assert r.returncode == 0, r.stderr
-    berlin = went_out.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y-%m-%d %H:%M")
+    berlin = local(went_out, ZoneInfo("Europe/Berlin"), "en")
     assert f"{berlin}  out  g1/c1" in r.stdout
     assert f"last seen {berlin} at g1/c1, outside since {berlin}" in r.stdout
     r = cli(en_url, en_server.tokens["officer"], "search", "raise", "p-nope", "--reason", "x-x-x")
@@ -138,7 +141,10 @@ def test_evidence_reads_as_text_in_local_time() -> None:
     ev = {"went_out": "2026-11-30T13:04:00+00:00", "went_out_local": "2026-11-30 21:04",
           "local_time": "21:04", "gate": "north", "hours": 3.5, "direction": "out"}  # fmt: skip
     zh = CliSite("zh-CN", SHANGHAI).evidence(ev)
-    assert zh == "外出 2026-11-30 21:04，门岗 north，已过 3.5 小时，方向 出"
+    went = local(ev["went_out"])
+    assert zh == f"外出 {went}，门岗 north，已过 3 小时 30 分，方向 出"
+    assert went in ("11月30日 周一 21:04", "2026年11月30日 周一 21:04")
     en = CliSite("en", SHANGHAI).evidence(ev)
-    assert en == "went out 2026-11-30 21:04, gate north, for 3.5 h, direction out"
+    went = local(ev["went_out"], SHANGHAI, "en")
+    assert en == f"went out {went}, gate north, for 3 h 30 min, direction out"
     assert CliSite("en", SHANGHAI).evidence({"last_seen": None}) == "last seen None"

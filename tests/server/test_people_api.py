@@ -168,7 +168,7 @@ def test_person_overview_and_no_such_person(client, server, broker) -> None:
     zhang = client.get("/api/persons/p-zhang/overview", headers=officer).json()
     assert sorted(a["rule"] for a in zhang["alerts"]) == ["no_passage_today", "not_seen"]
     r = client.get("/api/persons/p-nobody/overview", headers=officer)
-    assert r.status_code == 404 and r.json() == {"detail": "no such person: p-nobody"}
+    assert r.status_code == 404 and r.json()["detail"] == "no such person: p-nobody"
     assert (
         client.get("/api/persons/p-wang/overview", headers=auth(server, "viewer")).status_code
         == 403
@@ -184,9 +184,9 @@ def test_trajectory_of_a_wrong_id_is_404_and_visitors_still_work(client, server,
     compound(client, server, broker)
     officer = auth(server, "officer")
     r = client.get("/api/trajectory/p-nobody?reason=check", headers=officer)
-    assert r.status_code == 404 and r.json() == {"detail": "no such person: p-nobody"}
+    assert r.status_code == 404 and r.json()["detail"] == "no such person: p-nobody"
     r = client.get("/api/whereabouts/p-nobody?reason=check", headers=officer)
-    assert r.status_code == 404 and r.json() == {"detail": "no such person: p-nobody"}
+    assert r.status_code == 404 and r.json()["detail"] == "no such person: p-nobody"
     r = client.get("/api/trajectory/p-chen?reason=check", headers=officer)
     assert r.status_code == 200 and r.json()["passages"] == [], "known, never seen: not a 404"
     vid = "v-0123456789ab"

@@ -166,5 +166,6 @@ def test_person_page_timeline_tables_and_raise_search(client, server, broker, ht
     driver.get(http_url + "/person/p-nobody")
     wait(driver, ready)
     missing = driver.find_element(By.ID, "missing")
-    assert missing.is_displayed() and missing.text == "查无此人：p-nobody"
+    assert missing.is_displayed() and missing.text.startswith("查无此人\n")
+    assert "没有编号为“p-nobody”的人员" in missing.text  # and the search by name (test_words.py)
     assert not driver.find_element(By.ID, "person-root").is_displayed()

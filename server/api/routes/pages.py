@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from server.api.deps import Id, Server, Viewer
+from server.api.deps import Server, Viewer
 from server.api.schemas import Site
 from server.i18n import catalogue, choose, text
 
@@ -43,7 +44,8 @@ def render(request: Request, app: Server, template: str, **ctx: Any) -> HTMLResp
     asked = request.query_params.get("lang")
     lang = choose(asked, request.cookies.get(LANG_COOKIE), app.cfg.locale)
     site = {"site": app.cfg.site, "locale": lang, "timezone": app.cfg.timezone,
-            "stale_after_s": app.cfg.wall.stale_after_s}  # fmt: skip
+            "stale_after_s": app.cfg.wall.stale_after_s,
+            "names": app.cfg.names.public()}  # fmt: skip
 
     def t(key: str, **values: object) -> str:
         return text(lang, key, **values)
@@ -56,7 +58,8 @@ def render(request: Request, app: Server, template: str, **ctx: Any) -> HTMLResp
             "lang": lang,
             "other_lang": "en" if lang == "zh-CN" else "zh-CN",
             "strings_json": json.dumps(catalogue(lang), ensure_ascii=False),
-            "site_json": json.dumps(site | ctx),
+            "site_json": _script_json(site | ctx),
+            "names": app.cfg.names,
             "page": template.removesuffix(".html"),
             **ctx,
         },
@@ -83,8 +86,17 @@ for _path, _template in PAGES.items():
 
 
 @router.get("/person/{person_id}", response_class=HTMLResponse)
-def person_page(request: Request, app: Server, person_id: Id) -> HTMLResponse:
+def person_page(
+    request: Request, app: Server, person_id: Annotated[str, PathParam(max_length=200)]
+) -> HTMLResponse:
+    """The person page; what is not an id (a name: /person/王秀华) the page looks up by name
+    (查无此人 with the matches, or the one match opened)."""
     return render(request, app, "person.html", person_id=person_id)
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside <script>: no '<' (a '</script>' in a name in the URL ends nothing)."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c")
 
 
 site_router = APIRouter(prefix="/api", tags=["session"])
@@ -101,4 +113,5 @@ def site(app: Server, _u: Viewer) -> Site:
         timezone=c.timezone,
         wall_names=c.wall.names,
         population=c.site_population,
+        names=c.names.public(),
     )

@@ -53,7 +53,7 @@ def raise_search(
 def raise_photo_search(
     app: Server,
     user: Officer,
-    reason: Annotated[str, Form(min_length=3, max_length=500, pattern=TEXT_PATTERN)],
+    reason: Annotated[str, Form(min_length=2, max_length=500, pattern=TEXT_PATTERN)],
     photo: Annotated[UploadFile, File()],
     audit: Annotated[AuditEntry, audited(AuditAction.RAISE_SEARCH)],
 ) -> SearchAnswer:

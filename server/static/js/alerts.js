@@ -10,6 +10,10 @@ function alertText(parts) {
     const vars = {...p.vars};
     for (const name of p.times) vars[name] = vars[name] ? GW.fmt(vars[name], "datetime") : "?";
     for (const [name, prefix] of Object.entries(p.labels)) vars[name] = GW.label(prefix, vars[name]);
+    if (vars.camera != null) vars.camera = GW.cameraName(p.vars.gate, vars.camera);  // names, hours, scores as said
+    for (const g of ["gate", "return_gate"]) if (vars[g] != null) vars[g] = GW.gateName(vars[g]);
+    if (typeof vars.hours === "number") vars.hours = GW.duration(vars.hours * 3600);
+    if (typeof vars.score === "number") vars.score = GW.pct(vars.score);
     for (const [k, v] of Object.entries(vars)) if (v == null) vars[k] = "";
     return GW.t(p.key, vars);
   }).join(GW.t("alerts.ev.join"));

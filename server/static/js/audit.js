@@ -4,7 +4,9 @@ GW.start(async (_me) => {
   const {t, api, el, fmt, $} = GW;
   const PAGE = 100;
   let oldest = null;
-  const detail = (d) => (d ? Object.entries(d).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ") : "");
+  const value = (k, v) => (k === "role" || k === "needs" ? String(v).split("/").map((r) => GW.label("cli.user_role", r)).join(" / ")
+    : typeof v === "object" ? JSON.stringify(v) : v);
+  const detail = (d) => (d ? Object.entries(d).map(([k, v]) => t("audit.detail_pair", {k: GW.label("audit.detail", k), v: value(k, v)})).join(t("audit.detail_sep")) : "");
   const row = (a) => el("tr", {data: {id: a.id, action: a.action}},
     el("td", {cls: "when", text: fmt(a.ts, "seconds") && `${fmt(a.ts, "date")} ${fmt(a.ts, "seconds")}`}),
     el("td", {text: a.user}),
@@ -22,7 +24,7 @@ GW.start(async (_me) => {
       if (e.status === 403) {
         $("audit-body").hidden = true;
         $("forbidden").hidden = false;
-        $("forbidden").textContent = `${t("audit.admins_only")}（${e.message}）`;
+        $("forbidden").textContent = t("audit.admins_only_why", {msg: t("audit.admins_only"), why: e.message});
         return;
       }
       throw e;

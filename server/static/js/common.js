@@ -17,19 +17,34 @@ const GW = (() => {
   /** A label from the catalogue when it has one (roles, rules, states), else the raw value. */
   const label = (prefix, value) => (value == null ? "" : strings[`${prefix}.${value}`] ?? String(value));
 
-  /** An error's message as a person reads it: never "[object Object]". */
-  function message(detail, status) {
-    if (typeof detail === "string" && detail) return detail;
-    if (Array.isArray(detail)) {  // FastAPI's validation errors: [{loc, msg}, ...]
-      return detail.map((d) => (d && d.msg ? `${(d.loc || []).slice(1).join(".")}: ${d.msg}` : String(d))).join("; ");
+  /** A server error's catalogue key and values in the page's language (roles named). */
+  function keyed(body) {
+    const values = {};
+    for (const [k, v] of Object.entries(body.values || {})) {
+      values[k] = Array.isArray(v) ? v.map((x) => label("cli.user_role", x)).join(` ${t("val.or")} `)
+        : k === "role" ? label("cli.user_role", v) : v;
     }
+    return t(body.key, values);
+  }
+  /** One of FastAPI's validation errors ({type, loc, msg, ctx}) in the page's language. */
+  function invalid(d) {
+    if (!d || !d.msg) return String(d);
+    const name = (d.loc || []).slice(1).join(".");
+    if (strings[`val.${d.type}`] === undefined) return `${name}: ${d.msg}`;
+    return t(`val.${d.type}`, {field: strings[`val.field.${name}`] ?? name, ...(d.ctx || {})});
+  }
+  /** An error's message as a person reads it: never "[object Object]". */
+  function message(detail, status, body) {
+    if (body && body.key && strings[body.key] !== undefined) return keyed(body);
+    if (typeof detail === "string" && detail) return detail;
+    if (Array.isArray(detail)) return detail.map(invalid).join("; ");  // FastAPI's 422s
     if (status === 401) return t("error.unauthorized");
     if (status === 403) return t("error.forbidden");
     if (status === 404) return t("error.not_found");
     return detail ? JSON.stringify(detail) : `HTTP ${status}`;
   }
   class ApiError extends Error {
-    constructor(status, detail) { super(message(detail, status)); this.status = status; this.detail = detail; }
+    constructor(status, detail, body) { super(message(detail, status, body)); this.status = status; this.detail = detail; this.key = body && body.key; }
   }
   /** fetch as the signed-in user; JSON in and out; throws ApiError with a readable message. */
   async function api(path, {method = "GET", body, form} = {}) {
@@ -40,7 +55,7 @@ const GW = (() => {
     try { r = await fetch(path, opts); } catch (e) { throw new ApiError(0, t("error.offline")); }
     const type = r.headers.get("content-type") || "";
     const data = r.status === 204 ? {} : type.includes("json") ? await r.json().catch(() => ({})) : await r.text();
-    if (!r.ok) throw new ApiError(r.status, data && data.detail !== undefined ? data.detail : data);
+    if (!r.ok) throw new ApiError(r.status, data && data.detail !== undefined ? data.detail : data, data && data.key ? data : null);
     return data;
   }
 
@@ -53,8 +68,47 @@ const GW = (() => {
     date: new Intl.DateTimeFormat(locale, {timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit"}),
     datetime: new Intl.DateTimeFormat(locale, {timeZone: zone, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false}),
   };
-  /** `iso` in the site's zone: kind is time | seconds | date | datetime. */
-  const fmt = (iso, kind = "datetime") => (iso ? formats[kind].format(new Date(iso)) : "");
+  const parts = new Intl.DateTimeFormat("en-GB", {timeZone: zone, year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23"});
+  /** "12月7日 周一 14:05" (the year too when not this year's); server/localtime.py
+   * day_time_text writes the same. */
+  function dayTime(date, onlyDay = false) {
+    const p = (d) => Object.fromEntries(parts.formatToParts(d).map((x) => [x.type, x.value]));
+    const at = p(date);
+    const [y, m, d] = [Number(at.year), Number(at.month), Number(at.day)];
+    const weekday = t("fmt.weekdays").split(",")[(new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7];
+    const key = onlyDay ? "fmt.day" : Number(p(new Date()).year) === y ? "fmt.day_time" : "fmt.year_day_time";
+    return t(key, {year: y, month: t("fmt.months").split(",")[m - 1], day: d, weekday, time: `${at.hour}:${at.minute}`});
+  }
+  /** `iso` in the site's zone: kind is time | seconds | date | datetime (with the weekday) |
+   * day ("12月7日 周一"). */
+  const fmt = (iso, kind = "datetime") => (!iso ? "" : kind === "datetime" || kind === "day"
+    ? dayTime(new Date(iso), kind === "day") : formats[kind].format(new Date(iso)));
+  /** A length of time as people say it ("38 分钟", "2 小时 5 分", "3 天 4 小时"); the same rules
+   * as server/localtime.py duration_text. */
+  function duration(seconds) {
+    const s = Math.max(0, Number(seconds) || 0);
+    if (s < 60) return t("dur.under_min");
+    const min = Math.round(s / 60);
+    if (min < 60) return t("dur.min", {m: min});
+    if (min < 24 * 60) return min % 60 ? t("dur.h_min", {h: Math.floor(min / 60), m: min % 60}) : t("dur.h", {h: min / 60});
+    const h = Math.round(s / 3600);
+    return h % 24 ? t("dur.d_h", {d: Math.floor(h / 24), h: h % 24}) : t("dur.d", {d: h / 24});
+  }
+  /** A similarity (0-1) as a whole percentage: "87%". */
+  const pct = (score) => (score == null ? "" : t("fmt.pct", {n: Math.round(Math.min(1, Math.max(0, score)) * 100)}));
+
+  // Display names of the gates and cameras (server.yaml names:); the raw id where none is set.
+  const names = site.names || {gates: {}};
+  /** The gate's display name, else its id. */
+  const gateName = (gate) => (gate == null ? "" : (names.gates[gate] && names.gates[gate].name) || gate);
+  /** The camera's display name at `gate`, else its id. */
+  const cameraName = (gate, camera) => (camera == null ? "" : ((names.gates[gate] || {}).cameras || {})[camera] || camera);
+  /** "北门（进门）" with names, "north/in-cam" without (server/site/names.py where()). */
+  function where(gate, camera) {
+    if (!camera) return gateName(gate);
+    const [g, c] = [gateName(gate), cameraName(gate, camera)];
+    return g === gate && c === camera ? `${gate}/${camera}` : t("names.where", {gate: g, camera: c});
+  }
   /** "5 minutes ago" from the catalogue. */
   function ago(iso, now = Date.now()) {
     if (!iso) return t("common.never");
@@ -100,7 +154,7 @@ const GW = (() => {
       const nav = $("nav");
       if (nav) {
         nav.hidden = false;
-        $("who").textContent = t("nav.signed_in_as", {name: me.name, role: me.role});
+        $("who").textContent = t("nav.signed_in_as", {name: me.name, role: label("cli.user_role", me.role)});
         document.querySelectorAll('[data-nav="audit"]').forEach((a) => { a.hidden = me.role !== "admin"; });
         document.querySelectorAll('[data-nav="gates"]').forEach((a) => { a.hidden = me.role === "viewer"; });
       }
@@ -122,5 +176,6 @@ const GW = (() => {
     await run();
   }
 
-  return {t, label, api, ApiError, fmt, ago, el, showError, start, site, strings, $};
+  return {t, label, api, ApiError, fmt, ago, el, showError, start, site, strings, $,
+    duration, pct, gateName, cameraName, where};
 })();

@@ -19,7 +19,7 @@ GW.start(async (_me) => {
 
   function row(r) {
     const last = r.last_seen
-      ? GW.el("span", {}, GW.el("span", {cls: "gate", text: `${r.gate}/${r.camera}`}), " ", GW.el("span", {text: GW.fmt(r.last_seen, "datetime")}))
+      ? GW.el("span", {}, GW.el("span", {cls: "gate", text: GW.where(r.gate, r.camera)}), " ", GW.el("span", {text: GW.fmt(r.last_seen, "datetime")}))
       : GW.el("span", {cls: "muted", text: GW.t("common.never")});
     const alerts = r.alerts
       ? GW.el("span", {cls: "red", text: r.alert_rules.map((a) => GW.label("rule", a)).join("、")})

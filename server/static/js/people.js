@@ -27,8 +27,8 @@ const People = (() => {
     for (const f of list || []) box.append(GW.el("span", {cls: `flag ${f}`, text: GW.label("flag", f)}));
     return box;
   }
-  /** "12.5 小时" or "—" for never seen. */
-  const hours = (h) => (h == null ? GW.t("common.never") : GW.t("common.hours", {n: h < 10 ? h.toFixed(1) : Math.round(h)}));
+  /** "12 小时 30 分" or "从未" for never seen. */
+  const hours = (h) => (h == null ? GW.t("common.never") : GW.duration(h * 3600));
   /** 在小区内 / 在小区外 / 未知, with its colour class. */
   function where(inside) {
     if (inside == null) return GW.el("span", {cls: "where unknown", text: GW.t("common.unknown")});

@@ -19,9 +19,9 @@ GW.start(async (me) => {
     now.textContent = GW.t(w.inside ? "common.inside" : "common.outside");
     const hoursSince = (Date.now() - ms(w.last_seen)) / 3600000;
     People.fill($("where-detail"),
-      GW.el("div", {cls: "last-seen", text: GW.t("person.last_seen", {where: `${w.gate}/${w.camera}`, at: GW.fmt(w.last_seen, "datetime"), ago: GW.ago(w.last_seen)})}),
-      GW.el("div", {cls: hoursSince >= 24 ? "amber" : "", text: GW.t("person.hours_since", {n: hoursSince.toFixed(1)})}),
-      w.for_hours != null ? GW.el("div", {text: GW.t(w.inside ? "person.inside_for" : "person.outside_for", {n: w.for_hours.toFixed(1)})}) : null);
+      GW.el("div", {cls: "last-seen", text: GW.t("person.last_seen", {where: GW.where(w.gate, w.camera), at: GW.fmt(w.last_seen, "datetime"), ago: GW.ago(w.last_seen)})}),
+      GW.el("div", {cls: hoursSince >= 24 ? "amber" : "", text: GW.t("person.hours_since", {n: GW.duration(hoursSince * 3600)})}),
+      w.for_hours != null ? GW.el("div", {text: GW.t(w.inside ? "person.inside_for" : "person.outside_for", {n: GW.duration(w.for_hours * 3600)})}) : null);
   }
 
   function facts(p) {
@@ -74,7 +74,7 @@ GW.start(async (me) => {
     }
     for (const p of o.passages) {
       const tick = GW.el("div", {cls: `tick ${p.direction === "none" ? "internal" : p.direction}`,
-        data: {ts: p.ts, direction: p.direction}, title: `${GW.fmt(p.ts, "seconds")} ${p.gate}/${p.camera} ${GW.label("direction", p.direction)}`});
+        data: {ts: p.ts, direction: p.direction}, title: `${GW.fmt(p.ts, "seconds")} ${GW.where(p.gate, p.camera)} ${GW.label("direction", p.direction)}`});
       tick.style.left = pct(ms(p.ts));
       lane.append(tick);
     }
@@ -118,18 +118,18 @@ GW.start(async (me) => {
   window.addEventListener("beforeprint", declutter);
   window.matchMedia("print").addEventListener("change", declutter);
 
-  const length = (a, b) => GW.t("common.hours", {n: ((ms(b) - ms(a)) / 3600000).toFixed(1)});
+  const length = (a, b) => GW.duration((ms(b) - ms(a)) / 1000);
   function tables(o) {
     People.fill($("stay-rows"), ...o.stays.slice().reverse().map((s) => GW.el("tr", {cls: s.earlier ? "earlier" : null},
       GW.el("td", {}, People.where(s.where === "inside")),
       GW.el("td", {cls: s.earlier ? "earlier" : null, text: s.earlier ? GW.t("flows.person.began_earlier", {time: GW.fmt(s.since, "datetime")}) : GW.fmt(s.since, "datetime")}),
       GW.el("td", {text: s.until ? GW.fmt(s.until, "datetime") : GW.t("person.now")}),
       GW.el("td", {text: s.earlier ? GW.t("flows.person.more_than", {hours: length(s.since, s.until || o.until)}) : length(s.since, s.until || o.until)}),
-      GW.el("td", {text: s.entered_by}))));
+      GW.el("td", {text: s.entered_by ? GW.where(...s.entered_by.split("/")) : ""}))));
     People.fill($("passage-rows"), ...o.passages.slice().reverse().map((p) => GW.el("tr", {data: {event: p.event_id}},
-      GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: p.gate}), GW.el("td", {text: p.camera}),
+      GW.el("td", {text: GW.fmt(p.ts, "datetime")}), GW.el("td", {text: GW.gateName(p.gate)}), GW.el("td", {text: GW.cameraName(p.gate, p.camera)}),
       GW.el("td", {cls: `dir ${p.direction}`, text: GW.label("direction", p.direction)}),
-      GW.el("td", {text: p.score == null ? "" : p.score.toFixed(2)}),
+      GW.el("td", {text: GW.pct(p.score)}),
       GW.el("td", {cls: "face"}, GWFaces.box(p.event_id, {alt: GWFaces.alt(p)})))));
     People.fill($("alert-rows"), ...o.alerts.map((a) => GW.el("tr", {cls: a.state === "open" ? "high" : null},
       GW.el("td", {text: GW.fmt(a.created, "datetime")}), GW.el("td", {text: GW.label("rule", a.rule) + (a.count > 1 ? ` · ${GW.t("alerts.repeat_times", {n: a.count})}` : "")}),
@@ -145,8 +145,8 @@ GW.start(async (me) => {
   function evidence(ev) {
     const parts = [];
     for (const k of ["went_out", "last_seen", "returned"]) if (ev[k]) parts.push(`${GW.t(`person.ev_${k}`)} ${GW.fmt(ev[k], "datetime")}`);
-    if (ev.gate) parts.push(`${GW.t("common.gate")} ${ev.gate}`);
-    if (ev.hours != null) parts.push(GW.t("common.hours", {n: ev.hours}));
+    if (ev.gate) parts.push(`${GW.t("common.gate")} ${GW.gateName(ev.gate)}`);
+    if (ev.hours != null) parts.push(GW.duration(ev.hours * 3600));
     return parts.join("，");
   }
 
@@ -165,12 +165,36 @@ GW.start(async (me) => {
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
 
+  /** 查无此人: the people search with what was asked (a name in the URL); one match opens. */
+  async function missing() {
+    $("person-root").hidden = true;
+    const box = $("missing");
+    const q = GW.el("input", {id: "find-q", value: id, maxlength: "100"});
+    const found = GW.el("div", {id: "find-results"});
+    const find = async () => {
+      const asked = q.value.trim();
+      if (!asked) return;
+      const list = await GW.api(`/api/persons/find?q=${encodeURIComponent(asked)}`);
+      if (list.length === 1 && list[0].id !== id && asked === id) { location.replace(`/person/${encodeURIComponent(list[0].id)}`); return; }
+      People.fill(found, GW.el("p", {text: GW.t(list.length ? "person.not_found_matches" : "person.not_found_none", {q: asked})}),
+        list.length ? GW.el("ul", {cls: "matches"}, ...list.map((p) => GW.el("li", {},
+          GW.el("a", {href: `/person/${encodeURIComponent(p.id)}`, text: GW.t("person.match_line", {name: p.name,
+            where: People.address(p.building, p.unit), age: p.age == null ? GW.label("role", p.role) : GW.t("elders.age_n", {n: p.age})})})))) : null);
+    };
+    const go = GW.el("button", {type: "button", id: "find-go", text: GW.t("person.find"), onclick: () => find().catch(GW.showError)});
+    q.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go.click(); });
+    People.fill(box, GW.el("h1", {text: GW.t("person.not_found_title")}),
+      GW.el("p", {cls: "hint", text: GW.t("person.not_found_hint", {id})}), GW.el("div", {cls: "toolbar"}, q, go), found);
+    box.hidden = false;
+    document.title = `${GW.t("person.not_found_title")} · ${GW.t("app.title")}`;
+    await find();
+  }
+
   async function load() {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) { await missing(); return false; }
     try { data = await GW.api(`/api/persons/${encodeURIComponent(id)}/overview`); } catch (e) {
       if (e.status !== 404) throw e;
-      $("missing").textContent = GW.t("error.no_such_person", {id});
-      $("missing").hidden = false;
-      $("person-root").hidden = true;
+      await missing();
       return false;
     }
     const p = data.person;
@@ -194,7 +218,7 @@ GW.start(async (me) => {
     const removable = (x) => me.role === "admin" || x.source !== "enrollment";
     People.fill($("template-rows"), ...list.map((x) => GW.el("tr", {data: {template: x.id, source: x.source}},
       GW.el("td", {cls: "source", text: GW.label("template.source", x.source)}),
-      GW.el("td", {text: x.gate ? `${x.gate}/${x.camera || ""}` : ""}),
+      GW.el("td", {text: x.gate ? GW.where(x.gate, x.camera) : ""}),
       GW.el("td", {text: GW.fmt(x.captured_at, "datetime")}),
       GW.el("td", {text: x.confirmed_by || ""}),
       GW.el("td", {text: GW.fmt(x.created, "datetime")}),

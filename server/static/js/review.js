@@ -21,8 +21,8 @@ GW.start(async (_me) => {
   function facts(item) {
     const home = [item.building && t("common.building_n", {n: item.building}), item.unit && `${item.unit} ${t("common.unit")}`];
     return [
-      el("p", {cls: "facts who", text: [home.filter(Boolean).join(" "), t("review.score", {score: item.score.toFixed(2)})].filter(Boolean).join(" · ")}),
-      el("p", {cls: "facts seen", text: `${t("review.where", {gate: item.gate, camera: item.camera})} · ${fmt(item.ts, "datetime")}`}),
+      el("p", {cls: "facts who", text: [home.filter(Boolean).join(" "), t("review.score", {score: GW.pct(item.score)})].filter(Boolean).join(" · ")}),
+      el("p", {cls: "facts seen", text: `${t("review.where", {gate: GW.gateName(item.gate), camera: GW.cameraName(item.gate, item.camera)})} · ${fmt(item.ts, "datetime")}`}),
     ];
   }
   function kindLine(item) {

@@ -25,7 +25,7 @@ GW.start(async (_me) => {
   function personItem(p) {
     const where = [p.building && t("common.building_n", {n: p.building}), p.unit && `${p.unit} ${t("common.unit")}`,
       p.room && t("flows.address.room_n", {n: p.room})];
-    const bits = [p.name, p.age != null ? `${p.age} ${t("common.age")}` : null, GW.label("role", p.role), ...where];
+    const bits = [p.name, p.age != null ? t("elders.age_n", {n: p.age}) : null, GW.label("role", p.role), ...where];
     return el("li", {}, el("button", {type: "button", cls: "secondary match", data: {id: p.id}, onclick: () => pick(p)},
       bits.filter(Boolean).join(" · ")));
   }
@@ -96,14 +96,14 @@ GW.start(async (_me) => {
     const passages = (a.trajectory_48h && a.trajectory_48h.passages) || [];
     const last = passages[passages.length - 1];
     out.push(el("p", {cls: "big-line", id: "last-seen", text: t("search.last_seen", {
-      gate: w.gate, direction: last ? GW.label("direction", last.direction) : "", time: fmt(w.last_seen, "datetime")})}));
+      gate: GW.gateName(w.gate), direction: last ? GW.label("direction", last.direction) : "", time: fmt(w.last_seen, "datetime")})}));
     const hours = (Date.now() - new Date(w.last_seen).getTime()) / 3600000;
-    out.push(el("p", {cls: "big-line", text: t("search.hours_since", {n: hours.toFixed(1)})}));
+    out.push(el("p", {cls: "big-line", text: t("search.hours_since", {n: GW.duration(hours * 3600)})}));
     // A building camera counts only after the last return: one from an earlier stay says
     // nothing of where the person is now.
     const since = a.last_return;
     out.push(el("p", {id: "last-internal", text: a.last_internal
-      ? t("search.last_internal", {gate: a.last_internal.gate, time: fmt(a.last_internal.ts, "datetime")})
+      ? t("search.last_internal", {gate: GW.gateName(a.last_internal.gate), time: fmt(a.last_internal.ts, "datetime")})
       : since ? t("flows.search.no_internal_since_return", {time: fmt(since.ts, "datetime")})
         : t("flows.search.no_internal_48h")}));
     return out;
@@ -113,7 +113,7 @@ GW.start(async (_me) => {
     const out = [el("h3", {text: t("search.visitors_found")})];
     if (!vs.length) return [...out, el("p", {cls: "big-line", text: t("search.no_visitors")})];
     return [...out, el("ul", {}, ...vs.map((v) => el("li", {text: t("search.visitor_line", {
-      id: v.visitor_id, score: v.score.toFixed(2), gates: v.gates.join("、"),
+      id: v.visitor_id, score: GW.pct(v.score), gates: v.gates.map(GW.gateName).join("、"),
       inside: v.inside ? t("common.inside") : t("common.outside")})})))];
   }
 
@@ -175,8 +175,8 @@ GW.start(async (_me) => {
       el("div", {cls: "pics"}, ...(c.has_evidence ? [evidence(c, "aligned"), evidence(c, "context")]
         : [el("p", {cls: "muted", text: t("search.no_picture")})])),
       el("div", {cls: "cand-text"},
-        el("p", {cls: "cand-where", text: t("search.candidate_at", {gate: c.gate, camera: c.camera, time: fmt(c.ts, "seconds")})}),
-        el("p", {text: `${t("common.score")} ${c.score.toFixed(2)} · ${t("search.frames", {n: c.frames_at_threshold})} · ${GW.ago(c.ts)}`}),
+        el("p", {cls: "cand-where", text: t("search.candidate_at", {gate: GW.gateName(c.gate), camera: GW.cameraName(c.gate, c.camera), time: fmt(c.ts, "seconds")})}),
+        el("p", {text: `${t("common.score")} ${GW.pct(c.score)} · ${t("search.frames", {n: c.frames_at_threshold})} · ${GW.ago(c.ts)}`}),
         el("p", {cls: `verdict ${verdict}`, text: t(`search.verdict_${verdict}`)
           + (c.verdict_by ? ` · ${t("search.verdict_by", {by: c.verdict_by, time: fmt(c.verdict_at, "time")})}` : "")}),
         st.closed ? el("p", {cls: "muted closed-note", text: t("flows.search.closed_no_verdict")})
@@ -199,7 +199,7 @@ GW.start(async (_me) => {
     const rows = [...once.values()].sort((a, b) => (a.ts < b.ts ? 1 : -1));
     $("confirmed").replaceChildren(...(rows.length ? rows.map((c) => el("li", {cls: "sighting", data: {cid: c.candidate_id, event: c.event_id || ""}},
       c.event_id ? GWFaces.box(c.event_id, {alt: GWFaces.alt(c)}) : null,
-      el("span", {text: `${fmt(c.ts, "datetime")} · ${c.gate}（${c.camera}）· ${t("search.verdict_confirmed")} ${t("search.verdict_by", {by: c.verdict_by || "", time: fmt(c.verdict_at, "time")})}`})))
+      el("span", {text: `${fmt(c.ts, "datetime")} · ${GW.where(c.gate, c.camera)}· ${t("search.verdict_confirmed")} ${t("search.verdict_by", {by: c.verdict_by || "", time: fmt(c.verdict_at, "time")})}`})))
       : [el("li", {cls: "muted", text: t("search.none_confirmed")})]));
     if (!st.cands.size && !$("candidates").children.length) {
       $("candidates").append(el("p", {cls: "muted empty", text: t("search.no_candidates")}));

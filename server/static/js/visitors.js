@@ -5,8 +5,7 @@ GW.start(async (_me) => {
   const REFRESH_MS = 30000;
   const reason = encodeURIComponent(t("visitors.audit_reason"));
   function stay(hours) {
-    const min = Math.round(hours * 60);
-    return t("visitors.hours_min", {h: Math.floor(min / 60), m: min % 60});
+    return GW.duration(hours * 3600);
   }
   async function load() {
     const list = await api(`/api/visitors/inside?reason=${reason}`);
@@ -17,7 +16,7 @@ GW.start(async (_me) => {
     $("rows").replaceChildren(...(list.length ? list.map((v) => el("tr", {data: {id: v.visitor_id}, cls: v.hours >= 12 ? "high" : null},
       el("td", {cls: "vid", text: v.visitor_id}),
       el("td", {cls: "when", text: fmt(v.since, "datetime")}),
-      el("td", {text: `${v.gate}（${v.camera}）`}),
+      el("td", {text: GW.where(v.gate, v.camera)}),
       el("td", {cls: "num", text: stay(v.hours)}),
       el("td", {cls: "face"}, GWFaces.box(v.event_id, {alt: GWFaces.alt({gate: v.gate, camera: v.camera, ts: v.since})}))))
       : [el("tr", {}, el("td", {colspan: "5", cls: "muted", text: t("visitors.none")}))]));

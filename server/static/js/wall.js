@@ -24,14 +24,15 @@ GW.start(async (_me) => {
   function passageRow(p, fresh = false) {
     return el("li", {cls: `${p.role}${fresh ? " fresh" : ""}`},
       el("span", {cls: "time", text: fmt(p.ts, fmt(p.ts, "date") === fmt(new Date().toISOString(), "date") ? "seconds" : "datetime")}),
-      el("span", {cls: "gate", text: p.gate}),
+      el("span", {cls: "gate", text: GW.gateName(p.gate)}),
       el("span", {cls: `dir ${p.direction}`, text: label("direction", p.direction)}),
       el("span", {cls: `badge ${p.role}`, text: label("role", p.role)}),
       el("span", {cls: "who", text: who(p)}));
   }
   function alertRow(a) {
     const old = Date.now() - new Date(a.ts).getTime() > 12 * 3600 * 1000;
-    const when = [a.gate, fmt(a.ts, old ? "datetime" : "time"), ago(a.ts)].filter(Boolean).join(" · ");
+    const when = (old ? [GW.gateName(a.gate), ago(a.ts), fmt(a.ts, "datetime")]  // "2 天前" before the date
+      : [GW.gateName(a.gate), fmt(a.ts, "time"), ago(a.ts)]).filter(Boolean).join(" · ");
     return el("li", {cls: a.high ? "high" : "", data: {rule: a.rule, id: a.id}},
       el("span", {cls: "rule", text: label("rule", a.rule)}),
       a.count > 1 ? el("span", {cls: "count", text: t("alerts.repeat_times", {n: a.count})}) : null,
@@ -51,7 +52,7 @@ GW.start(async (_me) => {
     const text = {on: "wall.online", off: "wall.offline", unknown: "wall.gate_unknown"}[state];
     const last = t("wall.last_passage", {time: g.last_passage ? fmt(g.last_passage, "time") : t("common.never")});
     return el("li", {cls: state === "off" ? "dead" : state === "unknown" ? "unknown" : "", data: {state}},
-      el("span", {cls: "name", text: `${g.gate} · ${g.camera}`}),
+      el("span", {cls: "name", text: `${GW.gateName(g.gate)} · ${GW.cameraName(g.gate, g.camera)}`}),
       el("span", {cls: `state ${state}`, text: t(text)}),
       el("span", {cls: "who", text: last}));
   }
@@ -287,7 +288,7 @@ GW.start(async (_me) => {
 
   function tick() {
     const now = Date.now();
-    $("date").textContent = fmt(new Date(now).toISOString(), "date");
+    $("date").textContent = fmt(new Date(now).toISOString(), "day");
     $("time").textContent = fmt(new Date(now).toISOString(), "seconds");
     show();
     if (!signedOut && now - lastNews > STALE_MS && now - lastAttempt > RECONNECT_MS) connect();

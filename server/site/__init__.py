@@ -1,0 +1,1 @@
+"""What the compound is called: its name and its gates' and cameras' display names."""
