@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from server import tables as t
 from server.states import AlertState, SearchState
@@ -73,43 +73,17 @@ class RetentionStore(Repository):
         ``closed_alert_days`` after its last change; a removed person's row (name, phone...)
         ``removed_person_days`` after the removal, with anything still pointing at it; dead
         letters ``dead_letter_days`` after they were last seen; sessions when they expire."""
-        s, a, p = t.searches.c, t.alerts.c, t.persons.c
-        closed = SearchState.CLOSED.value
+        a, p = t.alerts.c, t.persons.c
         with self.engine.begin() as conn:
-            templates = conn.execute(
-                update(t.searches)
-                .where(s.state == closed, s.template.is_not(None))
-                .values(template=None)
-            ).rowcount
-            old = select(s.id).where(
-                s.state == closed, s.closed < now - timedelta(days=closed_search_days)
+            templates, ids, candidates, sightings = _purge_searches(
+                conn, now - timedelta(days=closed_search_days)
             )
-            ids = [r.id for r in conn.execute(old)]
-            candidates = sightings = 0
-            if ids:
-                cands = select(t.candidates.c.candidate_id).where(
-                    t.candidates.c.search_id.in_(ids)
-                )
-                conn.execute(
-                    delete(t.candidate_evidence).where(
-                        t.candidate_evidence.c.candidate_id.in_(cands)
-                    )
-                )
-                candidates = conn.execute(
-                    delete(t.candidates).where(t.candidates.c.search_id.in_(ids))
-                ).rowcount
-                sightings = conn.execute(
-                    delete(t.sightings).where(t.sightings.c.search_id.in_(ids))
-                ).rowcount
-                conn.execute(
-                    delete(t.visitor_matches).where(t.visitor_matches.c.search_id.in_(ids))
-                )
-                conn.execute(delete(t.searches).where(s.id.in_(ids)))
             ended = select(a.id).where(
                 a.state.in_((AlertState.RESOLVED.value, AlertState.CLOSED.value)),
                 a.updated < now - timedelta(days=closed_alert_days),
             )
-            conn.execute(delete(t.alert_history).where(t.alert_history.c.alert_id.in_(ended)))
+            for table in (t.alert_history, t.alert_repeats):
+                conn.execute(delete(table).where(table.c.alert_id.in_(ended)))
             alerts = conn.execute(delete(t.alerts).where(a.id.in_(ended))).rowcount
             gone = [
                 r.id
@@ -121,7 +95,7 @@ class RetentionStore(Repository):
             ]
             if gone:
                 for table in (t.templates, t.reference_photos, t.review_items,
-                              t.review_rejections, t.home_visits):  # fmt: skip
+                              t.review_rejections, t.home_visits, t.passage_faces):  # fmt: skip
                     conn.execute(delete(table).where(table.c.person_id.in_(gone)))
                 conn.execute(delete(t.persons).where(p.id.in_(gone)))
             dead = conn.execute(
@@ -148,3 +122,25 @@ class RetentionStore(Repository):
             return
         with self.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _purge_searches(conn: Connection, before: datetime) -> tuple[int, list[str], int, int]:
+    """Closed searches' photo templates at once; searches closed before ``before`` with their
+    candidates (and pictures), sightings and look-back matches. (templates, ids, candidates,
+    sightings)"""
+    s = t.searches.c
+    closed = SearchState.CLOSED.value
+    templates = conn.execute(
+        update(t.searches).where(s.state == closed, s.template.is_not(None)).values(template=None)
+    ).rowcount
+    ids = [r.id for r in conn.execute(select(s.id).where(s.state == closed, s.closed < before))]
+    if not ids:
+        return templates, ids, 0, 0
+    cands = select(t.candidates.c.candidate_id).where(t.candidates.c.search_id.in_(ids))
+    conn.execute(delete(t.candidate_evidence).where(t.candidate_evidence.c.candidate_id.in_(cands)))
+    c, si = t.candidates.c, t.sightings.c
+    candidates = conn.execute(delete(t.candidates).where(c.search_id.in_(ids))).rowcount
+    sightings = conn.execute(delete(t.sightings).where(si.search_id.in_(ids))).rowcount
+    conn.execute(delete(t.visitor_matches).where(t.visitor_matches.c.search_id.in_(ids)))
+    conn.execute(delete(t.searches).where(s.id.in_(ids)))
+    return templates, ids, candidates, sightings
