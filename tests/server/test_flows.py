@@ -37,7 +37,11 @@ def _raise(client, server, pid: str) -> str:  # noqa: ANN001
 
 
 @SQLITE
-def test_closing_a_search_resolves_its_sighting_alerts_and_is_audited(client, server, broker):
+def test_closing_a_search_resolves_its_sighting_alerts_and_is_audited(
+    client, server, broker, monkeypatch  # noqa: ANN001
+):
+    # Two sighting alerts of one search (not one merged repeat): one acknowledged, one open.
+    monkeypatch.setattr(server.store, "repeat_window", timedelta(0))
     compound(client, server, broker)
     sid = _raise(client, server, "p-wang")
     other = _raise(client, server, "p-li")

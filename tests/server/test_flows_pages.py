@@ -152,10 +152,10 @@ def test_search_opens_from_the_person_page_confirmed_once_and_closed_without_ver
     confirmed = js(driver, "return [...document.querySelectorAll('#confirmed li.sighting')]"
                            ".map(e => e.dataset.cid)")  # fmt: skip
     assert confirmed == [same.candidate_id], "only the confirmed one, once"
-    back = (now - timedelta(hours=2)).astimezone(server.tz).strftime("%m/%d %H:%M")
+    back = (now - timedelta(hours=2)).astimezone(server.tz).strftime("%-m%-d%H%M")
     internal = driver.find_element(By.ID, "last-internal").text
     assert internal.startswith("自 ") and "楼内摄像头未再看到" in internal, internal
-    assert re.sub(r"\D", "", back) in re.sub(r"\D", "", internal)
+    assert back in re.sub(r"\D", "", internal)
     shown = lambda d: d.find_element(By.ID, "detail").is_displayed()  # noqa: E731
     shoot(driver, "search", shown)
 

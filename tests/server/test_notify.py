@@ -261,6 +261,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rx: Receiver) -> Any:
     engine = make_engine(f"sqlite:///{tmp_path / 'gw.db'}")
     migrate(engine)
     store = Store(engine)
+    store.repeat_window = timedelta(0)  # each alert its own row: these tests are about pushes
     store.upsert_person(PersonEntry(id="p-wang", name="王秀华", role="resident", building="7"))
     yield Site(store, Clock(), secret_file, rx.port)
     engine.dispose()
@@ -324,7 +325,7 @@ def test_a_receiver_down_ten_minutes_then_back_gets_every_alert_once_in_order(
     md = rx.of(WECOM_PATH)[0].body["markdown"]["content"]
     assert "王*华" in md and "7 号楼" in md and "王秀华" not in md and "p-wang" not in md
     assert f"({PUBLIC_URL}/alerts?id={ids[0]})" in md and "外出未归" in md
-    assert "12-07 13:00" in md  # went out 05:00 UTC = 13:00 Shanghai
+    assert "12月7日 周一 13:00" in md  # went out 05:00 UTC = 13:00 Shanghai
     hook = rx.of(HOOK_PATH)[0].body
     assert hook["alert"]["person"] == "王*华" and "person_id" not in hook["alert"]
     assert hook["alert"]["link"] == f"{PUBLIC_URL}/alerts?id={ids[0]}"
@@ -510,7 +511,9 @@ def test_the_outbox_on_both_databases(
     (tmp_path / "ding.secret").write_text(DING_SECRET)
     engine = make_engine(db_url)
     migrate(engine)
-    site = Site(Store(engine), Clock(), tmp_path / "ding.secret", rx.port)
+    store = Store(engine)
+    store.repeat_window = timedelta(0)
+    site = Site(store, Clock(), tmp_path / "ding.secret", rx.port)
     site.store.upsert_person(PersonEntry(id="p-wang", name="王秀华", role="resident"))
     n = site.notifier(site.config())
     alerts = [site.alert() for _ in range(3)]
