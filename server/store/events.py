@@ -27,7 +27,9 @@ class EventStore(Repository):
         rows = [p.model_dump(include=set(STORED_FIELDS)) | {"received": received} for p in passages]
         stmt = self._insert_ignore(t.events, "event_id").returning(t.events.c.event_id)
         new_ids = set(conn.execute(stmt, rows).scalars().all())
-        new = [p for p in passages if p.event_id in new_ids]
+        # A batch may hold one passage twice (an edge re-sent it before its ack): new once.
+        new = list({p.event_id: p for p in reversed(passages) if p.event_id in new_ids}.values())
+        new.reverse()
         self._touch_visitors(conn, [p for p in new if p.identity_kind == "visitor"])
         return new
 
