@@ -12,13 +12,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
 from contract.events import EdgeStatus
+from contract.mqtt import PAYLOAD_LIMITS
 from server import tables as t
 from server.states import AlertRule
 from tests.face_gate import FaceGate, real_face
-from tests.mqtt_helpers import wait_until
+from tests.mqtt_helpers import connect, wait_until
 from tests.server.conftest import auth, passage
 from tests.server.people_data import ingest
 
@@ -166,3 +169,32 @@ def test_asks_for_one_crop_share_a_request_and_too_many_are_busy(client, server,
     assert len(sent) == 1 and req.busy == 1
     views = audit_rows(client, server, "view_passage_face")
     assert [(v["target"], v["detail"]["answer"]) for v in views] == [(p2.event_id, "busy")]
+
+
+def test_an_oversized_face_answer_is_set_aside_unparsed(client, server, broker) -> None:  # noqa: ANN001
+    req = server.faces.requester
+    req.timeout_s = 2.0
+    asked: list[bytes] = []
+    publish = req.publish
+    req.publish = lambda topic, payload, props: (asked.append(props.CorrelationData),
+                                                 publish(topic, payload, props))  # fmt: skip
+    p = passage(server.cfg.site, 13, "p-13", gate="west")
+    ingest(server, broker, [p])
+    with ThreadPoolExecutor(1) as pool:
+        ask = pool.submit(server.faces.face, p.event_id)
+        wait_until(lambda: asked, 30, "the request")
+        big = (b'{"event_id": "' + p.event_id.encode() + b'", "camera": "c1", "status": "ok", '
+               b'"jpeg_b64": "' + b"A" * PAYLOAD_LIMITS["faces/res"] + b'"}')  # fmt: skip
+        props = Properties(PacketTypes.PUBLISH)
+        props.CorrelationData = asked[0]
+        other = connect(broker.port, "west-" + uuid.uuid4().hex[:6])
+        try:
+            other.publish(server.topics.faces_res("west"), big, qos=1, properties=props)
+            wait_until(lambda: server.bus.stats.oversized == 1, 30, "the answer set aside")
+        finally:
+            other.loop_stop()
+            other.disconnect()
+        assert ask.result().result.status == "offline"
+    assert req.malformed == 0 and req.late == 0, "never parsed, never handed over"
+    (dead,) = server.store.dead_letters()
+    assert dead.kind == "message" and len(dead.payload) <= 256 and str(len(big)) in dead.error
