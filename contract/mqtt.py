@@ -14,6 +14,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contract.events import JPEG_B64_MAX
+
 # The largest MQTT packet anyone may send or be sent: configs/mosquitto.conf ``max_packet_size``
 # (the broker disconnects a client that sends a larger one, before reading it), and the Maximum
 # Packet Size every client of this project asks for in its CONNECT (the broker never delivers it a
@@ -32,6 +34,8 @@ PAYLOAD_LIMITS: dict[str, int] = {
     "visitors": 96 * 1024,  # a visitor template of up to 4096 values
     "visitor-aliases": 4 * 1024,
     "sightings": MAX_PACKET_BYTES,  # a candidate with two evidence pictures
+    "faces/req": 4 * 1024,  # a face request: an event id, a camera, a time
+    "faces/res": JPEG_B64_MAX + 2 * 1024,  # a face answer: one crop's base64 and a few fields
 }
 
 
@@ -41,7 +45,11 @@ def payload_limit(topic: str) -> int:
     parts = topic.split("/")  # gatewatch/<site>/gates/<gate>/<kind> or gatewatch/<site>/<kind>/...
     if len(parts) < 3:
         return MAX_PACKET_BYTES
-    kind = parts[4] if parts[2] == "gates" and len(parts) == 5 else parts[2]
+    kind = parts[2]
+    if parts[2] == "gates" and len(parts) == 5:
+        kind = parts[4]
+    elif parts[2] == "gates" and len(parts) == 6:  # .../gates/<gate>/faces/<req|res>
+        kind = f"{parts[4]}/{parts[5]}"
     return PAYLOAD_LIMITS.get(kind, MAX_PACKET_BYTES)
 
 

@@ -68,6 +68,7 @@ class ServerApp:
             cfg.faces, self.engine, self.topics,
             publish=lambda topic, payload, props: self.bus.publish(topic, payload,
                                                                    properties=props),
+            gate_interval_s=cfg.wall.gate_interval_s, gate_grace_s=cfg.wall.gate_grace_s,
         )  # fmt: skip
         self.bus = ServerBus(
             cfg,

@@ -1,16 +1,19 @@
 """The edge's side of "see a face": keeps each passage's best-frame crop in the ring, answers the
 server's requests for one (MQTT 5 request/response), pushes a watchlist passage's crop at once.
 
-File I/O and JPEG encoding run on one worker thread, never on paho's network thread or in the
-frame loop. A request is answered only when it names this edge's camera (a gate may run one edge
-per camera) and asks for the answer on this gate's own response topic; a malformed request is
-ignored with a log line (the broker's ACL lets only the server send requests at all).
+File I/O and JPEG encoding run on one worker thread (which also purges the ring every
+``purge_every_s``, so a quiet gate keeps no crop past its retention), never on paho's network
+thread or in the frame loop. A request is answered only when it names this edge's camera (a
+gate may run one edge per camera) and asks for the answer on this gate's own response topic; a
+malformed request is ignored with a log line (the broker's ACL lets only the server send
+requests at all).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -28,6 +31,7 @@ from edge.faces.ring import FaceRing
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY_S = 60.0  # how often the worker purges the ring when no crop is written
 ANSWER_EXPIRY_S = 30  # an answer nobody took in this time is of no use: the broker drops it
 Publish = Callable[[str, bytes, Properties], None]
 
@@ -44,6 +48,7 @@ class FaceResponder:
         camera: str,
         publish: Publish,
         push_watchlist: bool = True,
+        purge_every_s: float = PURGE_EVERY_S,
     ) -> None:
         self.ring = ring
         self.topics = topics
@@ -55,13 +60,35 @@ class FaceResponder:
         self.answered = {"ok": 0, "not_found": 0, "expired": 0}
         self.pushed = 0
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"faces-{gate}")
+        self._stopping = threading.Event()
+        self._timer = threading.Thread(target=self._purge_timer, args=(purge_every_s,),
+                                       name=f"faces-purge-{gate}", daemon=True)  # fmt: skip
+        self._timer.start()
 
     def subscriptions(self) -> list[Subscription]:
         return [Subscription(self.topics.faces_req(self.gate), self.on_request)]
 
     def stop(self) -> None:
         """Finish the writes and answers queued so far."""
+        self._stopping.set()
+        self._timer.join()
         self._pool.shutdown(wait=True)
+
+    def _purge_timer(self, every_s: float) -> None:
+        while not self._stopping.wait(every_s):
+            try:
+                self._pool.submit(self._purge)
+            except RuntimeError:  # stopped meanwhile
+                return
+
+    def _purge(self) -> None:
+        try:
+            n = self.ring.purge()
+        except OSError as e:
+            log.error("[%s] purging the face ring failed: %s", self.name, e)
+            return
+        if n:
+            log.info("[%s] %d face crops past retention purged", self.name, n)
 
     # -- keep ------------------------------------------------------------------------------
 

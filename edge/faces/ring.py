@@ -1,5 +1,6 @@
 """The face ring: each passage's best-frame crop, one JPEG per passage on this machine's disk,
-kept ``days`` at most and under a size cap, purged by code (oldest first).
+kept ``days`` at most and under a size cap, purged by code (oldest first). A crop past
+``days`` is never served, even before the next purge (the responder purges every minute).
 
 File names are ``<event_id>.jpg``; a file's modification time is its passage's time. Files are
 written to a temporary name and renamed, so a crash leaves no half crop under a real name; what
@@ -9,12 +10,12 @@ and other files are left alone (logged once).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,10 @@ class FaceRing:
         self.clock = clock
         self.purged = 0
         self.corrupt = 0
-        self._index: OrderedDict[str, Kept] = OrderedDict()  # oldest passage first
+        self._index: dict[str, Kept] = {}
+        # (passage time, event id) of every crop held, sorted: the oldest first, whatever order
+        # the crops were written in (a track that ends late writes an older passage).
+        self._order: list[tuple[float, str]] = []
         self._total = 0
         self._size_cut = 0.0  # the newest passage time a crop was purged for size at
         self._lock = threading.Lock()
@@ -108,6 +112,7 @@ class FaceRing:
         found.sort()
         for ts, event_id, size in found:
             self._index[event_id] = Kept(ts, size)
+            self._order.append((ts, event_id))
             self._total += size
         n = self.purge()
         log.info("[%s] face ring %s: %d crops (%.1f MB) kept, %d past retention purged",
@@ -145,20 +150,25 @@ class FaceRing:
         os.utime(tmp, (ts, ts))
         os.replace(tmp, path)
         with self._lock:
-            old = self._index.pop(event_id, None)
-            self._total += len(jpeg) - (old.size if old else 0)
+            self._drop(event_id)
+            self._total += len(jpeg)
             self._index[event_id] = Kept(ts, len(jpeg))
-            if self._index and ts < next(iter(self._index.values())).ts:
-                self._index.move_to_end(event_id, last=False)  # an old passage written late
+            bisect.insort(self._order, (ts, event_id))
         self.purge()
 
     def get(self, event_id: str) -> bytes | None:
-        """The crop, or None when the ring does not hold it (a damaged one is logged and
-        deleted)."""
+        """The crop, or None when the ring does not hold it or it is past ``max_age_s`` (then
+        deleted: ``why_missing`` says expired); a damaged one is logged and deleted."""
         path = self._path(event_id)
         with self._lock:
-            if event_id not in self._index:
+            kept = self._index.get(event_id)
+            if kept is None:
                 return None
+        if kept.ts < self.clock() - self.max_age_s:
+            self._forget(event_id)
+            self._remove(path)
+            self.purged += 1
+            return None
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -188,15 +198,17 @@ class FaceRing:
         cut = self.clock() - self.max_age_s
         gone: list[str] = []
         with self._lock:
-            while self._index:
-                event_id, kept = next(iter(self._index.items()))
-                if kept.ts >= cut and self._total <= self.max_bytes:
+            n = 0
+            while n < len(self._order):
+                ts, event_id = self._order[n]
+                if ts >= cut and self._total <= self.max_bytes:
                     break
-                if kept.ts >= cut:
-                    self._size_cut = max(self._size_cut, kept.ts)
-                self._index.popitem(last=False)
-                self._total -= kept.size
+                if ts >= cut:
+                    self._size_cut = max(self._size_cut, ts)
+                self._total -= self._index.pop(event_id).size
                 gone.append(event_id)
+                n += 1
+            del self._order[:n]
         for event_id in gone:
             self._remove(self.folder / f"{event_id}.jpg")
         self.purged += len(gone)
@@ -204,9 +216,17 @@ class FaceRing:
 
     def _forget(self, event_id: str) -> None:
         with self._lock:
-            kept = self._index.pop(event_id, None)
-            if kept is not None:
-                self._total -= kept.size
+            self._drop(event_id)
+
+    def _drop(self, event_id: str) -> None:
+        """Out of the index (the lock held)."""
+        kept = self._index.pop(event_id, None)
+        if kept is None:
+            return
+        self._total -= kept.size
+        i = bisect.bisect_left(self._order, (kept.ts, event_id))
+        if i < len(self._order) and self._order[i] == (kept.ts, event_id):
+            del self._order[i]
 
     def _remove(self, path: Path) -> None:
         try:

@@ -14,6 +14,10 @@ class FacesConfig(BaseModel):
     timeout_s: float = Field(
         3, gt=0, le=30, description="A gate that has not answered in this time is shown offline."
     )
+    max_waiting: int = Field(
+        8, ge=1, le=32, description="Asks that may wait for gates at a time (each holds one of "
+        "the API's 40 threads for up to timeout_s); one more is told the gate is busy at once.",
+    )
     cache_items: int = Field(
         256, ge=0, le=10_000, description="Answers kept in memory (least recently used out)."
     )

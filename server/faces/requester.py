@@ -4,6 +4,10 @@ on ``.../gates/<gate>/faces/req``, the answer awaited on ``.../faces/res`` with 
 Answers are kept in memory only (a bounded LRU with a time to live): a passage's crop is never
 written to the server's disk. A timeout, or a gate that says it is offline, is "offline", and is
 never cached: the next view asks again.
+
+Each ask blocks its caller (a thread of the API's pool) for up to ``timeout_s``, so at most
+``max_waiting`` asks wait at a time: one more is answered "busy" at once. Asks for the same
+passage share one request (the second waits for the first's answer).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from contract.topics import Topics
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["ok", "not_found", "expired", "offline"]
+Outcome = Literal["ok", "not_found", "expired", "offline", "busy"]
 Publish = Callable[[str, bytes, Properties], None]
 
 
@@ -86,7 +90,12 @@ class FaceRequester:
     thread)."""
 
     def __init__(
-        self, topics: Topics, publish: Publish, timeout_s: float, cache: TtlLru
+        self,
+        topics: Topics,
+        publish: Publish,
+        timeout_s: float,
+        cache: TtlLru,
+        max_waiting: int = 8,
     ) -> None:
         self.topics = topics
         self.publish = publish
@@ -94,13 +103,51 @@ class FaceRequester:
         self.cache = cache
         self.malformed = 0
         self.late = 0
+        self.busy = 0  # asks answered "busy" (max_waiting asks were waiting)
+        self.shared = 0  # asks that waited for another ask's request of the same passage
+        self.slots = threading.BoundedSemaphore(max_waiting)
         self._waiting: dict[bytes, _Waiting] = {}
+        self._pending: dict[str, Future[FaceResult]] = {}  # by event id: the request out
         self._lock = threading.Lock()
 
     def ask(self, gate: str, camera: str, event_id: str, ts: datetime) -> FaceResult:
+        """The gate's answer, "offline" after ``timeout_s``, or "busy" at once when
+        ``max_waiting`` asks are waiting already."""
         cached = self.cache.get(event_id)
         if cached is not None:
             return FaceResult(cached.status, cached.jpeg, "cache")
+        if not self.slots.acquire(blocking=False):
+            self.busy += 1
+            log.warning("face request for %s refused: %s asks are waiting", event_id,
+                        len(self._pending))  # fmt: skip
+            return FaceResult("busy")
+        try:
+            with self._lock:
+                pending = self._pending.get(event_id)
+                first = pending is None
+                if pending is None:
+                    pending = self._pending[event_id] = Future()
+                else:
+                    self.shared += 1
+            if not first:
+                try:  # the first ask always ends within its timeout and sets the result
+                    return pending.result(timeout=self.timeout_s + 5)
+                except FutureTimeout:
+                    return FaceResult("offline")
+            try:
+                result = self._request(gate, camera, event_id, ts)
+            except BaseException as e:
+                pending.set_exception(e)
+                raise
+            finally:
+                with self._lock:
+                    self._pending.pop(event_id, None)
+            pending.set_result(result)
+            return result
+        finally:
+            self.slots.release()
+
+    def _request(self, gate: str, camera: str, event_id: str, ts: datetime) -> FaceResult:
         correlation = uuid.uuid4().bytes
         waiting = _Waiting(gate, event_id, Future())
         with self._lock:

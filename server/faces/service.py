@@ -4,7 +4,7 @@ one, else the gate machine's (asked on demand, cached in memory only)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +18,8 @@ from server.errors import NotFound
 from server.faces.config import FacesConfig
 from server.faces.requester import FaceRequester, FaceResult, Publish, TtlLru
 from server.faces.store import FaceStore, PassageWhere
+from server.store.base import now_utc
+from server.wall.gates import EDGE_INTERVAL_S, overdue_at
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,23 @@ class PassageFaceView:
 
 class PassageFaces:
     def __init__(
-        self, cfg: FacesConfig, engine: Engine, topics: Topics, publish: Publish
+        self,
+        cfg: FacesConfig,
+        engine: Engine,
+        topics: Topics,
+        publish: Publish,
+        gate_interval_s: float = EDGE_INTERVAL_S,
+        gate_grace_s: float = 5.0,
+        clock: Callable[[], datetime] = now_utc,
     ) -> None:
         self.cfg = cfg
         self.store = FaceStore(engine)
         self.topics = topics
+        # The wall's rule for a gate that fell silent (wall.gate_interval_s, wall.gate_grace_s).
+        self.gate_interval_s, self.gate_grace_s = gate_interval_s, gate_grace_s
+        self.clock = clock
         cache = TtlLru(cfg.cache_items, cfg.cache_ttl_s)
-        self.requester = FaceRequester(topics, publish, cfg.timeout_s, cache)
+        self.requester = FaceRequester(topics, publish, cfg.timeout_s, cache, cfg.max_waiting)
 
     def subscriptions(self) -> Sequence[Subscription]:
         return [Subscription(self.topics.all_faces_res(), self.requester.on_answer)]
@@ -52,11 +64,21 @@ class PassageFaces:
         cached = self.requester.cache.get(event_id)
         if cached is not None:
             return PassageFaceView(where, FaceResult(cached.status, cached.jpeg, "cache"))
-        if self.store.gate_state(where.gate, where.camera) == "offline":
+        if self.gate_away(where.gate, where.camera):
             return PassageFaceView(where, FaceResult("offline", source="status"))
         return PassageFaceView(
             where, self.requester.ask(where.gate, where.camera, event_id, where.ts)
         )
+
+    def gate_away(self, gate: str, camera: str) -> bool:
+        """The camera's edge said offline (or its will did), or its status is overdue as the
+        wall counts it: asking it would only wait out the timeout. A camera never heard of is
+        asked (its status may not have come yet)."""
+        g = self.store.gate(gate, camera)
+        if g is None:
+            return False
+        due = overdue_at(g, self.gate_interval_s, self.gate_grace_s)
+        return g.state == "offline" or (due is not None and self.clock() > due)
 
     def on_pushed(self, msg: mqtt.MQTTMessage) -> None:
         """A watchlist passage's crop from its edge (the bus's thread); ValueError if malformed."""

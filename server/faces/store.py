@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from contract.faces import PassageFace
 from server import tables as t
 from server.store.base import Repository, now_utc
-from server.store.records import as_utc
+from server.store.records import Gate, as_utc
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class FaceStore(Repository):
         q = select(g.state).where(g.gate == gate, g.camera == camera)
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
+
+    def gate(self, gate: str, camera: str) -> Gate | None:
+        """The camera's row (its last status and when it came), or None."""
+        q = select(t.gates).where(t.gates.c.gate == gate, t.gates.c.camera == camera)
+        with self.engine.connect() as conn:
+            rows = Gate.all(conn.execute(q))
+        return rows[0] if rows else None
 
     def add_pushed_face(self, face: PassageFace) -> bool:
         """Keep a watchlist passage's crop; False if it is held already."""

@@ -128,7 +128,7 @@ class DeadLetter(Record):
 
     id: int
     received: UtcDatetime
-    kind: Literal["passage", "status"]
+    kind: Literal["passage", "status", "message"]  # message: of another topic (oversized)
     topic: str
     error: str
     payload: bytes

@@ -77,6 +77,46 @@ def test_the_ring_purges_by_age_on_an_injected_clock(tmp_path: Path) -> None:
     assert late not in ring and not (tmp_path / f"{late}.jpg").exists()
 
 
+def test_an_expired_crop_is_never_served_and_a_late_passage_is_purged_in_time(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(1_000_000.0)
+    ring = FaceRing(tmp_path, 7 * DAY, 10**9, "t", clock)
+    oldest, young, late = ids(3)
+    ring.put(oldest, jpeg(100), clock.t - 3 * DAY)
+    ring.put(young, jpeg(100), clock.t - 1 * DAY)
+    ring.put(late, jpeg(100), clock.t - 2 * DAY)  # written after a younger passage
+    clock.t += 5.5 * DAY  # oldest and late now past 7 days, young not
+    assert ring.purge() == 2, "the late passage is purged though a younger one was written first"
+    assert oldest not in ring and late not in ring and young in ring
+    assert not (tmp_path / f"{late}.jpg").exists()
+    # A quiet gate (no purge runs): a crop past 7 days is still never served, and is deleted.
+    stale = uuid.uuid4().hex
+    ring.put(stale, jpeg(100), clock.t - 6.9 * DAY)
+    clock.t += 0.2 * DAY
+    assert ring.get(stale) is None and ring.why_missing(clock.t - 7.1 * DAY) == "expired"
+    assert stale not in ring and not (tmp_path / f"{stale}.jpg").exists()
+    assert ring.get(young) == jpeg(100)
+
+
+def test_the_responder_purges_a_quiet_ring_on_its_timer(tmp_path: Path) -> None:
+    from contract.topics import Topics
+    from edge.faces.responder import FaceResponder
+
+    clock = Clock(time.time())
+    ring = FaceRing(tmp_path, 7 * DAY, 10**9, "t", clock)
+    old = uuid.uuid4().hex
+    ring.put(old, jpeg(100), clock.t - 6 * DAY)
+    responder = FaceResponder(ring, Topics("s1"), "s1", "north", "c1",
+                              publish=lambda t, p, props: None, purge_every_s=0.02)  # fmt: skip
+    try:
+        clock.t += 1.5 * DAY  # nothing is written: only the timer can purge
+        wait_until(lambda: old not in ring, 30, "the timer's purge")
+        assert not (tmp_path / f"{old}.jpg").exists() and ring.purged == 1
+    finally:
+        responder.stop()
+
+
 def test_a_damaged_crop_is_skipped_with_a_clear_log(tmp_path: Path, caplog) -> None:  # noqa: ANN001
     good, cut, junk = ids(3)
     now = time.time()

@@ -4,18 +4,24 @@ kept with their own retention; an offline gate said so."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import func, select
 
+from contract.events import EdgeStatus
+from contract.mqtt import PAYLOAD_LIMITS
 from server import tables as t
 from server.states import AlertRule
 from tests.face_gate import FaceGate, real_face
-from tests.mqtt_helpers import wait_until
+from tests.mqtt_helpers import connect, wait_until
 from tests.server.conftest import auth, passage
 from tests.server.people_data import ingest
 
@@ -117,3 +123,78 @@ def test_a_watchlist_crop_is_pushed_kept_and_purged(client, server, broker, tmp_
     assert server.purge(datetime.now(UTC) + timedelta(days=29))["watchlist_faces"] == 0
     assert server.purge(datetime.now(UTC) + timedelta(days=31))["watchlist_faces"] == 1
     assert server.faces.store.pushed_face(eid) is None
+
+
+def test_a_gate_whose_status_is_overdue_is_offline_at_once(
+    client, server, broker, tmp_path  # noqa: ANN001
+) -> None:
+    gate = FaceGate(tmp_path / "gate", server.cfg.site, broker.port, gate="east")
+    try:
+        eid = gate.send("p-5", face=real_face())
+        stored(server, eid)
+        gate.link.publish_status(EdgeStatus(site=gate.site, gate="east", camera="c1",
+                                            state="online"))  # fmt: skip
+        wait_until(lambda: server.faces.store.gate_state("east", "c1") == "online", 60, "status")
+        # Its status said online, but none came for a minute: the wall counts it offline, and
+        # so does the face request (no wait for a gate that is away).
+        server.faces.clock = lambda: datetime.now(UTC) + timedelta(minutes=1)
+        t0 = time.monotonic()
+        r = client.get(f"/api/passages/{eid}/face", headers=auth(server, "officer"))
+        assert r.status_code == 504 and r.json()["detail"]["reason"] == "faces.offline"
+        assert time.monotonic() - t0 < server.cfg.faces.timeout_s, "said offline: no wait"
+        server.faces.clock = lambda: datetime.now(UTC)
+        r = client.get(f"/api/passages/{eid}/face", headers=auth(server, "officer"))
+        assert r.status_code == 200 and r.content == gate.ring.get(eid)
+    finally:
+        gate.stop()
+
+
+def test_asks_for_one_crop_share_a_request_and_too_many_are_busy(client, server, broker) -> None:  # noqa: ANN001
+    req = server.faces.requester
+    req.timeout_s, req.slots = 1.0, threading.BoundedSemaphore(2)
+    sent: list[str] = []
+    publish = req.publish
+    req.publish = lambda topic, payload, props: (sent.append(topic), publish(topic, payload,
+                                                                             props))  # fmt: skip
+    p1, p2 = (passage(server.cfg.site, i, f"p-{i}", gate="west") for i in (11, 12))
+    ingest(server, broker, [p1, p2])  # no edge at west, no status: asked, never answered
+    with ThreadPoolExecutor(2) as pool:
+        asks = [pool.submit(server.faces.face, p1.event_id) for _ in range(2)]
+        wait_until(lambda: req.shared == 1, 30, "the second ask waiting on the first's request")
+        t0 = time.monotonic()
+        r = client.get(f"/api/passages/{p2.event_id}/face", headers=auth(server, "officer"))
+        assert r.status_code == 503 and r.json()["detail"]["reason"] == "faces.busy"
+        assert time.monotonic() - t0 < 1.0, "busy at once"
+        assert [a.result().result.status for a in asks] == ["offline", "offline"]
+    assert len(sent) == 1 and req.busy == 1
+    views = audit_rows(client, server, "view_passage_face")
+    assert [(v["target"], v["detail"]["answer"]) for v in views] == [(p2.event_id, "busy")]
+
+
+def test_an_oversized_face_answer_is_set_aside_unparsed(client, server, broker) -> None:  # noqa: ANN001
+    req = server.faces.requester
+    req.timeout_s = 2.0
+    asked: list[bytes] = []
+    publish = req.publish
+    req.publish = lambda topic, payload, props: (asked.append(props.CorrelationData),
+                                                 publish(topic, payload, props))  # fmt: skip
+    p = passage(server.cfg.site, 13, "p-13", gate="west")
+    ingest(server, broker, [p])
+    with ThreadPoolExecutor(1) as pool:
+        ask = pool.submit(server.faces.face, p.event_id)
+        wait_until(lambda: asked, 30, "the request")
+        big = (b'{"event_id": "' + p.event_id.encode() + b'", "camera": "c1", "status": "ok", '
+               b'"jpeg_b64": "' + b"A" * PAYLOAD_LIMITS["faces/res"] + b'"}')  # fmt: skip
+        props = Properties(PacketTypes.PUBLISH)
+        props.CorrelationData = asked[0]
+        other = connect(broker.port, "west-" + uuid.uuid4().hex[:6])
+        try:
+            other.publish(server.topics.faces_res("west"), big, qos=1, properties=props)
+            wait_until(lambda: server.bus.stats.oversized == 1, 30, "the answer set aside")
+        finally:
+            other.loop_stop()
+            other.disconnect()
+        assert ask.result().result.status == "offline"
+    assert req.malformed == 0 and req.late == 0, "never parsed, never handed over"
+    (dead,) = server.store.dead_letters()
+    assert dead.kind == "message" and len(dead.payload) <= 256 and str(len(big)) in dead.error

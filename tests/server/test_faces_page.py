@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from server.i18n import catalogue
+from server.site.names import SiteNames
 from tests.face_gate import FaceGate, real_face
 from tests.mqtt_helpers import wait_until
 from tests.server.browser import SHOTS, chrome, needs_chromium, shoot, sign_in, wait
@@ -37,8 +38,8 @@ def at_passages(want: list[str]):  # noqa: ANN201
                       or states(d, "#passage-rows") == want)  # fmt: skip
 
 
-def enrol(client, server, pid: str, name: str, role: str) -> None:  # noqa: ANN001
-    r = client.put(f"/api/persons/{pid}", json={"id": pid, "name": name, "role": role},
+def enrol(client, server, pid: str, name: str, role: str, **where: str) -> None:  # noqa: ANN001
+    r = client.put(f"/api/persons/{pid}", json={"id": pid, "name": name, "role": role, **where},
                    headers=auth(server, "admin"))  # fmt: skip
     assert r.status_code == 200, r.text
 
@@ -49,6 +50,11 @@ def test_crops_for_passages_and_a_watchlist_alert_then_the_offline_text(
     enrol(client, server, "p-wang", "王秀英", "resident")
     enrol(client, server, "p-li", "李建国", "resident")
     enrol(client, server, "p-risk", "刘某某", "watchlist")
+    enrol(client, server, "p-zhao1", "赵明", "resident", building="3", unit="2", room="701")
+    enrol(client, server, "p-zhao2", "赵亮", "resident", building="3", unit="2", room="702")
+    # The site's display names: shown wherever a gate or camera is named, never the raw ids.
+    names = {"gates": {"north": {"name": "北门", "cameras": {"c1": "进门"}}}}
+    server.cfg = server.cfg.model_copy(update={"names": SiteNames.model_validate(names)})
     gate = FaceGate(tmp_path / "gate", server.cfg.site, broker.port)
     stopped = False
     try:
@@ -76,6 +82,19 @@ def test_crops_for_passages_and_a_watchlist_alert_then_the_offline_text(
             assert all(b["src"].startswith("data:image/jpeg") and b["loaded"] for b in rows)
             assert len({(b["w"], b["h"]) for b in rows}) == 1, "fixed-size boxes"
             shoot(d, "faces/person", lambda d: states(d, "#passage-rows") == ["ok", "ok"])
+            named = d.execute_script(
+                "return [...document.querySelectorAll('#latest-faces figcaption, .face-box img')]"
+                ".map(e => e.alt || e.textContent)")  # fmt: skip
+            assert len(named) == 6 and all("北门（进门）" in n and "north" not in n
+                                           for n in named), named  # fmt: skip
+            # The CSV export names the gate and camera as the page does.
+            d.execute_script(
+                "window.csv = null; const make = URL.createObjectURL;"
+                "URL.createObjectURL = (b) => { b.text().then((t) => { window.csv = t; });"
+                "return make(b); }; document.getElementById('export').click();")  # fmt: skip
+            wait(d, lambda d: d.execute_script("return window.csv"))
+            rows_csv = d.execute_script("return window.csv").strip("\ufeff").splitlines()[1:]
+            assert len(rows_csv) == 2 and all('"北门","进门"' in r for r in rows_csv), rows_csv
             shoot(d, "faces/person-passages", at_passages(["ok", "ok"]))
             d.get(http_url + "/person/p-wang?lang=en")
             wait(d, lambda d: states(d, "#latest-faces") == ["ok", "ok"])
@@ -83,6 +102,12 @@ def test_crops_for_passages_and_a_watchlist_alert_then_the_offline_text(
             wait(d, lambda d: states(d, "#passage-rows") == ["ok", "ok"])
             d.execute_script("window.scrollTo(0, 0)")
             shoot(d, "faces/person-en", lambda d: states(d, "#passage-rows") == ["ok", "ok"])
+
+            # 查无此人 (an id that is no person): the matches with their rooms.
+            d.get(http_url + "/person/赵?lang=zh-CN")
+            wait(d, lambda d: len(d.find_elements("css selector", "#find-results li")) == 2)
+            lines = [e.text for e in d.find_elements("css selector", "#find-results li")]
+            assert any("701 室" in x for x in lines) and any("702 室" in x for x in lines), lines
 
             d.get(http_url + "/visitors?lang=zh-CN")
             wait(d, lambda d: states(d, "#rows") == ["ok"])

@@ -19,6 +19,7 @@ NO_PICTURE = {
     "not_found": (404, "faces.none", "the gate holds no face crop of this passage"),
     "expired": (410, "faces.expired", "the face crop is past the gate's retention"),
     "offline": (504, "faces.offline", "the gate is offline or did not answer in time"),
+    "busy": (503, "faces.busy", "too many face requests are waiting; try again shortly"),
 }
 
 
@@ -29,6 +30,7 @@ NO_PICTURE = {
         200: {"content": {JPEG: {}}, "description": "the face crop (JPEG)"},
         404: {"description": "no such passage, or no crop of it (reason faces.none)"},
         410: {"description": "past the gate's retention (reason faces.expired)"},
+        503: {"description": "too many asks waiting for gates (reason faces.busy)"},
         504: {"description": "the gate is offline or did not answer (reason faces.offline)"},
     },
 )

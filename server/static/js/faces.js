@@ -1,11 +1,11 @@
 // A passage's face crop in a fixed-size box: asked for when the box comes into view (the gate
 // machine holds it; the server asks on demand, each view audited), shown as a picture, or as
-// the reason there is none ("门岗离线，暂无抓拍", "抓拍已过保存期", "无抓拍"). A page that
-// re-renders its rows reuses the answers it already has.
+// the reason there is none ("门岗离线，暂无抓拍", "门岗繁忙，请稍后再试", "抓拍已过保存期", "无抓拍").
+// A page that re-renders its rows reuses the answers it already has.
 "use strict";
 const GWFaces = (() => {
   const answers = new Map();  // event id -> Promise<{state, src?}>
-  const REASONS = {"faces.offline": "offline", "faces.expired": "expired", "faces.none": "none"};
+  const REASONS = {"faces.offline": "offline", "faces.busy": "busy", "faces.expired": "expired", "faces.none": "none"};
 
   function dataUrl(blob) {
     return new Promise((resolve, reject) => {
@@ -67,7 +67,7 @@ const GWFaces = (() => {
     if (seen) seen.observe(b); else load(b);
     return b;
   }
-  /** The alt text of a passage's crop: where and when. */
-  const alt = (p) => GW.t("faces.alt", {gate: p.gate, camera: p.camera, time: GW.fmt(p.ts, "datetime")});
+  /** The alt text of a passage's crop: where (the site's display names) and when. */
+  const alt = (p) => GW.t("faces.alt", {where: GW.where(p.gate, p.camera), time: GW.fmt(p.ts, "datetime")});
   return {box, alt};
 })();

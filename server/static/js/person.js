@@ -51,7 +51,7 @@ GW.start(async (me) => {
     const latest = passages.slice(-3).reverse();
     People.fill($("latest-faces"), ...(latest.length ? latest.map((p) => GW.el("figure", {},
       GWFaces.box(p.event_id, {size: "m", alt: GWFaces.alt(p)}),
-      GW.el("figcaption", {text: `${GW.fmt(p.ts, "datetime")} ${p.gate}`})))
+      GW.el("figcaption", {}, GW.fmt(p.ts, "datetime"), GW.el("br"), GW.where(p.gate, p.camera))))
       : [GW.el("span", {cls: "muted", text: GW.t("faces.no_passages")})]));
   }
 
@@ -158,7 +158,7 @@ GW.start(async (me) => {
   function exportCsv() {
     const cell = (v) => `"${String(v).replace(/"/g, '""')}"`;
     const lines = [[GW.t("common.time"), GW.t("common.gate"), GW.t("person.camera"), GW.t("common.direction")].map(cell).join(",")];
-    for (const p of data.passages) lines.push([GW.fmt(p.ts, "date") + " " + GW.fmt(p.ts, "seconds"), p.gate, p.camera, GW.label("direction", p.direction)].map(cell).join(","));
+    for (const p of data.passages) lines.push([GW.fmt(p.ts, "date") + " " + GW.fmt(p.ts, "seconds"), GW.gateName(p.gate), GW.cameraName(p.gate, p.camera), GW.label("direction", p.direction)].map(cell).join(","));
     const url = URL.createObjectURL(new Blob(["\ufeff" + lines.join("\r\n")], {type: "text/csv;charset=utf-8"}));
     const a = GW.el("a", {href: url, download: `${data.person.name}-${id}.csv`});
     document.body.append(a); a.click(); a.remove();
@@ -179,7 +179,7 @@ GW.start(async (me) => {
       People.fill(found, GW.el("p", {text: GW.t(list.length ? "person.not_found_matches" : "person.not_found_none", {q: asked})}),
         list.length ? GW.el("ul", {cls: "matches"}, ...list.map((p) => GW.el("li", {},
           GW.el("a", {href: `/person/${encodeURIComponent(p.id)}`, text: GW.t("person.match_line", {name: p.name,
-            where: People.address(p.building, p.unit), age: p.age == null ? GW.label("role", p.role) : GW.t("elders.age_n", {n: p.age})})})))) : null);
+            where: People.address(p.building, p.unit, p.room), age: p.age == null ? GW.label("role", p.role) : GW.t("elders.age_n", {n: p.age})})})))) : null);
     };
     const go = GW.el("button", {type: "button", id: "find-go", text: GW.t("person.find"), onclick: () => find().catch(GW.showError)});
     q.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go.click(); });
