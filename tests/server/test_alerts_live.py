@@ -188,6 +188,7 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
         d.find_element("css selector", f'#rows tr[data-id="{one.id}"] button.ack').click()
         wait(d, lambda d: d.find_element("id", "done").is_displayed())
         assert "未确认" in d.find_element("id", "done").text
+        shoot(d, "alerts-skipped")
         assert s.alert(one.id).state == AlertState.OPEN
 
         # The stream ends with the sign-in (signed out elsewhere): the page asks to sign in

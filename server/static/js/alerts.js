@@ -170,8 +170,8 @@ GW.start(async (_me) => {
   function hideConfirm() { pending = null; $("confirm").hidden = true; }
   /** What an acknowledgement did, and what it left because it changed since the list. */
   function done(r) {
-    $("done").textContent = t("alerts.acked_n", {n: r.acknowledged})
-      + (r.skipped ? ` ${t("alerts.skipped_changed", {n: r.skipped})}` : "");
+    $("done").textContent = [r.acknowledged || !r.skipped ? t("alerts.acked_n", {n: r.acknowledged}) : null,
+      r.skipped ? t("alerts.skipped_changed", {n: r.skipped}) : null].filter(Boolean).join(t("alerts.ev.join"));
     $("done").classList.toggle("skipped", r.skipped > 0);
     $("done").hidden = false;
   }
