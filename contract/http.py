@@ -79,11 +79,18 @@ class JsonClient:
         self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
         """The decoded JSON answer (None for an empty body)."""
+        return self.call_with_headers(method, path, body, params)[0]
+
+    def call_with_headers(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> tuple[Any, httpx.Headers]:
+        """The decoded JSON answer (None for an empty body) and the answer's headers (a list's
+        total, say)."""
         r = self._send(method, path, body, params)
         if not r.content:
-            return None
+            return None, r.headers
         try:
-            return r.json()
+            return r.json(), r.headers
         except ValueError as e:
             raise HttpError(method, path, r.status_code, "answer is not JSON", self.base_url) from e
 

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,13 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    return _call_with_headers(args, method, path, body)[0]
+
+
+def _call_with_headers(
+    args: argparse.Namespace, method: str, path: str, body: Any = None
+) -> tuple[Any, Mapping[str, str]]:
+    """The API's answer and its headers (a list's X-Total-Count, say)."""
     from contract.http import HttpError, JsonClient
 
     token = os.environ.get("GATEWATCH_TOKEN")
@@ -70,7 +78,7 @@ def _call(args: argparse.Namespace, method: str, path: str, body: Any = None) ->
         raise ApiError("set GATEWATCH_TOKEN to your access token")
     client = JsonClient(args.url, token, timeout_s=30)
     try:
-        return client.call(method, path, body)
+        return client.call_with_headers(method, path, body)
     except HttpError as e:
         raise ApiError(_error_text(args, e)) from e
     finally:
@@ -260,19 +268,29 @@ def _ack_many(args: argparse.Namespace, locale: str) -> int:
         raise ApiError("gatewatch alerts ack: give alert numbers or --all, not both")
     body: dict[str, Any] = {"ids": args.alert_id}
     if args.all:
+        # The number to confirm is the server's count (X-Total-Count), not a capped page; the
+        # acknowledgement goes no further than the newest id and the time of this count.
         matching = {k: v for k, v in (("rule", args.rule), ("person", args.person)) if v}
-        q = urllib.parse.urlencode({**matching, "state": "open", "limit": 2000})
-        rows = _call(args, "GET", f"/api/alerts?{q}")
-        if not rows:
+        q = urllib.parse.urlencode({**matching, "state": "open", "limit": 1})
+        _rows, head = _call_with_headers(args, "GET", f"/api/alerts?{q}")
+        total = int(head.get("X-Total-Count", "0"))
+        if not total:
             return _out(args, {"acknowledged": 0, "ids": []}, text(locale, "alerts.confirm_none"))
-        question = text(locale, "alerts.confirm_all", n=len(rows))
-        if not args.yes and input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
-            return 1
-        body = {"matching": {**matching, "upto_id": max(a["id"] for a in rows)}}
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ApiError(text(locale, "alerts.cli_need_yes", n=total))
+            question = text(locale, "alerts.confirm_all", n=total)
+            if input(f"{question} [y/N] ").strip().lower() not in ("y", "yes"):
+                return 1
+        body = {"matching": {**matching, "upto_id": int(head["X-Newest-Id"])},
+                "upto_ts": head["X-Listed-At"]}  # fmt: skip
     if args.note:
         body["note"] = args.note
     r = _call(args, "POST", "/api/alerts/acknowledge", body)
-    return _out(args, r, text(locale, "alerts.cli_acked", n=r["acknowledged"], by=r["by"]))
+    said = text(locale, "alerts.cli_acked", n=r["acknowledged"], by=r["by"])
+    if r.get("skipped"):
+        said += "\n" + text(locale, "alerts.cli_skipped", n=r["skipped"])
+    return _out(args, r, said)
 
 
 def cmd_users(args: argparse.Namespace) -> int:

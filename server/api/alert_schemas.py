@@ -102,11 +102,14 @@ class AlertQuery(BaseModel):
 
 class BulkAckIn(BaseModel):
     """Acknowledge several alerts at once: the chosen ``ids``, or every open alert ``matching``
-    the list's filters; only open ones change; an optional note goes to each one's history."""
+    the list's filters; only open ones change; an optional note goes to each one's history.
+    ``upto_ts``: when the officer's list was made (its ``X-Listed-At``): an alert with an
+    occurrence after it (a repeat merged since) is left open, not acknowledged unseen."""
 
     model_config = ConfigDict(extra="forbid")
     ids: list[AlertId] | None = Field(default=None, min_length=1, max_length=BULK_MAX)
     matching: AlertQuery | None = None
+    upto_ts: AwareDatetime | None = None
     note: str | None = Field(default=None, max_length=1000, pattern=TEXT_PATTERN)
 
     @model_validator(mode="after")
@@ -120,3 +123,4 @@ class BulkAckOut(BaseModel):
     acknowledged: int  # how many open alerts were acknowledged now
     ids: list[int]
     by: str
+    skipped: int = 0  # open ones left: a new occurrence since the list was made

@@ -28,7 +28,8 @@ BULK_MAX = 5000  # alerts one bulk acknowledgement may touch
 class AlertFilter:
     """Which alerts to list: any of rule, state, person (id, or part of a name), time range
     (an alert is in it when its first occurrence is before ``until`` and its latest at or after
-    ``since``), at most ``limit`` from ``offset``; ``upto_id``: none newer than this id."""
+    ``since``), at most ``limit`` from ``offset``; ``upto_id``: none newer than this id;
+    ``id``: that one alert only."""
 
     rule: AlertRule | None = None
     state: AlertState | None = None
@@ -38,6 +39,16 @@ class AlertFilter:
     limit: int = 500
     offset: int = 0
     upto_id: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class BulkAck:
+    """What a bulk acknowledgement did: the ids acknowledged (oldest first), and how many open
+    alerts it left because they had a new occurrence after the officer's list was made."""
+
+    ids: list[int]
+    skipped: int = 0
 
 
 def _filtered(q: Select, f: AlertFilter) -> Select:
@@ -55,7 +66,14 @@ def _filtered(q: Select, f: AlertFilter) -> Select:
         q = q.where(a.created < f.until.astimezone(UTC))
     if f.upto_id is not None:
         q = q.where(a.id <= f.upto_id)
+    if f.id is not None:
+        q = q.where(a.id == f.id)
     return q
+
+
+def _utc(ts: datetime) -> datetime:
+    """A stored time in UTC (SQLite gives it back without its offset)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 def _named(*cols) -> Select:  # noqa: ANN002
@@ -187,25 +205,36 @@ class AlertStore(Repository):
         return int(n or 0), int(newest or 0)
 
     def acknowledge_alerts(
-        self, f: AlertFilter | None, ids: Sequence[int] | None, user: str, note: str | None = None
-    ) -> list[int]:
+        self,
+        f: AlertFilter | None,
+        ids: Sequence[int] | None,
+        user: str,
+        note: str | None = None,
+        upto_ts: datetime | None = None,
+    ) -> BulkAck:
         """Acknowledge the open alerts among ``ids`` and/or matching ``f`` (at most BULK_MAX),
-        each step in its history; the ids acknowledged, oldest first."""
+        each step in its history. With ``upto_ts`` (when the officer's list was made) an alert
+        whose latest occurrence is later is left open and counted as skipped: a repeat merged
+        into it since was not seen."""
         a = t.alerts
-        q = _filtered(_named(a.c.id), f or AlertFilter()).where(
+        q = _filtered(_named(a.c.id, a.c.last_ts), f or AlertFilter()).where(
             a.c.state == AlertState.OPEN.value
         )
         if ids is not None:
             q = q.where(a.c.id.in_(set(ids)))
         now = now_utc()
+        upto = upto_ts.astimezone(UTC) if upto_ts is not None else None
         with self.engine.begin() as conn:
-            chosen = [int(i) for i in conn.execute(q.order_by(a.c.id).limit(BULK_MAX)).scalars()]
+            found = conn.execute(q.order_by(a.c.id).limit(BULK_MAX)).all()
+            chosen = [int(r.id) for r in found if upto is None or _utc(r.last_ts) <= upto]
+            skipped = len(found) - len(chosen)
             if not chosen:
-                return []
+                return BulkAck([], skipped)
+            stmt = update(a).where(a.c.id.in_(chosen), a.c.state == AlertState.OPEN.value)
+            if upto is not None:  # a repeat merged meanwhile keeps it open
+                stmt = stmt.where(a.c.last_ts <= upto)
             done = sorted(int(i) for i in conn.execute(
-                update(a)
-                .where(a.c.id.in_(chosen), a.c.state == AlertState.OPEN.value)
-                .values(state=AlertState.ACKNOWLEDGED.value, updated=now, updated_by=user)
+                stmt.values(state=AlertState.ACKNOWLEDGED.value, updated=now, updated_by=user)
                 .returning(a.c.id)
             ).scalars())  # fmt: skip
             if done:
@@ -215,7 +244,7 @@ class AlertStore(Repository):
                     for i in done
                 ])  # fmt: skip
         self.alerts_version += 1
-        return done
+        return BulkAck(done, skipped)
 
     def set_alert_state(
         self, alert_id: int, state: AlertState, user: str, note: str | None = None

@@ -69,17 +69,19 @@ class RetentionStore(Repository):
 
         A closed search's photo template goes at the first purge after closing; the search with
         its candidates (and their pictures), sightings and look-back matches after
-        ``closed_search_days``. A resolved or closed alert with its history goes
-        ``closed_alert_days`` after its last change; a removed person's row (name, phone...)
-        ``removed_person_days`` after the removal, with anything still pointing at it; dead
-        letters ``dead_letter_days`` after they were last seen; sessions when they expire."""
+        ``closed_search_days``. An acknowledged (the usual end), resolved or closed alert with its
+        history and merged occurrences goes ``closed_alert_days`` after its last change; a removed
+        person's row (name, phone...) ``removed_person_days`` after the removal, with anything
+        still pointing at it; dead letters ``dead_letter_days`` after they were last seen;
+        sessions when they expire."""
         a, p = t.alerts.c, t.persons.c
         with self.engine.begin() as conn:
             templates, ids, candidates, sightings = _purge_searches(
                 conn, now - timedelta(days=closed_search_days)
             )
             ended = select(a.id).where(
-                a.state.in_((AlertState.RESOLVED.value, AlertState.CLOSED.value)),
+                a.state.in_((AlertState.ACKNOWLEDGED.value, AlertState.RESOLVED.value,
+                             AlertState.CLOSED.value)),  # fmt: skip
                 a.updated < now - timedelta(days=closed_alert_days),
             )
             for table in (t.alert_history, t.alert_repeats):

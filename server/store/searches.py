@@ -25,6 +25,8 @@ class SightingHit:
 
 
 class SearchStore(Repository):
+    alerts_version: int = 0  # the AlertStore's (server/store/alerts.py): bumped on a change
+
     def add_search(
         self,
         search_id: str,
@@ -83,7 +85,10 @@ class SearchStore(Repository):
             ).rowcount
             if not n:
                 return None
-            return self._resolve_sighting_alerts(conn, search_id, user, note, now)
+            resolved = self._resolve_sighting_alerts(conn, search_id, user, note, now)
+        if resolved:
+            self.alerts_version += 1  # after the commit: the wall's cached answer is old
+        return resolved
 
     def _resolve_sighting_alerts(
         self, conn: Connection, search_id: str, user: str, note: str | None, now: datetime

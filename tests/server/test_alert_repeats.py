@@ -141,7 +141,8 @@ def test_bulk_acknowledge_only_open_ones_audited(client, server) -> None:
     r = client.post("/api/alerts/acknowledge", headers=officer,
                     json={"ids": [ids["v0"], ids["v1"], ids["v2"]], "note": "已巡查"})  # fmt: skip
     assert r.status_code == 200, r.text
-    assert r.json() == {"acknowledged": 2, "ids": sorted([ids["v1"], ids["v2"]]), "by": "officer1"}
+    assert r.json() == {"acknowledged": 2, "ids": sorted([ids["v1"], ids["v2"]]), "by": "officer1",
+                        "skipped": 0}  # fmt: skip
     assert server.store.alert(ids["v0"]).state == AlertState.CLOSED, "closed stays closed"
     # Again: nothing left open among them.
     r = client.post("/api/alerts/acknowledge", headers=officer, json={"ids": [ids["v1"]]})
@@ -175,6 +176,64 @@ def test_bulk_acknowledge_only_open_ones_audited(client, server) -> None:
             == 422, body  # fmt: skip
     r = client.post("/api/alerts/acknowledge", headers=auth(server, "viewer"), json={"ids": [1]})
     assert r.status_code == 403
+
+
+def test_a_repeat_merged_after_the_list_is_not_acknowledged_unseen(client, server) -> None:
+    ids = _seed(server)
+    officer = auth(server, "officer")
+    r = client.get("/api/alerts?state=open&limit=1", headers=officer)
+    listed_at, newest = r.headers["X-Listed-At"], int(r.headers["X-Newest-Id"])
+    assert datetime.fromisoformat(listed_at).tzinfo is not None
+    # A fresh watchlist hit merges into p-risk's old alert: same id, so upto_id lets it through.
+    merged = server.store.raise_alert(W, "p-risk", "fresh", _ev(99), window=timedelta(hours=3))
+    assert merged.id == ids["risk"] and merged.id <= newest
+    r = client.post("/api/alerts/acknowledge", headers=officer, json={
+        "matching": {"upto_id": newest}, "upto_ts": listed_at})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["skipped"] == 1 and r.json()["acknowledged"] == 6
+    assert ids["risk"] not in r.json()["ids"]
+    assert server.store.alert(ids["risk"]).state == AlertState.OPEN, "the new hit stays open"
+    # The chosen ids from the same stale list: the same.
+    r = client.post("/api/alerts/acknowledge", headers=officer,
+                    json={"ids": [ids["risk"]], "upto_ts": listed_at})  # fmt: skip
+    assert (r.json()["acknowledged"], r.json()["skipped"]) == (0, 1)
+    [audit] = [a for a in server.store.audit_log(datetime.now(UTC) - timedelta(hours=1),
+                                                 action="alert_acknowledge_bulk")
+               if a.detail["ids"] == [] and a.detail["skipped"] == 1]  # fmt: skip
+    assert audit.detail["upto_ts"] == listed_at
+    # A list made after the repeat: acknowledged.
+    r = client.get(f"/api/alerts?id={ids['risk']}", headers=officer)
+    assert [a["id"] for a in r.json()] == [ids["risk"]] and r.headers["X-Total-Count"] == "1"
+    r = client.post("/api/alerts/acknowledge", headers=officer,
+                    json={"ids": [ids["risk"]], "upto_ts": r.headers["X-Listed-At"]})  # fmt: skip
+    assert (r.json()["acknowledged"], r.json()["skipped"]) == (1, 0)
+    assert client.get("/api/alerts?id=0", headers=officer).status_code == 422
+
+
+def test_acknowledged_alerts_are_purged_with_repeats_and_history(store: Store) -> None:
+    a = store.raise_alert(W, "p-risk", "e0", _ev(0), now=T0)
+    store.raise_alert(W, "p-risk", "e1", _ev(1), now=T0 + MIN)
+    store.set_alert_state(a.id, AlertState.ACKNOWLEDGED, "officer1", "已处理")
+    kept = store.raise_alert(W, "p-other", "x0", _ev(2), now=T0)  # still open: kept
+    days = {"closed_search_days": 30, "closed_alert_days": 30, "removed_person_days": 30,
+            "dead_letter_days": 30}  # fmt: skip
+    updated = store.alert(a.id).updated
+    assert store.purge_closed(updated + timedelta(days=29), **days)["alerts"] == 0
+    assert store.purge_closed(updated + timedelta(days=31), **days)["alerts"] == 1
+    assert store.alert(a.id) is None and store.alert(kept.id) is not None
+    assert store.alert_repeats(a.id) == [] and store.alert_history([a.id]) == []
+
+
+def test_the_wall_drops_sighting_alerts_as_soon_as_the_search_closes(server) -> None:
+    from server.wall.board import WallData
+
+    s = server.store
+    s.add_search("s-lost", reason="走失老人", raised_by="officer1", person_id=None)
+    aid = s.add_alert(AlertRule.SIGHTING, "s-lost", "x1", {"search_id": "s-lost", "gate": "north"})
+    wall = WallData(s, server.cfg)
+    assert aid in [a.id for a in wall.latest(max_age_s=600).alerts]
+    assert [a.id for a in s.close_search("s-lost", "officer1", "已找到")] == [aid]
+    assert aid not in [a.id for a in wall.latest(max_age_s=600).alerts], "the cached answer"
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

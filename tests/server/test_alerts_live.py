@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from server.states import AlertRule
+from server.states import AlertRule, AlertState
 from server.store.records import PersonEntry
 from tests.server.browser import chrome, needs_chromium, shoot, sign_in, wait
 from tests.server.wall_fixtures import Edge
 
 pytestmark = [needs_chromium, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
+STATIC = Path(__file__).resolve().parents[2] / "server" / "static" / "js"
 ROLES = ("resident", "visitor", "courier", "staff", "watchlist")
 VISITORS = 9  # open visitor alerts besides the merged one: more than the wall's tile holds
 # How many rows of the wall's alert tile reach below the tile (cut mid-line).
@@ -95,6 +97,10 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
         cut = _js(d, CUT_ROWS)
         assert cut == 0, "an alert cut mid-line"
         assert merged_id in _wall_ids(d) and "500 次" in d.find_element("id", "alerts").text
+        # One beep for both pages (sound.js), no copy of it in wall.js.
+        assert _js(d, "return typeof GW.sound") == "function", "the wall loads sound.js"
+        assert "AudioContext" not in (STATIC / "wall.js").read_text(encoding="utf-8")
+        d.find_element("id", "sound").click()
 
         # A new watchlist alert shows on /alerts without a reload, with a beep.
         d.switch_to.window(alerts_win)
@@ -114,6 +120,7 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
         # The wall got it live and flashes until it is acknowledged.
         d.switch_to.window(wall_win)
         wait(d, lambda d: new_id in _wall_ids(d), 30)
+        wait(d, lambda d: _js(d, "return document.body.dataset.sounds") == "1", 30)
         tile = d.find_element("id", "alerts-tile")
         assert "flash" in tile.get_attribute("class") and "high" in tile.get_attribute("class")
         wait(d, lambda d: _figures(d, "inside")[0] == 2, 30)  # the wall refetched its figures
@@ -156,9 +163,38 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
              and d.find_elements("css selector", "#rows tr[data-count='500']"))  # fmt: skip
         assert "500×" in d.find_element("css selector", "#rows tr[data-count='500']").text
         shoot(d, "alerts-en", ready=lambda d: _js(d, "return document.body.dataset.loaded"))
-        [bulk] = server.store.audit_log(datetime.now(UTC) - timedelta(hours=1),
-                                        action="alert_acknowledge_bulk")  # fmt: skip
+        # The row's button acknowledges as seen (its id, up to the list's time), then "全部确认".
+        bulk, one_row = server.store.audit_log(datetime.now(UTC) - timedelta(hours=1),
+                                               action="alert_acknowledge_bulk")  # fmt: skip
+        assert one_row.detail["ids"] == [new_id] and one_row.detail["upto_ts"]
         assert bulk.user == "officer1" and bulk.detail["count"] == 1 + VISITORS
+
+        # A pushed message's link /alerts?id=N: that alert only, and a way to all of them.
+        s = server.store
+        one = s.raise_alert(AlertRule.OUT_NOT_BACK, "p-wang", "late", {"gate": "south"})
+        d.get(http_url + f"/alerts?id={one.id}&lang=zh-CN")
+        wait(d, lambda d: _js(d, "return document.body.dataset.loaded")
+             and d.find_elements("css selector", f'#rows tr[data-id="{one.id}"]'))  # fmt: skip
+        assert len(d.find_elements("css selector", "#rows tr[data-id]")) == 1
+        assert d.find_element("id", "only-one").is_displayed()
+        assert f"#{one.id}" in d.find_element("id", "only-one").text
+        assert d.find_element("id", "show-all").get_attribute("href") == http_url + "/alerts"
+        shoot(d, "alerts-one", ready=lambda d: _js(d, "return document.body.dataset.loaded"))
+        # A repeat merges in after the list was shown (not pushed live here): the officer's
+        # acknowledgement from the stale row leaves it open and says so.
+        wait(d, lambda d: _js(d, "return document.body.dataset.stream === 'open'"))
+        assert s.raise_alert(AlertRule.OUT_NOT_BACK, "p-wang", "again", {"gate": "east"}).id \
+            == one.id  # fmt: skip
+        d.find_element("css selector", f'#rows tr[data-id="{one.id}"] button.ack').click()
+        wait(d, lambda d: d.find_element("id", "done").is_displayed())
+        assert "未确认" in d.find_element("id", "done").text
+        shoot(d, "alerts-skipped")
+        assert s.alert(one.id).state == AlertState.OPEN
+
+        # The stream ends with the sign-in (signed out elsewhere): the page asks to sign in
+        # again instead of staying on "live lost" for good.
+        s.close_session(d.get_cookie("gw_session")["value"])
+        wait(d, lambda d: d.find_element("id", "login").is_displayed(), 30)
     finally:
         d.quit()
         edge.close()

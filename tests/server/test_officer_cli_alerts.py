@@ -66,10 +66,42 @@ def test_alerts_show_merged_counts_and_ack_several(server, http_url: str) -> Non
              for i in range(2)]  # fmt: skip
     last = (t0 + timedelta(minutes=2)).astimezone(ZoneInfo("Asia/Shanghai"))
     r = cli(http_url, officer, "alerts", "--rule", "watchlist_seen")
-    assert r.stdout.strip().endswith(f"共 3 次，最近 {last:%Y-%m-%d %H:%M}"), r.stdout
+    shown = day_time_text(last, ZoneInfo("Asia/Shanghai"), "zh-CN")
+    assert r.stdout.strip().endswith(f"共 3 次，最近 {shown}"), r.stdout
     r = cli(http_url, officer, "alerts", "ack", str(night[0]), str(merged.id), "--note", "巡查")
     assert r.returncode == 0 and r.stdout.strip() == "已确认 2 条告警（officer1）", r.stderr
     r = cli(http_url, officer, "alerts", "ack", "--all", "--yes", "--rule",
             "visitor_inside_at_night", "--json")  # fmt: skip
     assert json.loads(r.stdout)["ids"] == [night[1]], r.stderr
     assert not s.alerts("open")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_ack_all_confirms_the_servers_count_and_needs_a_terminal_or_yes(server, http_url) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import insert
+
+    from server import tables as t
+    from tests.server.test_officer_cli import ROOT
+
+    now = datetime.now(UTC)
+    n = 2001  # more than one page of the list (2000 at most)
+    with server.store.engine.begin() as conn:
+        conn.execute(insert(t.alerts), [
+            {"rule": "visitor_inside_at_night", "person_id": f"v-{i:012x}", "episode": f"b{i}",
+             "state": "open", "evidence": {"gate": "east"}, "created": now, "updated": now,
+             "count": 1, "last_ts": now} for i in range(n)])  # fmt: skip
+    env = os.environ | {"GATEWATCH_TOKEN": server.tokens["officer"]}
+    r = subprocess.run([sys.executable, "-m", "gatewatch", "alerts", "ack", "--all", "--url",
+                        http_url], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       cwd=ROOT, env=env, timeout=180)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert f"将确认 {n} 条待处理告警" in r.stderr and "--yes" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(server.store.alerts("open")) == n, "nothing acknowledged"
+    r = cli(http_url, server.tokens["officer"], "alerts", "ack", "--all", "--yes")
+    assert r.returncode == 0 and r.stdout.strip() == f"已确认 {n} 条告警（officer1）", r.stderr
+    assert not server.store.alerts("open")

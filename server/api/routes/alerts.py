@@ -36,6 +36,7 @@ from server.live import Hub
 from server.states import AlertRule, AlertState, AuditAction
 from server.store import Store
 from server.store.alerts import AlertFilter
+from server.store.base import now_utc
 from server.watch.alert_text import summary
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -53,17 +54,19 @@ def alert_filter(
     from_day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
     to_day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
     upto_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,  # noqa: A002 (the link's name)
     limit: Annotated[int, Query(ge=1, le=2000)] = 500,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> AlertFilter:
     """The list's filters: ``since``/``until`` as 48h, 7d or an ISO time, ``from_day``/``to_day``
-    local days (both included), ``person`` an id or part of a name."""
+    local days (both included), ``person`` an id or part of a name, ``id`` one alert (a pushed
+    message's link)."""
     tz = app.cfg.tz
     lows = [t for t in (since and parse_since(since), from_day and day_start(from_day, tz)) if t]
     highs = [t for t in (until and parse_since(until),
                          to_day and day_start(to_day + timedelta(days=1), tz)) if t]  # fmt: skip
     return AlertFilter(rule, state, person or None, max(lows) if lows else None,
-                       min(highs) if highs else None, limit, offset, upto_id)  # fmt: skip
+                       min(highs) if highs else None, limit, offset, upto_id, id)  # fmt: skip
 
 
 Filter = Annotated[AlertFilter, Depends(alert_filter)]
@@ -84,14 +87,17 @@ def alerts(
     response: Response,
 ) -> list[AlertOut]:
     """Alerts, the latest occurrence first, ``limit`` from ``offset``; the headers say how many
-    match the filters in all (``X-Total-Count``) and the newest one's id (``X-Newest-Id``, the
-    ``upto_id`` of a bulk acknowledgement of them)."""
+    match the filters in all (``X-Total-Count``), the newest one's id (``X-Newest-Id``, the
+    ``upto_id`` of a bulk acknowledgement of them) and the server's time before it looked
+    (``X-Listed-At``, the acknowledgement's ``upto_ts``: what occurred later was not seen)."""
+    listed_at = now_utc()
     if f.person:
         audit.detail = {"person": f.person}
     found = store.named_alerts(f)
     total, newest = store.count_alerts(f)
     response.headers["X-Total-Count"] = str(total)
     response.headers["X-Newest-Id"] = str(newest)
+    response.headers["X-Listed-At"] = listed_at.isoformat()
     steps = defaultdict(list)
     for s in store.alert_history([a.id for a in found]):
         steps[s.alert_id].append(s)
@@ -122,14 +128,17 @@ def acknowledge_many(
     audit: Annotated[AuditEntry, audited(AuditAction.ALERT_ACKNOWLEDGE_BULK)],
 ) -> BulkAckOut:
     """Acknowledge the chosen open alerts, or every open alert matching the filters; the
-    number acknowledged (alerts already acknowledged or closed are left as they are)."""
+    number acknowledged (alerts already acknowledged or closed are left as they are) and the
+    number ``skipped``: open, but with an occurrence after ``upto_ts`` (not yet seen)."""
     f = body.matching.to_filter(app.cfg.tz) if body.matching else None
-    done = app.store.acknowledge_alerts(f, body.ids, user.name, body.note)
-    audit.detail = {"count": len(done), "ids": done, "note": body.note,
+    r = app.store.acknowledge_alerts(f, body.ids, user.name, body.note, body.upto_ts)
+    done = r.ids
+    audit.detail = {"count": len(done), "ids": done, "note": body.note, "skipped": r.skipped,
+                    "upto_ts": body.upto_ts.isoformat() if body.upto_ts else None,
                     "matching": body.matching.model_dump(mode="json", exclude_none=True)
                     if body.matching else None}  # fmt: skip
     changed(app.hub, done, AlertState.ACKNOWLEDGED)
-    return BulkAckOut(acknowledged=len(done), ids=done, by=user.name)
+    return BulkAckOut(acknowledged=len(done), ids=done, by=user.name, skipped=r.skipped)
 
 
 def _set_state(

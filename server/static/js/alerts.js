@@ -25,6 +25,9 @@ GW.start(async (_me) => {
   let offset = 0;
   let total = 0;
   let newest = 0;  // the newest id matching the filters when last listed (bulk ack goes no further)
+  let listedAt = null;  // the server's time when the shown list was made: an acknowledgement
+  // leaves an alert with a later occurrence (a repeat merged since) open, as not yet seen
+  const onlyId = Number(new URLSearchParams(location.search).get("id")) || null;  // a pushed message's link
   let shown = [];
   const picked = new Set();
   const sound = GW.sound($("sound"), $("sound-on"));
@@ -49,7 +52,12 @@ GW.start(async (_me) => {
     const act = (what) => async () => {
       try {
         const text = note.value.trim();
-        await api(`/api/alerts/${a.id}/${what}`, {method: "POST", body: text ? {note: text} : {}});
+        if (what === "acknowledge") {  // only as seen: not if a repeat merged in since the list
+          const r = await api("/api/alerts/acknowledge", {method: "POST", body: {ids: [a.id], upto_ts: listedAt, ...(text ? {note: text} : {})}});
+          done(r);
+        } else {
+          await api(`/api/alerts/${a.id}/${what}`, {method: "POST", body: text ? {note: text} : {}});
+        }
         note.value = "";
         await load();
       } catch (e) { GW.showError(e); }
@@ -121,7 +129,8 @@ GW.start(async (_me) => {
     const r = await fetch(`/api/alerts?${new URLSearchParams(query)}`, {credentials: "same-origin"});
     const data = await r.json().catch(() => ({}));
     if (!r.ok) throw new GW.ApiError(r.status, data.detail);
-    return {rows: data, total: Number(r.headers.get("X-Total-Count")), newest: Number(r.headers.get("X-Newest-Id"))};
+    return {rows: data, total: Number(r.headers.get("X-Total-Count")), newest: Number(r.headers.get("X-Newest-Id")),
+      listedAt: r.headers.get("X-Listed-At")};
   }
   async function load() {
     const state = $("f-state").value;
@@ -130,6 +139,7 @@ GW.start(async (_me) => {
     GW.showError(null);
     shown = got.rows;
     total = got.total;
+    listedAt = got.listedAt;
     const open = new Set(shown.filter((a) => a.state === "open").map((a) => a.id));
     [...picked].forEach((id) => { if (!open.has(id)) picked.delete(id); });
     $("count").textContent = t("alerts.count", {n: total});
@@ -142,8 +152,9 @@ GW.start(async (_me) => {
     bulkButtons();
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   }
-  function apply() {
-    current = filters();
+  function apply(first = false) {
+    current = first === true && onlyId ? {id: onlyId} : filters();
+    $("only-one").hidden = !current.id;
     offset = 0;
     picked.clear();
     hideConfirm();
@@ -157,6 +168,13 @@ GW.start(async (_me) => {
   }
   let pending = null;  // what the confirm step would acknowledge
   function hideConfirm() { pending = null; $("confirm").hidden = true; }
+  /** What an acknowledgement did, and what it left because it changed since the list. */
+  function done(r) {
+    $("done").textContent = [r.acknowledged || !r.skipped ? t("alerts.acked_n", {n: r.acknowledged}) : null,
+      r.skipped ? t("alerts.skipped_changed", {n: r.skipped}) : null].filter(Boolean).join(t("alerts.ev.join"));
+    $("done").classList.toggle("skipped", r.skipped > 0);
+    $("done").hidden = false;
+  }
   function ask(text, body) {
     pending = body;
     $("confirm-text").textContent = text;
@@ -166,14 +184,14 @@ GW.start(async (_me) => {
     $("done").hidden = true;
   }
   $("ack-selected").addEventListener("click", () => {
-    if (picked.size) ask(t("alerts.confirm_selected", {n: picked.size}), {ids: [...picked]});
+    if (picked.size) ask(t("alerts.confirm_selected", {n: picked.size}), {ids: [...picked], upto_ts: listedAt});
   });
   $("ack-all").addEventListener("click", async () => {
     try {
       const got = await list({...current, state: "open", limit: 1});
       newest = got.newest;
       ask(got.total ? t("alerts.confirm_all", {n: got.total}) : t("alerts.confirm_none"),
-        got.total ? {matching: {...current, upto_id: newest}} : null);
+        got.total ? {matching: {...current, upto_id: newest}, upto_ts: listedAt} : null);
     } catch (e) { GW.showError(e); }
   });
   $("confirm-no").addEventListener("click", hideConfirm);
@@ -185,8 +203,7 @@ GW.start(async (_me) => {
       hideConfirm();
       $("confirm-note").value = "";
       picked.clear();
-      $("done").textContent = t("alerts.acked_n", {n: r.acknowledged});
-      $("done").hidden = false;
+      done(r);
       await load();
     } catch (e) { GW.showError(e); }
   });
@@ -197,14 +214,15 @@ GW.start(async (_me) => {
   });
 
   // -- filters and pages -------------------------------------------------------------------
-  $("apply").addEventListener("click", apply);
+  $("apply").addEventListener("click", () => apply());
   $("f-person").addEventListener("keydown", (ev) => { if (ev.key === "Enter") apply(); });
   for (const id of ["f-rule", "f-state", "f-since", "f-from", "f-to"]) $(id).addEventListener("change", apply);
   $("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); load().catch(GW.showError); });
   $("next").addEventListener("click", () => { offset += PAGE; load().catch(GW.showError); });
   const asked = new URLSearchParams(location.search);
   for (const k of ["rule", "state", "person"]) if (asked.get(k)) $(`f-${k}`).value = asked.get(k);
-  await apply();
+  if (onlyId) $("only-one-text").textContent = t("alerts.only_one", {id: onlyId});
+  await apply(true);
 
   // -- live: the wall's stream says when an alert arrives or changes -----------------------
   // The list reloads at once, unless the officer is writing a note or confirming (then as
@@ -221,14 +239,48 @@ GW.start(async (_me) => {
   }
   setInterval(() => { if (stale) reload(); }, 1000);
   const beeped = new Map();  // alert id -> when it last beeped: a merged repeat beeps once a minute at most
+  // A dropped connection the browser retries by itself; one closed for good (an HTTP error:
+  // 502/503 from a proxy, 401) or ended by the server (the sign-in ended) is reopened here with
+  // a growing pause while the sign-in holds, else the page asks to sign in again.
+  const RETRY_MIN_MS = 1000, RETRY_MAX_MS = 60000;
   let source = null;
+  let retryMs = RETRY_MIN_MS;
+  let retryTimer = null;
+  function live(on) {
+    $("live").hidden = !on;
+    $("live-lost").hidden = on;
+    document.body.dataset.stream = on ? "open" : "error";
+  }
+  async function lost() {
+    if (source) { source.close(); source = null; }
+    live(false);
+    if (retryTimer) return;
+    try { await api("/api/me"); } catch (e) {
+      if (e.status === 401) { location.reload(); return; }  // GW.start shows the sign-in
+    }
+    retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
+  }
   function connect() {
+    retryTimer = null;
+    if (source) source.close();
     source = new EventSource("/api/wall/stream");
-    source.onopen = () => { $("live").hidden = false; $("live-lost").hidden = true; document.body.dataset.stream = "open"; };
-    source.onerror = () => { $("live").hidden = true; $("live-lost").hidden = false; document.body.dataset.stream = "error"; };
+    source.onopen = () => {
+      const again = document.body.dataset.opens !== undefined;
+      document.body.dataset.opens = String(Number(document.body.dataset.opens || 0) + 1);
+      retryMs = RETRY_MIN_MS;
+      live(true);
+      if (again) reload();  // what happened while the stream was away
+    };
+    source.onerror = (ev) => {
+      live(false);
+      if (ev.target.readyState === EventSource.CLOSED) lost();
+    };
     source.onmessage = (ev) => {
       const item = JSON.parse(ev.data);
-      if (item.topic === "alert") {
+      if (item.topic === "ended") {
+        lost();
+      } else if (item.topic === "alert") {
         if (Date.now() - (beeped.get(item.id) || 0) > 60000) { beeped.set(item.id, Date.now()); sound.beep(item.high); }
         reload();
       } else if (item.topic === "alert_state") {

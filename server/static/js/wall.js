@@ -128,30 +128,8 @@ GW.start(async (_me) => {
   // -- the hourly chart (uPlot) ----------------------------------------------------------------
   const chart = WallChart($("chart"), $("legend"));
 
-  // -- sound: browsers play only after a gesture, so one click enables it ----------------------
-  let audio = null;
-  const soundButton = $("sound");
-  soundButton.hidden = false;
-  soundButton.addEventListener("click", () => {
-    audio = new AudioContext();
-    audio.resume();
-    soundButton.hidden = true;
-    $("sound-on").hidden = false;
-  });
-  function beep(high) {
-    if (!audio) return;
-    const start = audio.currentTime + 0.02;
-    for (let i = 0; i < (high ? 3 : 1); i++) {
-      const osc = audio.createOscillator();
-      const gain = audio.createGain();
-      osc.frequency.value = high ? 880 : 660;
-      gain.gain.value = 0.4;
-      osc.connect(gain).connect(audio.destination);
-      osc.start(start + i * 0.35);
-      osc.stop(start + i * 0.35 + 0.22);
-    }
-    document.body.dataset.sounds = String(Number(document.body.dataset.sounds || 0) + 1);
-  }
+  // -- sound (sound.js): browsers play only after a gesture, so one click enables it ----------
+  const sound = GW.sound($("sound"), $("sound-on"));
 
   // -- the live stream and the wall's state -------------------------------------------------
   // Live: the stream answers and the server's health (every few seconds) says ingest works.
@@ -212,7 +190,7 @@ GW.start(async (_me) => {
       if (item.high && !known) data.alerts_high += 1;
       flashing.add(item.id);
       renderAlerts(data);
-      beep(item.high);
+      sound.beep(item.high);
       soon();
     } else if (item.topic === "alert_state" && data) {
       const gone = new Set(item.ids);
