@@ -252,6 +252,30 @@ def test_too_many_open_files_is_logged_once_per_window() -> None:
     ]
 
 
+def test_the_access_log_writes_no_names(server) -> None:
+    import logging
+
+    from server.api import create_api
+    from server.api.serving import http_config
+
+    http_config(server.cfg.http, create_api(server))  # installs the filter
+    access = logging.getLogger("uvicorn.access")
+    seen = []
+    for target in ("/person/%E7%8E%8B%E7%A7%80%E5%8D%8E", "/person/王秀华/photos",
+                   "/api/persons/find?q=%E7%8E%8B", "/api/wall"):  # fmt: skip
+        record = access.makeRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                   '%s - "%s %s HTTP/%s" %d',
+                                   ("127.0.0.1:5000", "GET", target, "1.1", 200), None)  # fmt: skip
+        assert access.filter(record)
+        seen.append(record.getMessage())
+    assert seen == [
+        '127.0.0.1:5000 - "GET /person/… HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /person/…/photos HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /api/persons/find?… HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /api/wall HTTP/1.1" 200',
+    ]
+
+
 def test_an_outage_answer_carries_its_catalogue_key() -> None:
     from sqlalchemy.exc import OperationalError
 
