@@ -252,6 +252,7 @@ def test_too_many_open_files_is_logged_once_per_window() -> None:
     ]
 
 
+@SQLITE
 def test_the_access_log_writes_no_names(server) -> None:
     import logging
 
