@@ -211,7 +211,7 @@ class ServerApp:
             return None if p is None else (p.name, p.building)
 
         c = self.cfg
-        return Composer(c.notify, c.site, c.locale, self.tz, c.http.public_url, lookup)
+        return Composer(c.notify, c.site, c.locale, self.tz, c.http.public_url, lookup, c.names)
 
     # -- registry and galleries ------------------------------------------------------------
 

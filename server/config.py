@@ -234,6 +234,7 @@ class HttpConfig(_Strict):
     )
     token_days: float = Field(90, gt=0, description="Lifetime of tokens made through the API.")
     session_hours: float = Field(12, gt=0, description="Lifetime of a dashboard login.")
+    kiosk_days: float = Field(30, gt=0, description="A kiosk's (viewer's) session renews itself at most this long after its sign-in.")  # noqa: E501
     auth_failures: int = Field(10, ge=1, description="Failed logins per client per window.")
     auth_window_s: float = Field(60, gt=0, description="Window of auth_failures; also the ban.")
     trusted_proxies: list[str] = Field(

@@ -58,8 +58,11 @@ def build_snapshot(
 
 
 def prune(store: Store, keep: int = KEEP) -> int:
-    """Delete the snapshots older than the newest ``keep``, rows and files: a removed person
-    stays in no file the server still holds or serves. The number of files deleted."""
+    """Delete the snapshots older than the newest ``keep``, rows and files; the number of files
+    deleted. A removed person is not gone from every served file at once: removing a person
+    builds a new snapshot without them (DELETE /api/persons/{id} publishes one), but the one
+    before it, which still holds them, is kept and served (an edge may still be fetching it)
+    until the next build deletes it."""
     paths = store.prune_galleries(keep)
     for p in paths:
         Path(p).unlink(missing_ok=True)

@@ -30,6 +30,13 @@ def outage_detail(e: BaseException) -> str:
     return f"the database is unavailable; nothing was stored; retry in {RETRY_AFTER_S} s"
 
 
+def outage_body(e: BaseException) -> dict[str, Any]:
+    """The 503's JSON: the English detail, and a catalogue key for the pages."""
+    detail = outage_detail(e)
+    key = "error.disk_full" if detail.startswith("the database's disk is full") else "error.outage"
+    return {"detail": detail, "key": key, "values": {"s": RETRY_AFTER_S}}
+
+
 class _Once:
     """Logs an outage at most once per 30 s (a down database fails every request)."""
 
@@ -49,7 +56,7 @@ log_outage = _Once()
 def outage_response(e: BaseException) -> JSONResponse:
     log_outage(e)
     return JSONResponse(
-        {"detail": outage_detail(e)},
+        outage_body(e),
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )

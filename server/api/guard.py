@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.api.auth import SESSION_COOKIE, Authenticator, Credential, Denied
-from server.api.failures import OUTAGES, RETRY_AFTER_S, log_outage, outage_detail
+from server.api.failures import OUTAGES, RETRY_AFTER_S, log_outage, outage_body
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"request body larger than {limit} bytes, this route's limit")
+        self.key, self.values = "error.too_large", {"limit": limit}  # keyed.py's
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, "key": self.key, "values": self.values}
 
 
 @dataclass(frozen=True)
@@ -91,22 +95,25 @@ class Guard:
             try:
                 caller = await run_in_threadpool(self.auth.authenticate, cred, client, path)
             except Denied as d:
-                await _answer(send, d.status, d.detail, d.retry_after_s)
+                keyed = {"key": "error.too_many", "values": {"s": d.retry_after_s}}
+                extra = keyed if d.status == 429 else {}
+                await _answer(send, d.status, {"detail": d.detail, **extra}, d.retry_after_s)
                 return
             except OUTAGES as e:  # the database is down or full: not the caller's fault
                 log_outage(e)
-                await _answer(send, 503, outage_detail(e), RETRY_AFTER_S)
+                await _answer(send, 503, outage_body(e), RETRY_AFTER_S)
                 return
             if cred.token is None and scope["method"] in CHANGES:
                 foreign = cross_site(scope, self.origins)
                 if foreign is not None:
-                    await _answer(send, 403, foreign)
+                    await _answer(send, 403, {"detail": foreign, "key": "error.cross_site",
+                                              "values": {}})  # fmt: skip
                     return
             scope.setdefault("state", {})["caller"] = caller
         limit = self.limits.of(path)
         declared = _header(scope, b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _answer(send, 413, BodyTooLarge(limit).detail)
+            await _answer(send, 413, BodyTooLarge(limit).body())
             return
         started = False
 
@@ -122,7 +129,7 @@ class Guard:
         except BodyTooLarge as e:  # raised where no handler turned it into a response
             if started:
                 raise
-            await _answer(send, 413, e.detail)
+            await _answer(send, 413, e.body())
 
 
 def credential(scope: Scope) -> Credential:
@@ -216,8 +223,11 @@ def _headers(path: str) -> list[tuple[bytes, bytes]]:
     return h
 
 
-async def _answer(send: Send, status: int, detail: str, retry_after: int | None = None) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _answer(
+    send: Send, status: int, answer: dict[str, Any], retry_after: int | None = None
+) -> None:
+    """``answer``: the JSON, {detail} and where the pages need it {key, values} (keyed.py)."""
+    body = json.dumps(answer).encode()
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -1,5 +1,6 @@
 """How uvicorn serves the API: timeouts against half-sent requests, a connection limit, the
-trusted proxies, and a brake on the log line an exhausted file-descriptor table repeats.
+trusted proxies, a brake on the log line an exhausted file-descriptor table repeats, and an
+access log without residents' names (``PrivatePaths``).
 
 uvicorn closes an idle kept-alive connection (``timeout_keep_alive``) but waits for a request's
 headers forever: a thousand half-open connections (slowloris) hold a thousand file descriptors.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import socket
 import threading
 import time
@@ -120,6 +122,28 @@ def _out_of_fds(record: logging.LogRecord) -> bool:
     return FD_TEXT in str(record.msg)
 
 
+class PrivatePaths(logging.Filter):
+    """The access log without residents' names: the query string (``/api/persons/find?q=王秀华``)
+    and the tail of ``/person/<name or id>`` become "…"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args  # uvicorn.access: (client, method, path?query, http version, status)
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], private_path(args[2]), args[3], args[4])
+        return True
+
+
+def private_path(target: str) -> str:
+    """``target`` (a path with its query) with the query and a person page's tail as "…"."""
+    path, q, _ = target.partition("?")
+    m = PERSON_PAGE.match(path)
+    if m:
+        path = m.group(1) + "…" + path[m.end() :]
+    return path + ("?…" if q else "")
+
+
+PERSON_PAGE = re.compile(r"^(/person/)[^/]+")
+_PRIVATE = PrivatePaths()
 LOGGERS = ("asyncio", "uvicorn.error", "uvicorn")
 _BRAKE = RepeatBrake()
 
@@ -139,7 +163,7 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
 
     install_log_brake()
     tls = {"ssl_certfile": str(http.tls_cert), "ssl_keyfile": str(http.tls_key)} if http.tls else {}
-    return Config(
+    config = Config(
         api,
         host=http.host,
         port=http.port,
@@ -155,6 +179,10 @@ def http_config(http: HttpConfig, api: ASGIApplication, log_level: str = "info")
         forwarded_allow_ips=list(http.trusted_proxies) or None,
         **tls,
     )
+    access = logging.getLogger("uvicorn.access")  # after Config: it configures the loggers
+    if _PRIVATE not in access.filters:
+        access.addFilter(_PRIVATE)
+    return config
 
 
 class Server(uvicorn.Server):

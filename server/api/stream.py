@@ -76,12 +76,14 @@ def sse(
     tick: Callable[[], LiveItem] | None = None,
     tick_every_s: float = 5.0,
     recheck_s: float = RECHECK_S,
+    view_blocks: bool = False,
 ) -> StreamingResponse:
     """Stream the hub's items of ``topic`` (None: all) as ``view`` shows them (None: skip).
     Every ``keep_alive_s`` without an item: a comment, or ``ping`` as data (which a page's
     EventSource sees, so it can tell a quiet stream from a dead one). ``tick`` (blocking, run in
     a thread) is sent on opening and every ``tick_every_s``. When the credential has ended the
-    stream's last item is ``{"topic": "ended", "reason": "credential"}``."""
+    stream's last item is ``{"topic": "ended", "reason": "credential"}``. ``view_blocks``: the
+    view reads the database, so it runs in a thread (the event loop serves the other streams)."""
     alive = ": keep-alive\n\n" if ping is None else _data(ping)
     still_valid = credential_check(request)
     streams: Streams | None = getattr(request.app.state, "streams", None)
@@ -116,7 +118,10 @@ def sse(
                     if not await run_in_threadpool(still_valid):
                         yield _data({"topic": "ended", "reason": "credential"})
                         return
-                if item is not None and (shown := view(item)) is not None:
+                shown = None
+                if item is not None:
+                    shown = await run_in_threadpool(view, item) if view_blocks else view(item)
+                if shown is not None:
                     yield _data(shown)
                     last_sent = now
                 if tick is not None and now >= next_tick:

@@ -12,6 +12,7 @@ from contract.events import Alert
 from server.i18n import text
 from server.localtime import local_text
 from server.notify.config import NotifyConfig
+from server.site.names import SiteNames
 from server.states import AlertRule
 from server.wall.board import mask
 from server.watch.alert_text import summary, summary_text
@@ -56,10 +57,12 @@ class Composer:
         tz: tzinfo,
         public_url: str | None,
         lookup: Lookup,
+        names: SiteNames | None = None,
     ) -> None:
         self.cfg, self.site, self.locale, self.tz = cfg, site, locale, tz
         self.public_url = public_url.rstrip("/") if public_url else None
         self.lookup = lookup
+        self.names = names  # gates' and cameras' display names (None: the raw ids)
 
     def _t(self, key: str, **values: object) -> str:
         return text(self.locale, key, **values)
@@ -91,7 +94,9 @@ class Composer:
             title = self._t("notify.title_high", rule=rule)
         else:
             title = self._t("notify.title", rule=rule)
-        what = summary_text(summary(alert.rule, alert.evidence), self.locale, self.tz)
+        what = summary_text(
+            summary(alert.rule, alert.evidence), self.locale, self.tz, self.names
+        )
         who, person_line = self._person(alert)
         lines = [
             person_line,

@@ -121,6 +121,18 @@ class OutboxStore(Repository):
                 .values(state=FAILED, done=now, claimed_until=None, last_error=reason)
             )
 
+    def fail_unknown(self, known: Sequence[str], now: datetime, reason: str) -> int:
+        """Mark pending rows of channels not in ``known`` failed (a channel removed from the
+        config): nothing sends them any more, and retention purges them. Returns how many."""
+        o = t.notify_outbox
+        with self.engine.begin() as conn:
+            n = conn.execute(
+                update(o)
+                .where(o.c.state == PENDING, o.c.channel.not_in(list(known)))
+                .values(state=FAILED, done=now, claimed_until=None, last_error=reason)
+            ).rowcount
+        return n or 0
+
     def attempts_since(self, channel: str, since: datetime) -> list[datetime]:
         """When the channel's attempts of the window were made, oldest first."""
         a = t.notify_attempts

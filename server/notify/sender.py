@@ -37,6 +37,7 @@ from server.store.base import now_utc
 
 log = logging.getLogger(__name__)
 RATE_WINDOW_S = 60.0
+REMOVED = "channel removed from the config"
 IDLE_WAIT_S = 5.0  # a sender with nothing to do looks again this often (rows of other workers)
 
 
@@ -229,7 +230,16 @@ class Notifier:
 
     # -- threads --------------------------------------------------------------------------
 
+    def retire_removed(self) -> int:
+        """Give up the pending rows of channels no longer in the config (retention then
+        purges them); returns how many."""
+        n = self.outbox.fail_unknown(list(self.channels), self.clock(), REMOVED)
+        if n:
+            log.warning("notify: %d pending message(s) of removed channels given up", n)
+        return n
+
     def start(self) -> Notifier:
+        self.retire_removed()
         if not self.channels:
             return self
         self.catch_up()

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from server import tables as t
 from server.states import AuditAction, UserRole
 from server.store.base import Repository, now_utc
-from server.store.records import AuditRecord, User
+from server.store.records import AuditRecord, User, as_utc
 
 
 def token_digest(token: str) -> str:
@@ -116,18 +116,37 @@ class UserStore(Repository):
             r = conn.execute(q).first()
         return User.of(r) if r else None
 
-    def renew_session(self, sid: str, lifetime: timedelta) -> datetime | None:
-        """Extend this unexpired session to ``lifetime`` from now (never past its user's token:
-        user_by_session ends it with the token); None if it has ended."""
-        now = now_utc()
-        s = t.sessions.c
+    def renew_session(
+        self,
+        sid: str,
+        lifetime: timedelta,
+        max_age: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> datetime | None:
+        """Extend this unexpired session to ``lifetime`` from now, but never past ``max_age``
+        after it was opened nor past its user's token; returns its new end (unchanged at its
+        cap), None if it has ended."""
+        now = now or now_utc()
+        s, u = t.sessions.c, t.users.c
+        q = (
+            select(s.created, s.expires, u.expires.label("token_expires"))
+            .join(t.users, u.name == s.user)
+            .where(s.id_sha256 == token_digest(sid), s.expires > now)
+        )
         with self.engine.begin() as conn:
-            n = conn.execute(
-                update(t.sessions)
-                .where(s.id_sha256 == token_digest(sid), s.expires > now)
-                .values(expires=now + lifetime)
+            row = conn.execute(q).first()
+            if row is None:
+                return None
+            ends = [now + lifetime]
+            if max_age is not None:
+                ends.append(as_utc(row.created) + max_age)
+            if row.token_expires is not None:
+                ends.append(as_utc(row.token_expires))
+            expires = max(as_utc(row.expires), min(ends))
+            conn.execute(
+                update(t.sessions).where(s.id_sha256 == token_digest(sid)).values(expires=expires)
             )
-        return now + lifetime if n.rowcount > 0 else None
+        return expires
 
     def close_session(self, sid: str) -> None:
         with self.engine.begin() as conn:

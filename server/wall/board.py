@@ -9,7 +9,6 @@ so one answer costs a handful of small queries whatever the size of the events t
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -22,6 +21,7 @@ from server.localtime import local_midnight
 from server.states import AlertRule, AlertState
 from server.store import Store, now_utc
 from server.store.records import AlertRecord, Gate
+from server.wall.gates import heard_cameras, with_troubles
 from server.wall.gates import online as gate_online
 from server.watch.elder import years_ago
 
@@ -346,25 +346,13 @@ class WallData:
         """Every camera heard of (status or passage) within gates.camera_stale_days, with both;
         at most gates.max_cameras per gate (those with a status first, then the newest)."""
         now = now or now_utc()
-        limits = self.cfg.gates
-        fresh = now - timedelta(days=limits.camera_stale_days)
-        last = self.store.camera_passages()
-        out = [self.gate(g, last.pop((g.gate, g.camera), None), now)
-               for g in self.store.gates(fresh_since=fresh)]  # fmt: skip
-        per_gate = Counter(g.gate for g in out)
-        for (g, c), ts in sorted(last.items(), key=lambda kv: kv[1], reverse=True):
-            if ts < fresh or per_gate[g] >= limits.max_cameras:
-                continue
-            per_gate[g] += 1
-            out.append(WallGate(gate=g, camera=c, online=False, state=None, camera_state=None,
-                                last_status=None, last_passage=ts))  # fmt: skip
-        troubles = self.troubles()
         out = [
-            g.model_copy(update={"refused_recent": tr.refused_recent, "problem": tr.problem})
-            if (tr := troubles.get(g.gate)) is not None
-            else g
-            for g in out
-        ]
+            self.gate(h.status, h.last_passage, now) if h.status is not None
+            else WallGate(gate=h.gate, camera=h.camera, online=False, state=None,
+                          camera_state=None, last_status=None, last_passage=h.last_passage)
+            for h in heard_cameras(self.store, self.cfg.gates, now)
+        ]  # fmt: skip
+        out = with_troubles(out, self.troubles())
         return sorted(out, key=lambda g: (g.gate, g.camera))
 
     def gate(self, g: Gate, last_passage: datetime | None, now: datetime) -> WallGate:

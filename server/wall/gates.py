@@ -8,12 +8,15 @@ said. Ages are measured on the server's clock (the edge's time corrected by its 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from server.config import WallConfig
+from server.ingest.gatecheck import GateLimits, GateTrouble
 from server.store import Store, now_utc
 from server.store.records import Gate
 
@@ -65,6 +68,46 @@ def age_s(g: Gate, now: datetime) -> float | None:
     return None if at is None else round(max(0.0, (now - at).total_seconds()), 1)
 
 
+class Heard(NamedTuple):
+    """A camera heard of: its status row (None: passages only) and its last passage."""
+
+    status: Gate | None
+    gate: str
+    camera: str
+    last_passage: datetime | None
+
+
+def heard_cameras(store: Store, limits: GateLimits, now: datetime) -> list[Heard]:
+    """Every camera heard of (status or passage) within ``camera_stale_days``; those known by
+    passages only at most ``max_cameras`` per gate (counting those with a status; the newest
+    first). The wall and the /gates page both show these."""
+    fresh = now - timedelta(days=limits.camera_stale_days)
+    last = store.camera_passages()
+    out = [Heard(g, g.gate, g.camera, last.pop((g.gate, g.camera), None))
+           for g in store.gates(fresh_since=fresh)]  # fmt: skip
+    per_gate = Counter(h.gate for h in out)
+    for (g, c), ts in sorted(last.items(), key=lambda kv: kv[1], reverse=True):
+        if ts < fresh or per_gate[g] >= limits.max_cameras:
+            continue
+        per_gate[g] += 1
+        out.append(Heard(None, g, c, ts))
+    return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def with_troubles(items: list[M], troubles: Mapping[str, GateTrouble]) -> list[M]:
+    """Each camera with its gate's refused passages and problem (``refused_recent``,
+    ``problem``), from the ingest's refusal report."""
+    return [
+        g.model_copy(update={"refused_recent": tr.refused_recent, "problem": tr.problem})
+        if (tr := troubles.get(g.gate)) is not None
+        else g
+        for g in items
+    ]
+
+
 class GateHealth(BaseModel):
     """One gate camera for the workbench's /gates page: state and since when, camera, rate,
     backlog, last passage and status, and what its status says of software and calibration."""
@@ -92,6 +135,10 @@ class GateHealth(BaseModel):
     match_threshold: float | None = None
     calibration: str | None = None
     latency_ms: dict[str, float] = {}
+    # The gate's passages refused over gates.refusal_window_s, and its problem when most are
+    # (clock_skew, malformed, oversized, database; None: fine), as on the wall.
+    refused_recent: int = 0
+    problem: str | None = None
 
 
 class GatesHealth(BaseModel):
@@ -152,12 +199,19 @@ def gate_health(
     )
 
 
-def gates_health(store: Store, cfg: WallConfig, broker: bool, live: bool) -> GatesHealth:
-    """Every camera that reported a status or a passage."""
-    now = now_utc()
-    last = store.camera_passages()
-    out = [gate_health(g, g.gate, g.camera, last.pop((g.gate, g.camera), None), now, cfg, broker)
-           for g in store.gates()]  # fmt: skip
-    out += [gate_health(None, g, c, ts, now, cfg, broker) for (g, c), ts in last.items()]
+def gates_health(
+    store: Store,
+    cfg: WallConfig,
+    limits: GateLimits,
+    troubles: Mapping[str, GateTrouble],
+    broker: bool,
+    live: bool,
+    now: datetime | None = None,
+) -> GatesHealth:
+    """Every camera heard of (``heard_cameras``: the wall's), with its gate's refusals."""
+    now = now or now_utc()
+    out = [gate_health(h.status, h.gate, h.camera, h.last_passage, now, cfg, broker)
+           for h in heard_cameras(store, limits, now)]  # fmt: skip
+    out = with_troubles(out, troubles)
     return GatesHealth(now=now, broker=broker, live=live,
                        gates=sorted(out, key=lambda h: (h.gate, h.camera)))  # fmt: skip

@@ -60,6 +60,7 @@ def test_a_gate_has_at_most_its_cameras_and_stale_ones_leave(server, pub) -> Non
     assert [g.gate for g in server.store.gates()] == ["east"]
     api = _api(server)
     assert api.get("/api/gates").json() == [], "a camera not heard of for 8 days is not shown"
+    assert api.get("/api/gates/health").json()["gates"] == [], "nor on the /gates page"
     for i in range(10):
         pub.publish(topics.status("north"), _status(site, "north", f"cam{i}"), qos=1)
     wait_until(lambda: server.bus.stats.dead_letters == 2, 30, "two cameras set aside")
@@ -80,6 +81,10 @@ def test_a_gate_has_at_most_its_cameras_and_stale_ones_leave(server, pub) -> Non
     wall = WallData(server.store, server.cfg).gates()
     by_gate = {g: [w.camera for w in wall if w.gate == g] for g in ("north", "south")}
     assert len(by_gate["north"]) == 8 and len(by_gate["south"]) == 8
+    page = api.get("/api/gates/health").json()["gates"]
+    assert [(r["gate"], r["camera"]) for r in page] == [(w.gate, w.camera) for w in wall], (
+        "the /gates page shows the wall's cameras"
+    )
 
 
 # -- 15 ----------------------------------------------------------------------------------------
@@ -112,6 +117,9 @@ def test_health_and_the_wall_say_which_gate_is_refused(server, pub) -> None:  # 
     wall = {g["gate"]: g for g in api.get("/api/wall").json()["gates"]}
     assert (wall["g1"]["problem"], wall["g1"]["refused_recent"]) == ("clock_skew", 5)
     assert wall["g2"]["problem"] is None
+    page = {g["gate"]: g for g in api.get("/api/gates/health").json()["gates"]}
+    assert (page["g1"]["problem"], page["g1"]["refused_recent"]) == ("clock_skew", 5)
+    assert (page["g2"]["problem"], page["g2"]["refused_recent"]) == (None, 0)
     assert "gatewatch_gates_refusing 1" in api.get("/metrics").text
 
 

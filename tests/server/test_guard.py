@@ -91,6 +91,7 @@ def test_declared_content_length_over_the_limit_gets_413(client, server) -> None
     big = b"x" * (server.cfg.http.max_body_bytes + 1)
     r = client.put("/api/persons/p1", content=big, headers=auth(server, "admin"))
     assert r.status_code == 413 and "bytes, this route's limit" in r.json()["detail"]
+    assert r.json()["key"] == "error.too_large", "the pages say it in their language"
 
 
 def test_token_in_the_query_string_is_not_accepted(client, server) -> None:

@@ -47,6 +47,41 @@ def test_only_a_token_logs_in_a_cookie_does_not_renew_itself(client, server) -> 
     assert client.get("/api/me").status_code == 200, "the session itself still works"
 
 
+@SQLITE
+def test_only_a_viewers_session_renews_and_says_so_by_key(client, server) -> None:
+    assert client.post("/api/login", headers=auth(server, "officer")).status_code == 204
+    r = client.post("/api/session/renew")
+    assert r.status_code == 403 and r.json()["key"] == "session.not_viewer", r.text
+    assert client.post("/api/login", headers=auth(server, "viewer")).status_code == 204
+    r = client.post("/api/session/renew")
+    assert r.status_code == 200 and r.json()["renew_in_s"] == 6 * 3600, r.text
+
+
+@SQLITE
+def test_a_kiosk_session_renews_up_to_its_cap_and_never_past_its_token(server) -> None:
+    from datetime import timedelta
+
+    from server.states import UserRole
+    from server.store import now_utc
+
+    store, h12 = server.store, timedelta(hours=12)
+    sid = store.open_session("viewer1", h12)
+    t0 = now_utc()
+    # Renewed every 11 hours: 12 hours on, up to 30 days after the sign-in, then no further.
+    ends = [store.renew_session(sid, h12, timedelta(days=30), t0 + timedelta(hours=11 * i))
+            for i in range(1, 68)]  # fmt: skip
+    assert all(e is not None for e in ends[:65]) and ends[-1] is None, "it ended at its cap"
+    cap = max(e for e in ends if e is not None)
+    assert timedelta(days=30) - timedelta(seconds=5) < cap - t0 <= timedelta(days=30)
+    assert ends[0] is not None and ends[0] - t0 == timedelta(hours=23)
+    # A token that ends in 5 hours: its session is not renewed past it.
+    until = t0 + timedelta(hours=5)
+    store.add_user("kiosk-5h", UserRole.VIEWER, expires=until)
+    short = store.open_session("kiosk-5h", timedelta(hours=1))
+    got = store.renew_session(short, h12, timedelta(days=30), t0 + timedelta(minutes=30))
+    assert got is not None and abs((got - until).total_seconds()) < 1
+
+
 # -- 12: cross-site changes with the cookie ----------------------------------------------------
 
 
@@ -62,6 +97,7 @@ def test_a_change_with_the_cookie_from_another_site_is_403(client, server) -> No
         r = getattr(client, method)(path, headers=evil)
         assert r.status_code == 403, (path, r.text)
         assert "cross-site request refused: Origin http://evil.example" in r.json()["detail"]
+        assert r.json()["key"] == "error.cross_site", "the pages say it in their language"
     for bad in ({"Origin": "null"}, {"Referer": "http://evil.example/x.html"}):
         r = client.post("/api/searches/s-x/close", headers=bad)
         assert r.status_code == 403, (bad, r.text)
@@ -105,6 +141,11 @@ def test_brake_counts_every_parallel_guess_and_ignores_forwarded_for(server) -> 
     limit = server.cfg.http.auth_failures
     with served(server) as url:
         statuses = _wrong(url, 200, forwarded=True)
+        import httpx
+
+        banned = httpx.get(url + "/api/me", headers={"Authorization": "Bearer wrong"})
+    assert banned.status_code == 429 and banned.json()["key"] == "error.too_many"
+    assert banned.json()["values"]["s"] == int(banned.headers["retry-after"])
     assert statuses.count(401) <= limit and statuses.count(401) + statuses.count(429) == 200, (
         f"{statuses.count(401)} of 200 parallel wrong tokens evaluated (brake: {limit})"
     )
@@ -209,6 +250,47 @@ def test_too_many_open_files_is_logged_once_per_window() -> None:
         "another error",
         "accept failed: [Errno 24] Too many open files (999 more like it in the last 10 s)",
     ]
+
+
+@SQLITE
+def test_the_access_log_writes_no_names(server) -> None:
+    import logging
+
+    from server.api import create_api
+    from server.api.serving import http_config
+
+    http_config(server.cfg.http, create_api(server))  # installs the filter
+    access = logging.getLogger("uvicorn.access")
+    seen = []
+    for target in ("/person/%E7%8E%8B%E7%A7%80%E5%8D%8E", "/person/王秀华/photos",
+                   "/api/persons/find?q=%E7%8E%8B", "/api/wall"):  # fmt: skip
+        record = access.makeRecord("uvicorn.access", logging.INFO, __file__, 1,
+                                   '%s - "%s %s HTTP/%s" %d',
+                                   ("127.0.0.1:5000", "GET", target, "1.1", 200), None)  # fmt: skip
+        assert access.filter(record)
+        seen.append(record.getMessage())
+    assert seen == [
+        '127.0.0.1:5000 - "GET /person/… HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /person/…/photos HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /api/persons/find?… HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /api/wall HTTP/1.1" 200',
+    ]
+
+
+def test_an_outage_answer_carries_its_catalogue_key() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from server.api.failures import RETRY_AFTER_S, outage_response
+    from server.i18n import catalogue
+
+    for cause, key in (("unable to open database", "error.outage"),
+                       ("database or disk is full", "error.disk_full")):  # fmt: skip
+        r = outage_response(OperationalError("INSERT", {}, Exception(cause)))
+        body = json.loads(r.body)
+        assert r.status_code == 503 and body["key"] == key
+        assert body["values"] == {"s": RETRY_AFTER_S}
+        assert "nothing was stored" in body["detail"]
+        assert all(key in catalogue(loc) for loc in ("zh-CN", "en"))
 
 
 def test_the_shipped_unit_raises_the_file_limit_above_the_connection_limit() -> None:

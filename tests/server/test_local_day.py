@@ -77,6 +77,21 @@ def test_no_passage_today_starts_a_new_episode_at_local_midnight(store: Store) -
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_boards_today_starts_at_local_midnight(server) -> None:
+    from server.api.auth import Caller
+    from server.api.routes.board import board_at
+
+    evening = datetime(2026, 11, 29, 20, 0, tzinfo=SHANGHAI)  # yesterday, after UTC's midnight
+    night = datetime(2026, 11, 30, 1, 0, tzinfo=SHANGHAI)
+    server.store.insert_events([passage(server.cfg.site, 1, "p-a", "in", evening.astimezone(UTC)),
+                                passage(server.cfg.site, 2, "p-b", "in", night.astimezone(UTC))])
+    viewer = Caller(name="viewer1", role="viewer")
+    at_three = datetime(2026, 11, 30, 3, 0, tzinfo=SHANGHAI).astimezone(UTC)
+    board = board_at(server, server.store, viewer, at_three)
+    assert board.counts_today == {"resident": 1}, "only the 01:00 passage is today"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_couriers_last_valid_day_ends_at_local_midnight(server) -> None:
     face = server.face
     server.store.upsert_person(PersonEntry(id="c-1", name="快递员", role="courier",

@@ -35,7 +35,8 @@ from contract.events import Alert
 from server.db import make_engine, migrate
 from server.notify.compose import Composer
 from server.notify.config import NotifyConfig, SecretError, SecretRef
-from server.notify.sender import Notifier
+from server.notify.sender import REMOVED, Notifier
+from server.site.names import SiteNames
 from server.states import AlertRule
 from server.store import Store
 from server.store.records import PersonEntry
@@ -486,6 +487,33 @@ def test_routing_catch_up_and_retention(site: Site, rx: Receiver) -> None:
     assert n.purge(site.clock()) == len(rx.got)
     assert len(n.outbox.items()) == 2 and n.outbox.attempts() == []  # the 2 still pending
     n.stop()
+
+
+def test_messages_name_gates_by_their_display_names(site: Site) -> None:
+    names = SiteNames.model_validate({"gates": {"south": {"name": "南门"}}})
+    composer = Composer(site.config(), "compound-1", "zh-CN", SH, PUBLIC_URL,
+                        lambda _pid: None, names)  # fmt: skip
+    text = composer.alert(site.alert(), "raised").plain()
+    assert "南门" in text and "south" not in text, text
+
+
+def test_rows_of_a_channel_removed_from_the_config_are_given_up_and_purged(
+    site: Site, rx: Receiver
+) -> None:
+    cfg = site.config()
+    n = site.notifier(cfg)
+    n.on_alert_raised(site.alert())
+    n.stop()
+    only_wecom = cfg.model_copy(update={"channels": {"wecom": cfg.channels["wecom"]}})
+    later = site.notifier(only_wecom)
+    assert later.retire_removed() == 2
+    states = {i.channel: (i.state, i.last_error) for i in later.outbox.items()}
+    assert states == {"wecom": ("pending", None), "ding": ("failed", REMOVED),
+                      "hook": ("failed", REMOVED)}  # fmt: skip
+    site.clock.advance(8 * 86_400)
+    assert later.purge(site.clock()) == 2
+    assert [i.channel for i in later.outbox.items()] == ["wecom"]
+    later.stop()
 
 
 def test_settings_are_checked_and_a_missing_secret_is_named_not_shown(

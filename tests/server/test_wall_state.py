@@ -145,6 +145,42 @@ def test_streams_end_when_their_credential_ends(app, url: str) -> None:  # noqa:
     assert again.status_code == 401
 
 
+def test_the_wall_stream_outlives_a_database_error(app, url: str) -> None:  # noqa: ANN001
+    from server.store.records import PersonEntry
+
+    app.store.upsert_person(PersonEntry(id="p-db", name="赵丽", role="resident", building="4"))
+    token = app.store.add_user("viewer-db", UserRole.VIEWER)
+    wall = Reader(f"{url}/api/wall/stream", headers=_bearer(token))
+    assert wall.opened.wait(30) and wall.status == 200
+    wait_until(lambda: "health" in wall.topics(), 30, "the stream delivers")
+
+    def passage(n: int) -> None:
+        app.hub.publish("passage", {"ts": datetime.now(UTC).isoformat(), "gate": "north",
+                                    "camera": "c1", "direction": "in", "role": "resident",
+                                    "identity": "p-db", "identity_kind": "person",
+                                    "n": n})  # fmt: skip
+
+    def passages() -> list[dict]:
+        return [i for i in wall.items if i.get("topic") == "passage"]
+
+    with app.engine.begin() as c:  # the names cannot be read
+        c.exec_driver_sql("ALTER TABLE persons RENAME TO persons_away")
+    try:
+        passage(1)
+        wait_until(lambda: len(passages()) == 1, 30, "a passage with the database away")
+    finally:
+        with app.engine.begin() as c:
+            c.exec_driver_sql("ALTER TABLE persons_away RENAME TO persons")
+    assert wall.alive(), "a database error does not end the stream"
+    assert "赵" not in json.dumps(passages()[0], ensure_ascii=False), "roles only"
+    passage(2)
+    wait_until(lambda: len(passages()) == 2, 30, "the next passage, named again")
+    assert "赵" in json.dumps(passages()[1], ensure_ascii=False)
+    assert httpx.delete(f"{url}/api/users/viewer-db",
+                        headers=_bearer(app.tokens["admin"])).status_code == 200
+    wait_until(lambda: not wall.alive(), 30, "the stream ended with its token")
+
+
 def test_the_server_exits_within_5_s_of_sigterm_with_two_walls_open(
     tmp_path: Path, broker  # noqa: ANN001
 ) -> None:

@@ -294,6 +294,20 @@ def test_pages_say_it_in_chinese(named, url: str, browser) -> None:  # noqa: ANN
     assert re.fullmatch(r"\d{1,2}月\d{1,2}日 周[一二三四五六日]", day), day
     shoot(d, "words-wall")
 
+    # The gates page: the gate's and camera's names, and its refusals in words.
+    for _ in range(3):
+        named.bus.refusals.refused("g1", "clock_skew")
+    _as(d, url, named.tokens["officer"], "/gates")
+    wait(d, lambda d: d.find_elements("css selector", '#rows tr[data-gate="g1"]'))
+    row = d.find_element("css selector", '#rows tr[data-gate="g1"]').text
+    assert "北门（进门）" in row and "时钟偏快" in row and "近期拒收 3 条通行记录" in row, row
+    shoot(d, "words-gates")
+    d.get(url + "/gates?lang=en")
+    wait(d, lambda d: "Clock fast" in _text(d, "rows"))
+    assert "3 passages refused recently" in _text(d, "rows")
+    shoot(d, "words-gates-en")
+    d.get(url + "/gates?lang=zh-CN")
+
     # The audit log as an admin: every action by its name.
     _as(d, url, named.tokens["admin"], "/audit")
     wait(d, lambda d: d.find_elements("css selector", "#rows tr[data-action]"))

@@ -3,7 +3,7 @@ not identities."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -11,8 +11,10 @@ from fastapi.responses import StreamingResponse
 from server.api.deps import Caller, Server, StoreDep, Viewer
 from server.api.schemas import Board, BoardPassage, Gate
 from server.api.stream import LiveItem, sse
+from server.app import ServerApp
+from server.localtime import local_midnight
 from server.states import AlertState, AuditAction, UserRole
-from server.store import now_utc
+from server.store import Store, now_utc
 from server.store.records import Event
 
 router = APIRouter(prefix="/api", tags=["board"])
@@ -39,8 +41,12 @@ def gates(app: Server, _u: Viewer) -> list[Gate]:
 def board(app: Server, store: StoreDep, user: Viewer) -> Board:
     if user.role in SEES_IDENTITIES:
         store.audit(user.name, AuditAction.READ_BOARD, None, None)
-    now = now_utc()
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return board_at(app, store, user, now_utc())
+
+
+def board_at(app: ServerApp, store: Store, user: Caller, now: datetime) -> Board:
+    """The board at ``now``: today's counts since the compound's local midnight."""
+    midnight = local_midnight(now, app.cfg.tz)
     events = store.events(now - timedelta(hours=24), limit=BOARD_PASSAGES)
     return Board(
         counts_today=store.counts_by_role(midnight),

@@ -16,4 +16,6 @@ router = APIRouter(prefix="/api", tags=["gates"])
 def gates(app: Server, _u: Officer) -> GatesHealth:
     """Every camera that reported a status or a passage, with the server's link to them."""
     h = app.bus.health()
-    return gates_health(app.store, app.cfg.wall, h.connected, h.state == "ok")
+    c = app.cfg
+    return gates_health(app.store, c.wall, c.gates, app.bus.refusals.report(), h.connected,
+                        h.state == "ok")  # fmt: skip

@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from server.api.auth import SESSION_COOKIE, Caller
 from server.api.deps import Server, Viewer
 from server.api.guard import credential
+from server.api.keyed import Refused
 from server.states import AuditAction, UserRole
+from server.store import now_utc
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -54,17 +56,23 @@ class Renewed(BaseModel):
 @router.post("/session/renew", responses={403: {"description": "not a viewer's session"}})
 def renew(request: Request, response: Response, app: Server, user: Viewer) -> Renewed:
     """A kiosk (the wall, signed in with a viewer's token) keeps its session as long as that
-    token is valid: it renews the session before it ends (``renew_in_s``, half its lifetime).
+    token is valid, and at most ``http.kiosk_days`` after its sign-in: it renews the session
+    before it ends (``renew_in_s``, half its lifetime).
     Officers' and admins' sessions end after ``http.session_hours`` (a workbench left open)."""
     sid = credential(request.scope).session
     if sid is None or user.role != UserRole.VIEWER:
-        raise HTTPException(403, "only a viewer's session (a kiosk) renews itself")
-    hours = app.cfg.http.session_hours
-    expires = app.store.renew_session(sid, timedelta(hours=hours))
+        raise Refused(403, "only a viewer's session (a kiosk) renews itself", "session.not_viewer")
+    h = app.cfg.http
+    now = now_utc()
+    expires = app.store.renew_session(sid, timedelta(hours=h.session_hours),
+                                      timedelta(days=h.kiosk_days), now)  # fmt: skip
     if expires is None:
         raise HTTPException(401, "the session has ended: sign in again")
-    _cookie(request, response, sid, hours)
-    return Renewed(expires=expires, renew_in_s=round(hours * 3600 / 2, 1))
+    left_s = (expires - now).total_seconds()
+    _cookie(request, response, sid, left_s / 3600)
+    # At its cap (http.kiosk_days, the token's end) it ends then: ask again only after that.
+    full = left_s >= h.session_hours * 3600 - 1
+    return Renewed(expires=expires, renew_in_s=round(left_s / 2 if full else left_s + 5, 1))
 
 
 @router.post("/logout", status_code=204)

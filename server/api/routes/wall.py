@@ -8,6 +8,7 @@ the old board's were.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -25,6 +26,16 @@ from server.wall.gates import online as gate_online
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["wall"])
 SEES_IDENTITIES = (UserRole.ADMIN, UserRole.OFFICER)
+LABELS_WARN_EVERY_S = 60.0
+_labels_warned = [-LABELS_WARN_EVERY_S]  # monotonic time of the last warning
+
+
+def _labels_failed() -> None:
+    """A rate-limited warning: the stream shows roles only while the database is away."""
+    now = time.monotonic()
+    if now - _labels_warned[0] >= LABELS_WARN_EVERY_S:
+        _labels_warned[0] = now
+        log.warning("wall stream: cannot read names, showing roles only", exc_info=True)
 
 
 def wall_data(request: Request, app: Server) -> WallData:
@@ -79,7 +90,15 @@ def wall_stream(request: Request, app: Server, user: Viewer) -> StreamingRespons
     names = app.cfg.wall.names
 
     def labels(identity: str | None) -> dict[str, tuple[str, str | None]]:
-        return app.store.person_labels([identity]) if identity and names != "roles" else {}
+        """The person's name and building; roles only while the database is away (the
+        stream goes on)."""
+        if not identity or names == "roles":
+            return {}
+        try:
+            return app.store.person_labels([identity])
+        except SQLAlchemyError:
+            _labels_failed()
+            return {}
 
     def view(item: LiveItem) -> LiveItem | None:
         topic = item.get("topic")
@@ -107,4 +126,5 @@ def wall_stream(request: Request, app: Server, user: Viewer) -> StreamingRespons
     # A ping well within the wall's stale_after_s, so that a quiet hour does not look dead.
     every = min(KEEP_ALIVE_S, app.cfg.wall.stale_after_s / 3)
     return sse(request, app.hub, None, view, keep_alive_s=every, ping={"topic": "ping"},
-               tick=lambda: health_item(app), tick_every_s=app.cfg.wall.health_every_s)  # fmt: skip
+               tick=lambda: health_item(app), tick_every_s=app.cfg.wall.health_every_s,
+               view_blocks=True)  # fmt: skip

@@ -20,6 +20,10 @@ GW.start(async (_me) => {
       g.dropped_frames ? t("gates.dropped", {n: g.dropped_frames}) : null,
       g.lost_events ? t("gates.lost", {n: g.lost_events}) : null,
     ];
+    const refused = [  // the gate's passages refused (server/ingest/gatecheck.py), as on the wall
+      g.problem ? t(`gate.problem.${g.problem}`) : null,
+      g.refused_recent ? t("gates.refused_recent", {n: g.refused_recent}) : null,
+    ];
     const calib = [
       g.gallery_version != null ? t("gates.gallery", {v: g.gallery_version, n: g.gallery_templates ?? "–"}) : null,
       g.match_threshold != null ? t("gates.threshold", {t: g.match_threshold.toFixed(3)}) : null,
@@ -27,8 +31,8 @@ GW.start(async (_me) => {
     ];
     const lines = (xs, cls = "") => xs.filter(Boolean).map((x) => el("div", {cls, text: x}));
     return el("tr", {data: {gate: g.gate, camera: g.camera, state}},
-      el("td", {cls: "name", text: `${g.gate} · ${g.camera}`}),
-      el("td", {}, el("span", {cls: `gstate ${state}`, text: t(`gates.${state}`)})),
+      el("td", {cls: "name", text: GW.where(g.gate, g.camera)}),
+      el("td", {cls: "gcell"}, el("span", {cls: `gstate ${state}`, text: t(`gates.${state}`)}), ...lines(refused, "red")),
       el("td", {text: g.since ? when(g.since) : "–"}),
       el("td", {cls: camCls, text: g.camera_state ? GW.label("gates.camera_state", g.camera_state) : "–"}),
       el("td", {cls: "num", text: number(g.fps, 1)}),

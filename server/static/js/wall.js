@@ -237,7 +237,9 @@ GW.start(async (_me) => {
       next = (await api("/api/session/renew", {method: "POST"})).renew_in_s;
     } catch (e) {
       if (e.status === 401) { expired(); return; }
-      if (e.status === 403) return;  // not a viewer's session: it ends when it ends
+      // Not a viewer's session: it ends when it ends. Any other refusal: say so, try again.
+      if (e.key === "session.not_viewer") return;
+      GW.showError(e);
     }
     renewTimer = setTimeout(renew, Math.min(Math.max(next, 1), 3600) * 1000);
   }
