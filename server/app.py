@@ -21,7 +21,7 @@ from contract.topics import Topics
 from server.config import ServerConfig
 from server.db import make_engine, migrate
 from server.faces.service import PassageFaces
-from server.gallery import build_snapshot
+from server.gallery import KEEP, build_snapshot
 from server.ingest.bus import ServerBus
 from server.learning.service import Learning
 from server.live import Hub
@@ -219,9 +219,10 @@ class ServerApp:
         h = self.cfg.http
         return h.public_url or f"{'https' if h.tls else 'http'}://{h.host}:{h.port}"
 
-    def publish_gallery(self, now: datetime | None = None) -> GalleryManifest:
+    def publish_gallery(self, now: datetime | None = None, keep: int = KEEP) -> GalleryManifest:
         """Build the next gallery snapshot and announce it (retained) to every edge; a courier's
-        validity ends with its last day in the compound's time zone."""
+        validity ends with its last day in the compound's time zone. ``keep``: snapshots kept
+        (1 after a removal: no served file holds the removed person any more)."""
         face = self.face
         m = build_snapshot(
             self.store,
@@ -231,6 +232,7 @@ class ServerApp:
             self.base_url(),
             (now or now_utc()).astimezone(self.tz).date(),
             self.cfg.site_population,
+            keep,
         )
         self.bus.publish(self.topics.gallery(), m.model_dump_json().encode(), retain=True)
         return m

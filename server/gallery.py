@@ -24,6 +24,7 @@ def build_snapshot(
     base_url: str,
     today: date,
     population: Population | None = None,
+    keep: int = KEEP,
 ) -> GalleryManifest:
     """Write the next snapshot (valid, not removed persons with templates of this model), with
     the site's population setting in its header: the curve every edge's threshold follows."""
@@ -53,16 +54,14 @@ def build_snapshot(
         population=population,
     )
     store.record_gallery(manifest)
-    prune(store)
+    prune(store, keep)
     return manifest
 
 
 def prune(store: Store, keep: int = KEEP) -> int:
     """Delete the snapshots older than the newest ``keep``, rows and files; the number of files
-    deleted. A removed person is not gone from every served file at once: removing a person
-    builds a new snapshot without them (DELETE /api/persons/{id} publishes one), but the one
-    before it, which still holds them, is kept and served (an edge may still be fetching it)
-    until the next build deletes it."""
+    deleted. Removing a person (DELETE /api/persons/{id}) builds a snapshot without them and
+    keeps only that one: an edge still fetching the one before gets 410 and takes the newest."""
     paths = store.prune_galleries(keep)
     for p in paths:
         Path(p).unlink(missing_ok=True)

@@ -32,12 +32,14 @@ def test_only_the_newest_two_gallery_snapshots_are_kept_and_served(client, serve
     assert v1.persons == 2
     admin, edge = auth(server, "admin"), auth(server, "edge")
     assert client.delete("/api/persons/p-del", headers=admin).status_code == 200  # publishes v2
+    # A removal keeps only the snapshot without them: no served file holds p-del any more.
+    assert client.get(f"/api/gallery/{v1.version}", headers=edge).status_code == 410
     v3 = server.publish_gallery()
     assert v3.version == v1.version + 2 and v3.persons == 1
     r = client.get(f"/api/gallery/{v1.version}", headers=edge)
     assert r.status_code == 410, r.text
     assert r.json()["detail"] == (
-        f"gallery v{v1.version} was deleted: only the newest two snapshots are kept; "
+        f"gallery v{v1.version} was deleted: only the newest snapshots are kept; "
         f"fetch v{v3.version} (GET /api/gallery)"
     )
     assert not Path(v1.path).exists(), "the file holding the removed person is gone"

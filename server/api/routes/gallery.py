@@ -35,7 +35,7 @@ def gallery_file(
         newest = store.gallery()
         raise HTTPException(
             410,
-            f"gallery v{version} was deleted: only the newest two snapshots are kept"
+            f"gallery v{version} was deleted: only the newest snapshots are kept"
             + (f"; fetch v{newest.version} (GET /api/gallery)" if newest else ""),
         )
     if g is None or not Path(g.path).is_file():

@@ -61,4 +61,4 @@ def remove_person(
 ) -> PersonRemoved:
     if not app.store.remove_person(person_id):
         raise HTTPException(404, f"no person {person_id}")
-    return PersonRemoved(removed=person_id, gallery=app.publish_gallery())
+    return PersonRemoved(removed=person_id, gallery=app.publish_gallery(keep=1))
