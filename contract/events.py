@@ -238,6 +238,17 @@ class Alert(_Payload):
 JPEG_B64_MAX = 200_000  # a small evidence JPEG, base64: ~150 kB at most
 
 
+def jpeg_b64(v: str, what: str = "a picture") -> str:
+    """``v`` if it is base64 of a JPEG (its first bytes); a ValueError naming ``what`` if not."""
+    try:
+        head = base64.b64decode(v[:8], validate=True)
+    except binascii.Error as e:
+        raise ValueError(f"{what} must be base64") from e
+    if not head.startswith(b"\xff\xd8\xff"):
+        raise ValueError(f"{what} must be a JPEG")
+    return v
+
+
 class EvidencePicture(_Payload):
     """The face of a sighting candidate, for an officer to confirm by eye (active searches only).
 
@@ -248,16 +259,9 @@ class EvidencePicture(_Payload):
     aligned_jpeg_b64: str = Field(min_length=8, max_length=JPEG_B64_MAX)
     context_jpeg_b64: str = Field(min_length=8, max_length=JPEG_B64_MAX)
 
-    @field_validator("aligned_jpeg_b64", "context_jpeg_b64")
-    @classmethod
-    def _is_jpeg(cls, v: str) -> str:
-        try:
-            head = base64.b64decode(v[:8], validate=True)
-        except binascii.Error as e:
-            raise ValueError("an evidence picture must be base64") from e
-        if not head.startswith(b"\xff\xd8\xff"):
-            raise ValueError("an evidence picture must be a JPEG")
-        return v
+    _is_jpeg = field_validator("aligned_jpeg_b64", "context_jpeg_b64")(
+        lambda v: jpeg_b64(v, "an evidence picture")
+    )
 
 
 class SightingCandidate(_Payload):

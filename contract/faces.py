@@ -13,12 +13,11 @@ A watchlist passage's crop is pushed at once (``PassageFace`` on ``.../gates/<ga
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, field_validator, model_validator
 
-from contract.events import JPEG_B64_MAX, _Payload, _utc_in_range
+from contract.events import JPEG_B64_MAX, _Payload, _utc_in_range, jpeg_b64
 from contract.topics import ID_PATTERN
 
 EVENT_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -27,13 +26,7 @@ FaceStatus = Literal["ok", "not_found", "expired"]
 
 
 def _jpeg_b64(v: str) -> str:
-    try:
-        head = base64.b64decode(v[:8], validate=True)
-    except binascii.Error as e:
-        raise ValueError("a face crop must be base64") from e
-    if not head.startswith(b"\xff\xd8\xff"):
-        raise ValueError("a face crop must be a JPEG")
-    return v
+    return jpeg_b64(v, "a face crop")
 
 
 class FaceRequest(_Payload):
