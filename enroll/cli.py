@@ -102,11 +102,11 @@ def _report_rejections(w: Words, rejected: list) -> None:  # noqa: ANN001
         print(w("rejected", photo=r.photo, reason=r.reason), file=sys.stderr)
 
 
-def _report_nearest(enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN001
+def _report_nearest(w: Words, enroller, pid: str, embs: np.ndarray) -> None:  # noqa: ANN001
     """How close the nearest other enrolled person is; a look-alike warning when too close."""
     near = enroller.nearest_other(pid, embs)
     if near is not None:
-        print(near.describe(pid), file=sys.stderr if near.look_alike else sys.stdout)
+        print(near.describe(pid, w), file=sys.stderr if near.look_alike else sys.stdout)
 
 
 def _report_reference(w: Words, enroller, pid: str, shots: list) -> None:  # noqa: ANN001
@@ -141,7 +141,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     _report_rejections(w, rejected)
     out = enroller.send(person, shots)
     print(_enrolled(w, "enrolled", args.id, out))
-    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_nearest(w, enroller, args.id, embeddings(shots))
     _report_reference(w, enroller, args.id, shots)
     return 0
 
@@ -164,7 +164,7 @@ def cmd_update(args: argparse.Namespace) -> int:
     _report_rejections(w, rejected)
     out = enroller.send(person, shots, replace=True)
     print(_enrolled(w, "updated_full", args.id, out))
-    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_nearest(w, enroller, args.id, embeddings(shots))
     _report_reference(w, enroller, args.id, shots)
     return 0
 
@@ -338,7 +338,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     out = enroller.send(person, shots)
     kept = [r.prompt.key for r in results if r.shot in shots]
     print(_enrolled(w, "enrolled", args.id, out, w("kept", keys=w("kept_sep").join(kept))))
-    _report_nearest(enroller, args.id, embeddings(shots))
+    _report_nearest(w, enroller, args.id, embeddings(shots))
     _report_reference(w, enroller, args.id, shots)
     return 0
 

@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from enroll.client import Api, EnrollError
+from enroll.words import Words
 from models.calibration import DEFAULT_TARGET_FPIR, OperatingPoint
 from models.engine import FaceEngine
 from models.enrollment import Rejection, Shot, person_shots
@@ -73,18 +74,13 @@ class Nearest:
         """Below it, but closer than the operating point can reliably separate."""
         return not self.duplicate and self.score >= self.point.threshold - LOOK_ALIKE_GAP
 
-    def describe(self, person_id: str) -> str:
-        line = (
-            f"{person_id}: nearest other enrolled person {self.person_id}, score {self.score:.3f} "
-            f"(operating threshold {self.point.threshold:.3f} for "
-            f"{self.point.gallery_size} templates)"
-        )
+    def describe(self, person_id: str, w: Words | None = None) -> str:
+        """The line the desk reads, in ``w``'s language (English without one)."""
+        w = w or Words("en")
+        line = w("nearest", id=person_id, other=self.person_id, score=f"{self.score:.3f}",
+                 threshold=f"{self.point.threshold:.3f}", n=self.point.gallery_size)  # fmt: skip
         if self.look_alike:
-            line += (
-                f"; WARNING look-alike: closer than {self.point.threshold - LOOK_ALIKE_GAP:.3f}, "
-                "the gates may not tell them apart. Enroll more photos of both "
-                "(gatewatch enroll update --id ... photos)"
-            )
+            line += w("look_alike", below=f"{self.point.threshold - LOOK_ALIKE_GAP:.3f}")
         return line
 
 

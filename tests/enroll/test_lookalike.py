@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from enroll.policy import LOOK_ALIKE_GAP, Nearest, nearest_other
+from enroll.words import Words
 from models.gallery import Gallery
 from models.imageio import read_image
 from tests.conftest import FACES, SHARED
@@ -60,6 +61,8 @@ def test_two_different_people_closer_than_the_operating_point_can_separate(engin
     assert near.point.threshold - LOOK_ALIKE_GAP <= near.score < near.point.threshold
     assert near.look_alike and not near.duplicate
     assert "WARNING look-alike" in near.describe("p-rafsanjani")
+    zh = near.describe("p-rafsanjani", Words("zh-CN"))  # the desk's language: the site's
+    assert "最相似的已登记人员" in zh and "门岗可能分不清两人" in zh
 
 
 @needs_dev
