@@ -194,7 +194,9 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
         # The stream ends with the sign-in (signed out elsewhere): the page asks to sign in
         # again instead of staying on "live lost" for good.
         s.close_session(d.get_cookie("gw_session")["value"])
-        wait(d, lambda d: d.find_element("id", "login").is_displayed(), 30)
+        # (the page reloads on the way: ask by script, never hold an element across it)
+        shown = "const e = document.getElementById('login'); return !!e && e.getClientRects().length > 0"
+        wait(d, lambda d: _js(d, shown), 30)
     finally:
         d.quit()
         edge.close()

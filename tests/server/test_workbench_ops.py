@@ -212,8 +212,9 @@ def test_alerts_visitors_and_audit_pages(server, broker, http_url, client) -> No
         _visitors_page(d, server, http_url)
         _sign_out(d)
         sign_in(d, http_url, server.tokens["admin"], "/audit")
-        wait(d, lambda d: _by(d, '#rows tr[data-action="alert_acknowledge"]'))
-        assert "确认告警" in _text(d, '#rows tr[data-action="alert_acknowledge"]')
+        # The page acknowledges through the list's endpoint (upto_ts: nothing unseen).
+        wait(d, lambda d: _by(d, '#rows tr[data-action="alert_acknowledge_bulk"]'))
+        assert "在告警列表确认" in _text(d, '#rows tr[data-action="alert_acknowledge_bulk"]')
         assert "查看在场访客" in _text(d, "#rows")
         _by(d, "#f-user")[0].send_keys("officer1")
         _by(d, "#apply")[0].click()

@@ -133,6 +133,8 @@ def acknowledge_many(
     f = body.matching.to_filter(app.cfg.tz) if body.matching else None
     r = app.store.acknowledge_alerts(f, body.ids, user.name, body.note, body.upto_ts)
     done = r.ids
+    if body.ids and len(body.ids) == 1:  # the row's own button: the alert is the target
+        audit.target = str(body.ids[0])
     audit.detail = {"count": len(done), "ids": done, "note": body.note, "skipped": r.skipped,
                     "upto_ts": body.upto_ts.isoformat() if body.upto_ts else None,
                     "matching": body.matching.model_dump(mode="json", exclude_none=True)
