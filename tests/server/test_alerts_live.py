@@ -195,7 +195,8 @@ def test_alerts_live_merged_and_acknowledged_off_the_wall(server, broker, http_u
         # again instead of staying on "live lost" for good.
         s.close_session(d.get_cookie("gw_session")["value"])
         # (the page reloads on the way: ask by script, never hold an element across it)
-        shown = "const e = document.getElementById('login'); return !!e && e.getClientRects().length > 0"
+        shown = ("const e = document.getElementById('login');"
+                 " return !!e && e.getClientRects().length > 0")
         wait(d, lambda d: _js(d, shown), 30)
     finally:
         d.quit()
