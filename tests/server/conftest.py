@@ -52,6 +52,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture()
+def store(db_url: str) -> Iterator:
+    """A Store on a fresh, migrated database of each kind."""
+    from server.db import make_engine, migrate
+    from server.store import Store
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture()
+def pub(broker) -> Iterator:  # noqa: ANN001
+    """A plain MQTT client on the test broker, to publish what a gate would."""
+    from tests.mqtt_helpers import connect
+
+    c = connect(broker.port, "pub-" + secrets.token_hex(3))
+    yield c
+    c.loop_stop()
+    c.disconnect()
+
+
 def start_subscribed(app):  # noqa: ANN001, ANN201
     """Start a ServerApp and return once the broker has acknowledged its ingest subscriptions:
     start() connects in the background, and a passage published before the SUBACK reaches no one."""

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.db import make_engine, migrate
 from server.states import AlertRule, AlertState
 from server.store import Store
 from server.store.records import PersonEntry
@@ -21,13 +20,6 @@ T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 W = AlertRule.WATCHLIST_SEEN
 MIN = timedelta(minutes=1)
 
-
-@pytest.fixture()
-def store(db_url: str) -> Store:
-    engine = make_engine(db_url)
-    migrate(engine)
-    yield Store(engine)
-    engine.dispose()
 
 
 def _ev(n: int, gate: str = "north") -> dict:

@@ -3,7 +3,6 @@ wall say about a gate whose passages are refused; over a real broker, on both da
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,17 +12,8 @@ from pydantic import ValidationError
 from contract.events import INT32_MAX, EdgeStatus, SightingCandidate
 from server.ingest.gatecheck import GateLimits, GateRefusals
 from server.wall.board import WallData
-from tests.mqtt_helpers import connect
 from tests.server.conftest import passage
 from tests.server.test_ingest import wait_until
-
-
-@pytest.fixture()
-def pub(broker):
-    c = connect(broker.port, "pub-" + secrets.token_hex(3))
-    yield c
-    c.loop_stop()
-    c.disconnect()
 
 
 def _status(site: str, gate: str, camera: str, ts: datetime | None = None) -> bytes:

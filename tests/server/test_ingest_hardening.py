@@ -13,7 +13,6 @@ from sqlalchemy import text, update
 from contract.events import EdgeStatus
 from server import tables as t
 from server.store.records import PersonEntry
-from tests.mqtt_helpers import connect
 from tests.server.conftest import passage, server_config
 from tests.server.test_ingest import AckWatcher, wait_until
 
@@ -30,13 +29,6 @@ def hardened(tmp_path: Path, broker, db_url: str):
     yield app
     app.stop()
 
-
-@pytest.fixture()
-def pub(broker):
-    c = connect(broker.port, "pub-" + secrets.token_hex(3))
-    yield c
-    c.loop_stop()
-    c.disconnect()
 
 
 def _raw(p, **fields) -> bytes:  # noqa: ANN001

@@ -23,14 +23,6 @@ LATE = datetime(2026, 11, 29, 23, 30, tzinfo=SHANGHAI)
 EARLY = datetime(2026, 11, 30, 0, 30, tzinfo=SHANGHAI)
 
 
-@pytest.fixture()
-def store(db_url: str) -> Store:
-    from server.db import make_engine, migrate
-
-    engine = make_engine(db_url)
-    migrate(engine)
-    return Store(engine)
-
 
 def test_today_counts_from_local_midnight(store: Store) -> None:
     assert LATE.astimezone(UTC).date() == EARLY.astimezone(UTC).date() == date(2026, 11, 29)

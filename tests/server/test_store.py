@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from server.db import make_engine, migrate
 from server.states import AlertRule, AlertState, SearchState
 from server.store import Store
 from server.store.records import AlertRecord, Event, PassageRow, Person, PersonEntry
@@ -17,13 +16,6 @@ from tests.server.conftest import passage
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
-
-@pytest.fixture()
-def store(db_url: str) -> Store:
-    engine = make_engine(db_url)
-    migrate(engine)
-    yield Store(engine)
-    engine.dispose()
 
 
 def _unit_rows(n: int, dim: int = 8) -> np.ndarray:
