@@ -82,7 +82,9 @@ class RetentionConfig(_Strict):
         30, gt=0, description="A closed search with its candidates, sightings and matches."
     )
     closed_alert_days: float = Field(
-        180, gt=0, description="A resolved or closed alert and its history, after its last change."
+        180,
+        gt=0,
+        description="An acknowledged, resolved or closed alert and its history, after its last change.",
     )
     removed_person_days: float = Field(
         180, gt=0, description="A removed person's row (name, phone...) after the removal."
