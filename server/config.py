@@ -84,7 +84,8 @@ class RetentionConfig(_Strict):
     closed_alert_days: float = Field(
         180,
         gt=0,
-        description="An acknowledged, resolved or closed alert and its history, after its last change.",
+        description="An acknowledged, resolved or closed alert and its history, after its last "
+        "change.",
     )
     removed_person_days: float = Field(
         180, gt=0, description="A removed person's row (name, phone...) after the removal."
