@@ -55,7 +55,7 @@ class Passage(_Payload):
     """One person passing one camera: one event per track, never one per frame."""
 
     event_id: str = Field(pattern=r"^[0-9a-f]{32}$", description="uuid4().hex made at the edge")
-    seq: int = Field(ge=1, le=INT64_MAX, description="Per-edge sequence number, gapless, from 1")
+    seq: int = Field(ge=1, le=INT64_MAX, description="Per-camera sequence number, gapless, from 1")
     site: str = Field(pattern=ID_PATTERN)
     gate: str = Field(pattern=ID_PATTERN)
     camera: str = Field(pattern=ID_PATTERN)

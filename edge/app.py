@@ -76,7 +76,8 @@ class EdgeApp:
         self.stop_event = threading.Event()
         self._hard_stop = False  # a second signal: do not wait for acks before exiting
         self._shape: tuple[int, ...] = (720, 1280, 3)  # of the last frame, for direction
-        self.outbox = open_outbox(cfg.outbox.path, cfg.outbox.max_events)  # OutboxCorrupt
+        # OutboxCorrupt, with the commands to save its events
+        self.outbox = open_outbox(cfg.outbox.path, cfg.outbox.max_events, [cfg.camera])
         self.engine = engine or FaceEngine(cfg.face)
         model_id = self.engine.model_id
         self.gallery_sync = GallerySync(
@@ -129,7 +130,7 @@ class EdgeApp:
             self.outbox,
             on_gallery=self.gallery_sync.submit,
             on_search=self._on_search,
-            on_published=self.stats.published,
+            on_published=lambda camera, seq: self.stats.published(seq),
             extra=extra,
         )
         if self.visitor_share is not None:

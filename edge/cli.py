@@ -53,7 +53,7 @@ def cmd_outbox_export(args: argparse.Namespace) -> int:
         return 2
     with args.file.open("x", encoding="utf-8") as out:
         result = export_outbox(path, out)
-    span = f" (seq {result.first_seq}-{result.last_seq})" if result.exported else ""
+    span = f" ({result.spans()})" if result.exported else ""
     print(f"exported {result.exported} unsent passages{span} from {path} to {args.file}")
     if result.unreadable:
         print(f"{result.unreadable} events could not be read (damaged pages) and are NOT in "

@@ -48,7 +48,7 @@ class EdgeLink:
         outbox: Outbox,
         on_gallery: Callable[[GalleryManifest], None],
         on_search: Callable[[str, SearchOrder | None], None],
-        on_published: Callable[[int], None] = lambda seq: None,
+        on_published: Callable[[str, int], None] = lambda camera, seq: None,
         extra: Sequence[Subscription] = (),
     ) -> None:
         self.cfg, self.topics, self.gate, self.camera = cfg, topics, gate, camera
@@ -62,13 +62,13 @@ class EdgeLink:
         self._oversized_logged_at = -OVERSIZED_LOG_EVERY_S
         self.acked = 0
         self.published = 0
-        self._sent_seq = 0
+        self._sent_pos = 0  # outbox position of the last event published on this connection
         self._acks_to_retry: list[str] = []  # acks the outbox file could not delete yet
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.refused_publishes = 0
-        self._inflight: dict[int, int | None] = {}  # paho mid -> event seq (None: not an event)
+        self._inflight: dict[int, str | None] = {}  # paho mid -> "camera #seq" (None: no event)
         self._retry_s = REFUSED_RETRY_S[0]
         self._hold_until = 0.0  # after a refused event, nothing goes out before this (monotonic)
         self._resend = False  # after the hold, publish every unacknowledged event again
@@ -149,7 +149,7 @@ class EdgeLink:
         )
         with self._lock:
             self.connected = True
-            self._sent_seq = 0  # everything unacknowledged goes out again, in order
+            self._sent_pos = 0  # everything unacknowledged goes out again, in order
             self._inflight.clear()
         self._wake.set()
 
@@ -213,14 +213,14 @@ class EdgeLink:
         a growing wait, then every unacknowledged event goes out again in order."""
         now = time.monotonic()
         with self._lock:
-            seq = self._inflight.pop(mid, 0)  # 0: published before its mid was noted
+            event = self._inflight.pop(mid, "")  # "": published before its mid was noted
             if not reason_code.is_failure:
-                if seq is not None:
+                if event is not None:
                     self._retry_s = REFUSED_RETRY_S[0]
                     self._refusal_logged_at = -REFUSED_LOG_EVERY_S
                 return
             self.refused_publishes += 1
-            if seq is not None and now >= self._hold_until:
+            if event is not None and now >= self._hold_until:
                 self._hold_until = now + self._retry_s
                 self._retry_s = min(2 * self._retry_s, REFUSED_RETRY_S[1])
                 self._resend = True
@@ -230,9 +230,9 @@ class EdgeLink:
             refused, retry_in = self.refused_publishes, max(0.0, self._hold_until - now)
         what = (
             "a status or visitor message"
-            if seq is None
-            else f"event #{seq}"
-            if seq
+            if event is None
+            else f"event {event}"
+            if event
             else f"message {mid}"
         )
         (log.warning if loud else log.debug)(
@@ -243,10 +243,10 @@ class EdgeLink:
 
     # -- publishing ------------------------------------------------------------------------
 
-    def _track(self, info: mqtt.MQTTMessageInfo, seq: int | None) -> None:
+    def _track(self, info: mqtt.MQTTMessageInfo, event: str | None) -> None:
         """Note what a message id carries, for the PUBACK (unless that came already)."""
         with self._lock:
-            self._inflight[info.mid] = seq
+            self._inflight[info.mid] = event
             # Queued while disconnected (rc no_conn), it goes out on reconnect: nothing to ask.
             if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published():
                 self._inflight.pop(info.mid, None)
@@ -258,7 +258,7 @@ class EdgeLink:
                 return False
             if self._resend:
                 self._resend = False
-                self._sent_seq = 0
+                self._sent_pos = 0
             return True
 
     def _pump(self) -> None:
@@ -271,9 +271,9 @@ class EdgeLink:
                 self._ack(retry)
             while self.connected and not self._stop.is_set() and self._may_publish():
                 with self._lock:
-                    after = self._sent_seq
+                    after = self._sent_pos
                 try:
-                    batch = self.outbox.pending(after_seq=after, limit=200)
+                    batch = self.outbox.pending(after_pos=after, limit=200)
                 except OutboxError:  # logged by the outbox's health; try again in a while
                     self._stop.wait(5.0)
                     break
@@ -281,18 +281,19 @@ class EdgeLink:
                     break
 
     def _send(self, batch: list[OutboxEvent], after: int) -> bool:
-        """Publish in order; False when the connection dropped or restarted meanwhile."""
+        """Publish in outbox order (``after``: the position published last); False when the
+        connection dropped or restarted meanwhile."""
         topic = self.topics.events(self.gate)
         for ev in batch:
             info = self.client.publish(topic, ev.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return False
-            self._track(info, ev.seq)
+            self._track(info, f"{ev.camera} #{ev.seq}")
             with self._lock:
                 # Reconnected meanwhile (start over from the top) or an event was refused.
-                if self._sent_seq != after or self._resend:
+                if self._sent_pos != after or self._resend:
                     return False
-                self._sent_seq = after = ev.seq
+                self._sent_pos = after = ev.pos
             self.published += 1
-            self.on_published(ev.seq)
+            self.on_published(ev.camera, ev.seq)
         return True

@@ -211,7 +211,8 @@ class PassageWriter:
         ev = self.outbox.add(
             lambda seq, event_id: self.passage(
                 d.track, d.decision, d.direction, d.gallery_version, seq, event_id, d.ts
-            ).to_json()
+            ).to_json(),
+            self.cfg.camera,
         )
         self.written += 1
         log.info("[%s] passage #%d track %d %s %s %s%s", self.name, ev.seq, d.track.id,

@@ -44,7 +44,7 @@ class FaceGate:
     def __init__(self, tmp: Path, site: str, port: int, gate: str = "north", camera: str = "c1"):
         self.site, self.gate, self.camera = site, gate, camera
         self.topics = Topics(site)
-        self.outbox = Outbox(tmp / f"outbox-{gate}.sqlite", 10_000)
+        self.outbox = Outbox(tmp / f"outbox-{gate}.sqlite", 10_000, [camera])
         self.ring = FaceRing(tmp / f"faces-{gate}", 7 * 86400, 50 * 1024 * 1024, gate)
         self.link: EdgeLink | None = None
         self.responder = FaceResponder(
@@ -78,7 +78,8 @@ class FaceGate:
         ev = self.outbox.add(
             lambda seq, event_id: base.model_copy(
                 update={"seq": seq, "event_id": event_id, "camera": self.camera}
-            ).to_json()
+            ).to_json(),
+            self.camera,
         )
         self.link.kick()
         if face is not None:

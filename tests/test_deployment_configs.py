@@ -475,8 +475,10 @@ def test_the_example_gate_config_publishes_with_the_shipped_acl(
     assert cfg.mqtt.username
     monkeypatch.setenv(cfg.mqtt.password_env, password_of(cfg.mqtt.username))
     store = AckingStore(secured_broker.port, SITE, user="server", password=password_of("server"))
-    outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events)
-    ev = outbox.add(lambda seq, eid: passage(cfg.gate, seq, event_id=eid, camera=cfg.camera))
+    outbox = Outbox(cfg.outbox.path, cfg.outbox.max_events, [cfg.camera])
+    ev = outbox.add(
+        lambda seq, eid: passage(cfg.gate, seq, event_id=eid, camera=cfg.camera), cfg.camera
+    )
     link = EdgeLink(
         cfg.mqtt,
         Topics(cfg.site),
@@ -549,8 +551,8 @@ def test_a_refused_publish_is_reported_in_the_status_and_retried_until_delivered
         store.close()
     text = log.read_text()
     assert "Not authorized" in text, text[-3000:]
-    outbox = Outbox(cfg.outbox.path, 10)
-    last, depth = outbox.last_seq(), outbox.depth()
+    outbox = Outbox(cfg.outbox.path, 10, [cfg.camera])
+    last, depth = outbox.last_seq(cfg.camera), outbox.depth()
     outbox.close()
     assert last >= 1 and depth == 0
     assert [p.seq for p in store.passages()] == list(range(1, last + 1)), text[-3000:]

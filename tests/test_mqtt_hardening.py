@@ -85,7 +85,7 @@ def start_edge(port: int, tmp: Path, gate: str, expiry_s: float = 3600, **galler
     g = VisitorGallery(DIM, 0.5, expiry_s, gallery.pop("max_visitors", 50_000), gate=gate,
                        **gallery)  # fmt: skip
     share = VisitorShare(g, TOPICS, gate, MODEL, 0.3, gate)
-    outbox = Outbox(tmp / f"{gate}-outbox.sqlite", 10_000)
+    outbox = Outbox(tmp / f"{gate}-outbox.sqlite", 10_000, [f"{gate}-in"])
     orders: list[tuple[str, float]] = []
     link = EdgeLink(
         mqtt_of(port, gate, keepalive_s=5), TOPICS, gate, f"{gate}-in", outbox,
@@ -291,7 +291,7 @@ def test_a_flood_of_templates_from_one_gate_leaves_another_edge_working(
         wait_until(lambda: south.share.heard + south.share.dropped >= 500, 60, "the flood at south")
         # Mid-flood: passages go out and are acknowledged, a new search order arrives.
         for _ in range(20):
-            south.outbox.add(lambda seq, eid: passage("south", seq, event_id=eid))
+            south.outbox.add(lambda seq, eid: passage("south", seq, event_id=eid), "south-in")
         south.link.kick()
         t0 = time.monotonic()
         order = SearchOrder(search_id="s-flood", person_id="p-1", model_id=MODEL)

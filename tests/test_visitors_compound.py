@@ -334,7 +334,7 @@ def _edge_share(c: Compound, engine, gate: str) -> tuple[VisitorShare, EdgeLink]
     share = VisitorShare(g, TOPICS, gate, engine.model_id, 0.30, gate)
     share.start()
     cfg = MqttConfig.model_validate(mqtt_of(c.port, gate))
-    outbox = Outbox(c.tmp / f"{gate}-outbox.sqlite", 100)
+    outbox = Outbox(c.tmp / f"{gate}-outbox.sqlite", 100, ["cam"])
     link = EdgeLink(cfg, TOPICS, gate, "cam", outbox, on_gallery=lambda m: None,
                     on_search=lambda s, o: None, extra=share.subscriptions())  # fmt: skip
     share.publish = link.publish

@@ -172,7 +172,7 @@ def test_repeat_window_forgets_stale_identities_only() -> None:
 
 def test_passage_writer_commits_one_event_per_passage(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path)
-    box = Outbox(cfg.outbox.path, max_events=10)
+    box = Outbox(cfg.outbox.path, max_events=10, cameras=[cfg.camera])
     writer = PassageWriter(cfg, "sface:test", box, "s1/g1/c1")
     t = _track(7, last_seen=3.0)
     t.samples.append(Sample(np.zeros(128, np.float32), 0.83, 1.0))
@@ -298,15 +298,15 @@ def test_camera_state_has_one_writer_that_logs_each_change(
 
 def test_a_corrupt_outbox_page_raises_outbox_error(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite"
-    box = Outbox(path, max_events=100)
+    box = Outbox(path, max_events=100, cameras=["c1"])
     for _ in range(5):
-        box.add(lambda seq, eid: b"x" * 100)
+        box.add(lambda seq, eid: b"x" * 100, "c1")
     box.close()
     raw = bytearray(path.read_bytes())
     raw[4096 : 3 * 4096] = b"\xff" * 8192  # pages 2-3: the events table and its index
     path.write_bytes(raw)
-    box = Outbox(path, max_events=100)  # the schema page is intact: it opens
-    for use in (lambda: box.add(lambda seq, eid: b"y"), box.pending, box.depth):
+    box = Outbox(path, max_events=100, cameras=["c1"])  # the schema page is intact: it opens
+    for use in (lambda: box.add(lambda seq, eid: b"y", "c1"), box.pending, box.depth):
         with pytest.raises(OutboxError, match="malformed") as err:
             use()
         assert str(path) in str(err.value) and err.value.__cause__ is not None
@@ -316,7 +316,7 @@ def test_a_file_that_is_no_database_raises_outbox_error(tmp_path: Path) -> None:
     path = tmp_path / "outbox.sqlite"
     path.write_bytes(b"these are not the pages you are looking for " * 200)
     with pytest.raises(OutboxError, match="not a database.*move it aside"):
-        Outbox(path, max_events=100)
+        Outbox(path, max_events=100, cameras=["c1"])
 
 
 # -- gallery sync --------------------------------------------------------------------------

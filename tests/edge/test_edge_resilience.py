@@ -51,7 +51,7 @@ def test_broker_outage_loses_nothing_and_keeps_order(
         if p.seq not in first_seen:
             first_seen.append(p.seq)
     assert first_seen == sorted(first_seen), "events must arrive in sequence order"
-    assert Outbox(tmp_path / "outbox.sqlite", 10).depth() == 0
+    assert Outbox(tmp_path / "outbox.sqlite", 10, ["c1"]).depth() == 0
 
 
 def test_sigkill_mid_burst_then_restart_loses_no_event(
@@ -67,7 +67,7 @@ def test_sigkill_mid_burst_then_restart_loses_no_event(
     # The broker sees the socket die and publishes the edge's last will.
     store.wait_for(lambda s: s.status.get("g1") is not None and s.status["g1"].state == "offline",
                    120, "the last will: offline")  # fmt: skip
-    unacked = Outbox(tmp_path / "outbox.sqlite", 10)
+    unacked = Outbox(tmp_path / "outbox.sqlite", 10, ["c1"])
     before = unacked.depth()
     unacked.close()
     assert before >= 3, "the killed edge's events must still be in its outbox"
@@ -78,7 +78,7 @@ def test_sigkill_mid_burst_then_restart_loses_no_event(
     seqs = [p.seq for p in events]
     assert seqs == list(range(1, len(seqs) + 1)), "every sequence number exactly once, no gap"
     assert len(seqs) >= before + 6
-    assert Outbox(tmp_path / "outbox.sqlite", 10).depth() == 0
+    assert Outbox(tmp_path / "outbox.sqlite", 10, ["c1"]).depth() == 0
 
 
 def test_a_lost_camera_is_reported_and_reopened(
@@ -113,14 +113,14 @@ def test_a_lost_camera_is_reported_and_reopened(
 def test_outbox_cap_refuses_loudly_and_sequence_survives_reopen(tmp_path: Path) -> None:
     from edge.errors import OutboxFull
 
-    box = Outbox(tmp_path / "o.sqlite", max_events=10)
-    made = [box.add(lambda seq, eid: f"{seq}:{eid}".encode()) for _ in range(10)]
+    box = Outbox(tmp_path / "o.sqlite", max_events=10, cameras=["c1"])
+    made = [box.add(lambda seq, eid: f"{seq}:{eid}".encode(), "c1") for _ in range(10)]
     assert [e.seq for e in made] == list(range(1, 11))
     with pytest.raises(OutboxFull, match="max 10"):
-        box.add(lambda seq, eid: b"x")
+        box.add(lambda seq, eid: b"x", "c1")
     assert box.refused == 1
     assert box.ack([made[0].event_id, made[1].event_id, "0" * 32]) == 2
     box.close()
-    again = Outbox(tmp_path / "o.sqlite", max_events=10)
+    again = Outbox(tmp_path / "o.sqlite", max_events=10, cameras=["c1"])
     assert [e.seq for e in again.pending()] == list(range(3, 11))
-    assert again.add(lambda seq, eid: b"y").seq == 11
+    assert again.add(lambda seq, eid: b"y", "c1").seq == 11

@@ -35,9 +35,10 @@ def _gatewatch(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _filled_outbox(path: Path, n: int, site: str = "s1") -> Outbox:
-    box = Outbox(path, max_events=1000)
+    box = Outbox(path, max_events=1000, cameras=["c1"])
     for _ in range(n):
-        box.add(lambda seq, eid: passage(site, seq).model_copy(update={"event_id": eid}).to_json())
+        box.add(lambda seq, eid: passage(site, seq).model_copy(update={"event_id": eid}).to_json(),
+                "c1")  # fmt: skip
     return box
 
 
@@ -58,7 +59,7 @@ def test_a_corrupt_outbox_is_refused_at_start_and_the_printed_commands_save_its_
 ) -> None:
     path = tmp_path / "outbox.sqlite"
     box = _filled_outbox(path, 60)
-    middle = box.pending(after_seq=29, limit=1)[0]
+    middle = box.pending(after_pos=29, limit=1)[0]
     box.ack([e.event_id for e in box.pending(limit=5)])  # 1-5 went to the server already
     box.close()
     _damage_page_holding(path, middle.event_id)
@@ -96,7 +97,7 @@ def test_export_of_a_healthy_outbox_is_every_unsent_passage_in_order(tmp_path: P
     run = _gatewatch("edge", "outbox", "export", "--config", str(cfg), str(tmp_path / "out.jsonl"))
 
     assert run.returncode == 0, run.stderr
-    assert "exported 5 unsent passages (seq 4-8)" in run.stdout
+    assert "exported 5 unsent passages (c1 seq 4-8)" in run.stdout
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert [Passage.model_validate_json(line) for line in lines] == kept
     again = _gatewatch(
@@ -202,7 +203,8 @@ def _writer(tmp_path: Path, outbox_path: Path, max_unstored: int) -> PassageWrit
     from tests.edge.test_edge_parts import _cfg
 
     cfg = _cfg(tmp_path, outbox={"path": str(outbox_path)})
-    return PassageWriter(cfg, "sface:test", Outbox(outbox_path, 100), "s1/g1/c1", max_unstored)
+    box = Outbox(outbox_path, 100, [cfg.camera])
+    return PassageWriter(cfg, "sface:test", box, "s1/g1/c1", max_unstored)
 
 
 def test_passages_wait_in_order_on_a_full_disk_and_overflow_is_counted_lost(
@@ -255,7 +257,7 @@ def test_the_publisher_survives_an_unreadable_outbox(tmp_path: Path, broker) -> 
     first = box.pending(limit=1)[0]
     box.close()
     _damage_page_holding(path, first.event_id)
-    box = Outbox(path, 100)
+    box = Outbox(path, 100, ["c1"])
     cfg = MqttConfig(port=broker.port, client_id="edge-unreadable")
     link = EdgeLink(cfg, Topics("s1"), "g1", "c1", box, lambda m: None, lambda s, o: None)
     link.start()

@@ -29,14 +29,16 @@ def test_exported_outbox_events_are_imported_once_however_often(
     tmp_path: Path, db_url: str
 ) -> None:
     site = "imp"
-    box = Outbox(tmp_path / "outbox.sqlite", max_events=100)
-    for i in range(12):
-        box.add(lambda seq, eid, i=i: passage(site, seq, identity=f"p{i % 4}").model_copy(
-            update={"event_id": eid}).to_json())  # fmt: skip
+    box = Outbox(tmp_path / "outbox.sqlite", max_events=100, cameras=["c1", "c2"])
+    for i in range(12):  # a gate process with two cameras: one outbox, a sequence per camera
+        cam = "c2" if i % 3 == 1 else "c1"
+        box.add(lambda seq, eid, i=i, cam=cam: passage(site, seq, identity=f"p{i % 4}").model_copy(
+            update={"event_id": eid, "camera": cam}).to_json(), cam)  # fmt: skip
     box.close()
     exported = tmp_path / "events.jsonl"
     with exported.open("w") as out:
-        assert export_outbox(tmp_path / "outbox.sqlite", out).exported == 12
+        result = export_outbox(tmp_path / "outbox.sqlite", out)
+    assert result.exported == 12 and result.spans() == "c1 seq 1-8, c2 seq 1-4"
     cfg = tmp_path / "server.yaml"
     cfg.write_text(yaml.safe_dump({"site": site, "data_dir": str(tmp_path / "data"),
                                    "database_url": db_url, "mqtt": {"port": 1}}))  # fmt: skip
@@ -58,6 +60,7 @@ def test_exported_outbox_events_are_imported_once_however_often(
         stored = store.events(datetime.now(UTC) - timedelta(days=1), limit=100)
         sent = [Passage.model_validate_json(line) for line in exported.read_text().splitlines()]
         assert {e.event_id for e in stored} == {p.event_id for p in sent}
+        assert {(e.camera, e.seq) for e in stored} == {(p.camera, p.seq) for p in sent}
     finally:
         engine.dispose()
 
