@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -28,7 +29,7 @@ from contract.gallery import (
     content_digest,
     persons_json,
 )
-from models.embedder import l2_normalize
+from models.embedder import MIN_NORM, l2_normalize
 from models.engine import embedding_space
 from models.errors import GalleryError
 from models.fileio import atomic_writer
@@ -342,7 +343,9 @@ class Gallery:
                 f"{what}: arrays {vecs.shape}/{owner.shape} do not match the header "
                 f"({header.template_count} templates of dim {header.dim}); {redo}"
             )
-        digest = content_digest(vecs.tobytes(), owner.tobytes(), persons_json(header.persons))
+        # A byte view, not vecs.tobytes(): no third copy of the embeddings while loading.
+        flat = cast(bytes, np.ascontiguousarray(vecs).data.cast("B"))
+        digest = content_digest(flat, owner.tobytes(), persons_json(header.persons))
         if digest != header.content_sha256:
             raise GalleryError(
                 f"{what}: content hash mismatch (file damaged or tampered with); {redo}"
@@ -358,14 +361,42 @@ class Gallery:
             raise GalleryError(f"{what}: template owners out of range; {redo}")
         g = cls(header.model_id, header.dim, header.version, **kwargs)
         g.population = header.population
-        groups: dict[int, list[int]] = {}
-        for row, p in enumerate(owner.tolist()):
-            groups.setdefault(p, []).append(row)
-        g.add_many(
-            [
-                (header.persons[p].id, header.persons[p].role, vecs[rows])
-                for p, rows in groups.items()
-            ]
-        )
-        g.version = header.version
+        g._fill(header.persons, vecs, owner.astype(np.int64))
         return g
+
+    def _fill(
+        self, persons: Sequence[GalleryPerson], vecs: F32, owner: npt.NDArray[np.int64]
+    ) -> None:
+        """An empty gallery filled from a snapshot's arrays in one step, as ``add_many`` would
+        (persons in order of their first template, their rows together; a person without
+        templates is left out), without its per-person arrays: loading 33,000 persons that way
+        peaked at +171 MB and left the heap fragmented at +128 MB (scripts/bench_memory.py)."""
+        if not np.isfinite(vecs).all():
+            raise GalleryError("snapshot embeddings contain NaN or infinity; rebuild it")
+        present, first_row = np.unique(owner, return_index=True)
+        order = present[np.argsort(first_row, kind="stable")]  # old person index, new order
+        new_of_old = np.full(len(persons), -1, np.int64)
+        new_of_old[order] = np.arange(len(order))
+        new_owner = new_of_old[owner]
+        perm = np.argsort(new_owner, kind="stable")
+        if not np.array_equal(perm, np.arange(len(perm))):
+            vecs, new_owner = vecs[perm], new_owner[perm]
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs /= np.where(norms > MIN_NORM, norms, np.inf)  # in place; a zero row stays zero
+        self._person_ids = [persons[int(p)].id for p in order]
+        self._roles = [persons[int(p)].role for p in order]
+        self._person_index = {pid: i for i, pid in enumerate(self._person_ids)}
+        counts = np.bincount(new_owner, minlength=len(order))
+        ends = np.cumsum(counts).tolist()
+        starts = [0, *ends[:-1]]
+        self._templates = {
+            i: list(range(a, b)) for i, (a, b) in enumerate(zip(starts, ends, strict=True))
+        }
+        self._max_templates = max(1, int(counts.max(initial=1)))
+        self._vectors = vecs
+        self._owner = new_owner
+        self._alive = np.ones(len(vecs), bool)
+        if self._needs_switch():
+            self._rebuild()
+        else:
+            self._index.add_with_ids(vecs, np.arange(len(vecs), dtype=np.int64))
