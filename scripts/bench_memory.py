@@ -121,11 +121,9 @@ def part_gallery(args: argparse.Namespace) -> dict:
     from models.gallery import Gallery
 
     base = mem()[0]
-    g = Gallery.load(args.snapshot)
+    g = Gallery.load(args.snapshot, half=args.half)
     r = {"persons": len(g), "load": mem()[0] - base, "load_peak": mem()[1] - base}
-    raw = Path(args.snapshot2).read_bytes()
-    g2 = Gallery.from_bytes(raw, "second")  # the old one still in use
-    del raw
+    g2 = Gallery.load(args.snapshot2, half=args.half)  # the old one still in use, as GallerySync
     r["swap_peak"] = mem()[1] - base
     r["both_held"] = mem()[0] - base
     g = g2
@@ -269,6 +267,7 @@ def main() -> int:
     ap.add_argument("--snapshot", help=argparse.SUPPRESS)
     ap.add_argument("--snapshot2", help=argparse.SUPPRESS)
     ap.add_argument("--video720", help=argparse.SUPPRESS)
+    ap.add_argument("--half", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
@@ -280,10 +279,13 @@ def main() -> int:
     a, b = make_snapshots(args.persons, work)
     video = make_720p(work)
     print(f"load: {os.getloadavg()[0]:.1f}; threads {args.threads}; resident MB")
-    for part, extra in (("imports", ()), ("models", ()),
-                        ("gallery", ("--snapshot", str(a), "--snapshot2", str(b))),
-                        ("decode", ("--video720", str(video))), ("batch", ())):  # fmt: skip
-        print(f"{part}: {json.dumps(child(part, args, *extra))}")
+    snaps = ("--snapshot", str(a), "--snapshot2", str(b))
+    for label, part, extra in (("imports", "imports", ()), ("models", "models", ()),
+                               ("gallery float32", "gallery", snaps),
+                               ("gallery float16 (edge)", "gallery", (*snaps, "--half")),
+                               ("decode", "decode", ("--video720", str(video))),
+                               ("batch", "batch", ())):  # fmt: skip
+        print(f"{label}: {json.dumps(child(part, args, *extra))}")
     return 0
 
 

@@ -5,8 +5,9 @@ Usage: python scripts/check_fp16_gallery.py [--shared ../shared] [--sets faces .
 
 Each photo of the shared sets is embedded with the project's FaceEngine (largest face). The first
 photo of every identity is enrolled (all sets in one gallery: about 1,060 persons); every photo is
-then a query, against faiss's exact float32 inner-product index and against a float16 one
-(IndexScalarQuantizer QT_fp16, queries stay float32). Printed: queries compared, rank-1 persons
+then a query, against the project's Gallery as the server keeps it (float32, faiss's exact
+inner-product index) and as the edge keeps it (``half=True``: float16 templates, faiss's
+IndexScalarQuantizer QT_fp16; queries stay float32). Printed: queries compared, rank-1 persons
 that differ, the largest score difference, and the smallest gap between the first two persons.
 """
 
@@ -16,7 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -48,28 +48,26 @@ def embed_sets(shared: Path, sets: tuple[str, ...], engine=None) -> tuple[F32, l
 
 
 def rank1_fp16_vs_fp32(embs: F32, who: list[str]) -> dict[str, float]:
-    """Enroll each identity's first photo, query with every photo, compare both indexes."""
+    """Enroll each identity's first photo, query with every photo, compare both galleries."""
+    from models.gallery import Gallery
+
     first: dict[str, int] = {}
     for i, w in enumerate(who):
         first.setdefault(w, i)
-    gallery = embs[list(first.values())]
-    dim = embs.shape[1]
-    exact = faiss.IndexFlatIP(dim)
-    half = faiss.IndexScalarQuantizer(
-        dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT
-    )
-    exact.add(gallery)
-    half.add(gallery)
-    s32, i32 = exact.search(embs, 2)
-    s16, i16 = half.search(embs, 2)
+    persons = [(f"p{n}", "resident", embs[i : i + 1]) for n, i in enumerate(first.values())]
+    exact = Gallery("sface:check-d128+x", embs.shape[1])
+    half = Gallery("sface:check-d128+x", embs.shape[1], half=True)
+    exact.add_many(persons)
+    half.add_many(persons)
+    h32, h16 = exact.search(embs, k=2), half.search(embs, k=2)
+    top32 = [h.candidates[0] for h in h32]
+    top16 = [h.candidates[0] for h in h16]
     return {
         "queries": len(embs),
-        "persons": len(gallery),
-        "rank1_differs": int((i32[:, 0] != i16[:, 0]).sum()),
-        "max_score_diff": float(np.abs(s32[:, 0] - s16[:, 0]).max()),
-        "min_top2_gap": float((s32[:, 0] - s32[:, 1]).min()),
-        "fp32_bytes": exact.ntotal * dim * 4,
-        "fp16_bytes": half.ntotal * dim * 2,
+        "persons": len(exact),
+        "rank1_differs": sum(a.person_id != b.person_id for a, b in zip(top32, top16, strict=True)),
+        "max_score_diff": max(abs(a.score - b.score) for a, b in zip(top32, top16, strict=True)),
+        "min_top2_gap": min(h.margin for h in h32),
     }
 
 

@@ -110,6 +110,7 @@ def test_fp16_gallery_names_the_same_person_first_on_real_faces(engine) -> None:
     assert r["queries"] >= 150
     assert r["rank1_differs"] == 0
     assert r["max_score_diff"] < 1e-3
+    assert r["min_top2_gap"] > 0
 
 
 def test_a_loaded_snapshot_equals_the_gallery_saved(tmp_path: Path) -> None:
@@ -144,10 +145,27 @@ def test_a_gallery_swap_returns_the_old_ones_memory(tmp_path: Path) -> None:
     g.save(tmp_path / "b.npz")
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts/bench_memory.py"), "--part", "gallery",
-         "--snapshot", str(tmp_path / "a.npz"), "--snapshot2", str(tmp_path / "b.npz")],
+         "--snapshot", str(tmp_path / "a.npz"), "--snapshot2", str(tmp_path / "b.npz"), "--half"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["persons"] == 20_000
     assert r["swap_peak"] < 3 * r["load"]
     assert r["after_swap_trimmed"] < r["load"] + 10
+
+
+def test_a_half_gallery_keeps_float16_and_answers_like_the_float32_one(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    g = Gallery("sface:x-d32+y", 32)
+    g.add_many([(f"p{i}", "resident", rng.standard_normal((1 + i % 2, 32))) for i in range(300)])
+    g.save(tmp_path / "g.npz")
+    half = Gallery.load(tmp_path / "g.npz", half=True)
+    assert half._vectors.dtype == np.float16
+    assert half.templates_of("p1").dtype == np.float32
+    half.add_person("late", "staff", rng.standard_normal((2, 32)))  # stays float16
+    assert half._vectors.dtype == np.float16
+    g.add_person("late", "staff", half.templates_of("late"))
+    q = rng.standard_normal((200, 32))
+    for a, b in zip(half.search(q, k=1), g.search(q, k=1), strict=True):
+        assert a.best.person_id == b.best.person_id
+        assert abs(a.best.score - b.best.score) < 2e-3
