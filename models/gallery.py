@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import faiss
 import numpy as np
@@ -311,9 +311,7 @@ class Gallery:
         return header
 
     @classmethod
-    def load(
-        cls, path: str | Path, expected_model_id: str | None = None, **kwargs: int | bool
-    ) -> Gallery:
+    def load(cls, path: str | Path, expected_model_id: str | None = None, **kwargs: Any) -> Gallery:
         """Read and check a snapshot; GalleryError says what is wrong and what to do."""
         path = Path(path)
         try:
@@ -326,14 +324,14 @@ class Gallery:
 
     @classmethod
     def from_bytes(
-        cls, raw: bytes, what: str, expected_model_id: str | None = None, **kwargs: int | bool
+        cls, raw: bytes, what: str, expected_model_id: str | None = None, **kwargs: Any
     ) -> Gallery:
         """Parse and check snapshot bytes (as read from a file or an HTTP response)."""
         return cls._parse(io.BytesIO(raw), what, expected_model_id, **kwargs)
 
     @classmethod
     def _parse(
-        cls, f: BinaryIO, what: str, expected_model_id: str | None = None, **kwargs: int | bool
+        cls, f: BinaryIO, what: str, expected_model_id: str | None = None, **kwargs: Any
     ) -> Gallery:
         redo = "rebuild it ('gatewatch gallery build') or fetch it again"
         try:
