@@ -169,3 +169,44 @@ def test_a_half_gallery_keeps_float16_and_answers_like_the_float32_one(tmp_path:
     for a, b in zip(half.search(q, k=1), g.search(q, k=1), strict=True):
         assert a.best.person_id == b.best.person_id
         assert abs(a.best.score - b.best.score) < 2e-3
+
+
+def test_a_swap_goes_through_a_new_file_and_a_bad_one_leaves_the_last_good(tmp_path: Path) -> None:
+    """GallerySync writes a fetched snapshot beside the last good one, loads it from there and
+    renames it into place; a snapshot that fails its checks is deleted and changes nothing."""
+    import hashlib
+
+    from contract.gallery import GalleryManifest
+    from edge.gallery_sync import GallerySync
+    from models.errors import GalleryError
+
+    rng = np.random.default_rng(2)
+    model_id = "sface:x-d16+y"
+    live = tmp_path / "gallery.npz"
+    g = Gallery(model_id, 16)
+    g.add_many([(f"p{i}", "resident", rng.standard_normal((1, 16))) for i in range(20)])
+    g.save(live)
+    g.add_person("new", "resident", rng.standard_normal((1, 16)))
+    g.save(tmp_path / "v2.npz")
+    sync = GallerySync(live, model_id, 16, None, "test")
+    assert sync.gallery.half and len(sync.gallery) == 20
+
+    def manifest(path: Path, version: int) -> GalleryManifest:
+        raw = path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        return GalleryManifest(
+            version=version, model_id=model_id, size=len(raw), path=str(path), sha256=digest,
+            persons=0, templates=0,
+        )  # fmt: skip
+
+    sync.apply(manifest(tmp_path / "v2.npz", g.version))
+    assert len(sync.gallery) == 21 and sync.gallery.half
+    assert live.read_bytes() == (tmp_path / "v2.npz").read_bytes()
+    assert not (tmp_path / "gallery.npz.new").exists()
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a snapshot" * 100)
+    with pytest.raises(GalleryError):
+        sync.apply(manifest(bad, g.version + 1))
+    assert len(sync.gallery) == 21
+    assert live.read_bytes() == (tmp_path / "v2.npz").read_bytes()
+    assert not (tmp_path / "gallery.npz.new").exists()
