@@ -8,9 +8,10 @@ imports (Python, numpy, OpenCV, onnxruntime, faiss, paho, pydantic, then what ``
 the YuNet and SFace sessions (load, then detection on 720p frames of the shared walking video and
 embedding of 1..8 faces: the arena's growth), the gallery (a synthetic 33,000-person snapshot:
 load, then a swap to a second snapshot while the first is held, as GallerySync does), OpenCV
-decoding 720p and 1080p video, and YuNet on two frames in one run (a batch-dynamic graph made in
-memory) against two runs. ``--options``: memory and speed per session setting (detect ms at 720p,
-embed ms for 1/4/8 faces), each in its own process.
+decoding 720p and 1080p video, YuNet on two frames in one run (a batch-dynamic graph made in
+memory) against two runs, and all of it in one process (two 720p videos, 100 ticks, a swap).
+``--options``: memory and speed per session setting (detect ms at 720p, embed ms for 1/4/8
+faces), each in its own process.
 """
 
 from __future__ import annotations
@@ -180,12 +181,46 @@ def part_batch(args: argparse.Namespace) -> dict:
     return r
 
 
+def part_process(args: argparse.Namespace) -> dict:
+    """Everything of a two-camera edge in one process, without MQTT and the outbox: the engine,
+    the float16 gallery, two 720p videos decoded, each tick both frames detected and all their
+    faces embedded in one call and searched; a gallery swap halfway."""
+    import cv2
+
+    from edge.gallery_sync import return_freed_heap
+    from models.align import align_face
+    from models.engine import FaceEngine
+    from models.gallery import Gallery
+
+    engine = FaceEngine()
+    gallery = Gallery.load(args.snapshot, half=True)
+    return_freed_heap()
+    caps = [cv2.VideoCapture(args.video720) for _ in range(2)]
+    ticks = 0
+    while ticks < args.ticks:
+        frames = [c.read()[1] for c in caps]
+        if any(f is None for f in frames):
+            break
+        found = engine.detect_many(frames)
+        crops = [align_face(f, d.landmarks[i]) for f, d in zip(frames, found, strict=True)
+                 for i in range(len(d))]  # fmt: skip
+        if crops:
+            gallery.search(engine.embed_crops(crops))
+        ticks += 1
+        if ticks == args.ticks // 2:
+            gallery = Gallery.load(args.snapshot2, half=True)  # the old one held until here
+            return_freed_heap()
+    now, peak = mem()
+    return {"ticks": ticks, "persons": len(gallery), "rss": round(now, 1), "peak": round(peak, 1)}
+
+
 PARTS = {
     "imports": part_imports,
     "models": part_models,
     "gallery": part_gallery,
     "decode": part_decode,
     "batch": part_batch,
+    "process": part_process,
 }
 
 
@@ -268,6 +303,7 @@ def main() -> int:
     ap.add_argument("--snapshot2", help=argparse.SUPPRESS)
     ap.add_argument("--video720", help=argparse.SUPPRESS)
     ap.add_argument("--half", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--ticks", type=int, default=100, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.part:
         print(json.dumps(PARTS[args.part](args)))
@@ -284,7 +320,9 @@ def main() -> int:
                                ("gallery float32", "gallery", snaps),
                                ("gallery float16 (edge)", "gallery", (*snaps, "--half")),
                                ("decode", "decode", ("--video720", str(video))),
-                               ("batch", "batch", ())):  # fmt: skip
+                               ("batch", "batch", ()),
+                               ("two cameras, one process", "process",
+                                (*snaps, "--video720", str(video)))):  # fmt: skip
         print(f"{label}: {json.dumps(child(part, args, *extra))}")
     return 0
 
