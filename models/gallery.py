@@ -261,6 +261,9 @@ class Gallery:
         # Ask for enough templates that k distinct persons are among them.
         kk = int(min(self._index.ntotal, max(k + 1, (k + 1) * self._max_templates), 1024))
         scores, ids = self._index.search(q, kk)
+        # Cosines: rounding (float16 templates by up to 2e-4) must not leave [-1, 1], which
+        # the wire's score fields require.
+        np.clip(scores, -1.0, 1.0, out=scores)
         hits = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
             seen: dict[int, float] = {}

@@ -169,6 +169,8 @@ def test_a_half_gallery_keeps_float16_and_answers_like_the_float32_one(tmp_path:
     for a, b in zip(half.search(q, k=1), g.search(q, k=1), strict=True):
         assert a.best.person_id == b.best.person_id
         assert abs(a.best.score - b.best.score) < 2e-3
+    own = half.search(half.templates_of("p1"), k=1)[0].best  # a template against itself
+    assert own.person_id == "p1" and 0.999 < own.score <= 1.0
 
 
 def test_a_swap_goes_through_a_new_file_and_a_bad_one_leaves_the_last_good(tmp_path: Path) -> None:
