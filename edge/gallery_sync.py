@@ -42,7 +42,7 @@ def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: floa
 
 def return_freed_heap() -> None:
     """Hand the heap freed by a dropped gallery back to the system. glibc keeps it otherwise:
-    resident memory grew by 60 MB with each swap of a 33,000-person gallery and stayed there
+    resident memory stayed 45-60 MB higher after each swap of a 33,000-person gallery
     (scripts/bench_memory.py). Elsewhere than glibc this does nothing."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
