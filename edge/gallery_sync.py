@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import logging
+import os
 import queue
 import urllib.request
 from pathlib import Path
@@ -37,10 +40,20 @@ def fetch_snapshot(m: GalleryManifest, token: str | None = None, timeout_s: floa
     return raw
 
 
+def return_freed_heap() -> None:
+    """Hand the heap freed by a dropped gallery back to the system. glibc keeps it otherwise:
+    resident memory stayed 45-60 MB higher after each swap of a 33,000-person gallery
+    (scripts/bench_memory.py). Elsewhere than glibc this does nothing."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 class GallerySync(Worker):
     """Holds the gallery in use; manifests queue up and a worker thread applies them in turn.
 
-    The frame loop reads ``gallery`` once per frame; a swap is one reference assignment.
+    The frame loop reads ``gallery`` once per frame; a swap is one reference assignment. The
+    gallery is kept in float16 (``Gallery(half=True)``): half the memory, same first person on
+    the shared sets (README "Memory").
     """
 
     def __init__(self, path: Path, model_id: str, dim: int, token: str | None, name: str) -> None:
@@ -51,12 +64,13 @@ class GallerySync(Worker):
         self.name = name
         self.refused = 0
         self.gallery = self._load_last_good(dim)
+        return_freed_heap()  # the snapshot's bytes
         self._jobs: queue.Queue[GalleryManifest] = queue.Queue()
 
     def _load_last_good(self, dim: int) -> Gallery:
         if self.path.is_file():
             try:
-                g = Gallery.load(self.path, expected_model_id=self.model_id)
+                g = Gallery.load(self.path, expected_model_id=self.model_id, half=True)
                 log.info("[%s] gallery v%d: %d persons", self.name, g.version, len(g))
                 return g
             except GalleryError as e:
@@ -65,7 +79,7 @@ class GallerySync(Worker):
         else:
             log.warning("[%s] no gallery at %s yet: everyone is a visitor until one arrives",
                         self.name, self.path)  # fmt: skip
-        return Gallery(self.model_id, dim)
+        return Gallery(self.model_id, dim, half=True)
 
     def submit(self, manifest: GalleryManifest) -> None:
         """A manifest arrived (paho's thread): apply it in the worker, never in the caller."""
@@ -79,10 +93,20 @@ class GallerySync(Worker):
             raise GalleryError(
                 f"manifest is for model {m.model_id}, this edge runs {self.model_id}"
             )
-        raw = fetch_snapshot(m, self.token)
-        g = Gallery.from_bytes(raw, f"gallery v{m.version}", self.model_id)
-        write_atomic(self.path, raw)
+        return_freed_heap()  # what the last swap's old gallery left, now surely unused
+        # Written beside the last good one and loaded from there: the snapshot's bytes are gone
+        # before its gallery is built (18 MB less at the swap's peak with 33,000 persons).
+        fresh = self.path.with_name(self.path.name + ".new")
+        write_atomic(fresh, fetch_snapshot(m, self.token))
+        try:
+            g = Gallery.load(fresh, self.model_id, half=True)
+        except GalleryError:
+            fresh.unlink(missing_ok=True)
+            raise
+        os.replace(fresh, self.path)
+        # The frame loop reads ``gallery`` once per frame: the old one is dropped by the next.
         self.gallery = g
+        return_freed_heap()
         log.info("[%s] gallery v%d in use: %d persons", self.name, g.version, len(g))
 
     def _run(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -9,10 +11,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnxruntime as ort
 
 from models.errors import ModelLoadError
 from models.imageio import BGRImage
-from models.runtime import make_session
+from models.runtime import DEFAULT_TUNING, SessionTuning, make_session
 
 F32 = npt.NDArray[np.float32]
 
@@ -67,6 +70,22 @@ class Detector(Protocol):
     def detect(self, image: BGRImage) -> Detections: ...
 
 
+def detect_each(detector: Detector, images: Sequence[BGRImage]) -> list[Detections]:
+    """Faces of several images: the detector's own ``detect_many`` if it has one, else a loop."""
+    many = getattr(detector, "detect_many", None)
+    if many is not None:
+        return list(many(images))
+    return [detector.detect(im) for im in images]
+
+
+class _Buffers(threading.local):
+    """One thread's letterbox canvas and input blob, made once and reused for every frame."""
+
+    def __init__(self) -> None:
+        self.canvas: npt.NDArray[np.uint8] | None = None
+        self.blob: F32 | None = None
+
+
 class YuNetDetector:
     """YuNet 2023mar on onnxruntime: letterbox, decode the stride 8/16/32 heads, NMS."""
 
@@ -83,8 +102,10 @@ class YuNetDetector:
         nms_iou: float = 0.3,
         max_faces: int = 32,
         input_px: int = 640,
+        tuning: SessionTuning = DEFAULT_TUNING,
+        session: ort.InferenceSession | None = None,
     ) -> None:
-        self.session = make_session(path, threads)
+        self.session = make_session(path, threads, tuning) if session is None else session
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         _, _, h, w = inp.shape
@@ -103,36 +124,75 @@ class YuNetDetector:
             rows, cols = h // s, w // s
             yy, xx = np.mgrid[0:rows, 0:cols]
             self._grids[s] = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+        self._buffers = _Buffers()
 
-    def _letterbox(self, image: BGRImage) -> tuple[F32, float]:
+    @property
+    def takes_batch(self) -> bool:
+        """Whether the graph's batch dimension is free (a prepared graph with a fixed 1 is not)."""
+        return not isinstance(self.session.get_inputs()[0].shape[0], int)
+
+    def _blob(self, n: int) -> F32:
+        """This thread's [n, 3, h, w] input array, grown when a larger batch comes."""
+        buf = self._buffers
+        h_in, w_in = self.input_hw
+        if buf.canvas is None:
+            buf.canvas = np.zeros((h_in, w_in, 3), np.uint8)
+        if buf.blob is None or len(buf.blob) < n:
+            buf.blob = np.zeros((n, 3, h_in, w_in), np.float32)
+        return buf.blob[:n]
+
+    def _letterbox(self, image: BGRImage, out: F32) -> float:
+        """``image`` scaled into this thread's canvas (top left, zeros around), written into
+        ``out`` ([3, h, w]); returns the scale. No new 640x640 array per frame."""
         h_in, w_in = self.input_hw
         h, w = image.shape[:2]
         scale = min(w_in / w, h_in / h, self.MAX_UPSCALE)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        canvas = np.zeros((h_in, w_in, 3), np.uint8)
-        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+        canvas = self._buffers.canvas
+        assert canvas is not None  # made by _blob
+        cv2.resize(image, (nw, nh), dst=canvas[:nh, :nw], interpolation=interp)
+        canvas[nh:] = 0
+        canvas[:nh, nw:] = 0
         # YuNet takes BGR in 0..255, NCHW, no normalisation (as OpenCV's FaceDetectorYN feeds it).
-        blob = canvas.transpose(2, 0, 1)[None].astype(np.float32)
-        return blob, scale
+        np.copyto(out, canvas.transpose(2, 0, 1))
+        return scale
 
     def detect(self, image: BGRImage) -> Detections:
-        blob, scale = self._letterbox(image)
-        outs = dict(
-            zip(self.output_names, self.session.run(None, {self.input_name: blob}), strict=True)
-        )
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[BGRImage]) -> list[Detections]:
+        """Faces of several images (say one frame per camera): one run when the graph takes a
+        batch, else one run per image into the same buffer. The prepared YuNet takes one image:
+        a batch of two measured slower than two runs (README "Memory")."""
+        if not self.takes_batch:
+            found = []
+            for image in images:
+                blob = self._blob(1)
+                scale = self._letterbox(image, blob[0])
+                found.append(self._decode(self.session.run(None, {self.input_name: blob}), 0,
+                                          scale, image.shape[:2]))  # fmt: skip
+            return found
+        blob = self._blob(len(images))
+        scales = [self._letterbox(im, blob[i]) for i, im in enumerate(images)]
+        outs = self.session.run(None, {self.input_name: blob})
+        return [self._decode(outs, i, scales[i], im.shape[:2]) for i, im in enumerate(images)]
+
+    def _decode(self, raw: list[F32], i: int, scale: float, hw: tuple[int, ...]) -> Detections:
+        """Image ``i`` of the heads' output: boxes and landmarks in its pixels, after NMS."""
+        outs = dict(zip(self.output_names, raw, strict=True))
         boxes, scores, kps = [], [], []
         for s in self.STRIDES:
-            cls = outs[f"cls_{s}"][0, :, 0]
-            obj = outs[f"obj_{s}"][0, :, 0]
+            cls = outs[f"cls_{s}"][i, :, 0]
+            obj = outs[f"obj_{s}"][i, :, 0]
             # Same score as OpenCV's FaceDetectorYN: geometric mean of class and objectness.
             score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
             keep = score >= self.score_threshold
             if not keep.any():
                 continue
             grid = self._grids[s][keep]
-            bb = outs[f"bbox_{s}"][0][keep]
-            kp = outs[f"kps_{s}"][0][keep].reshape(-1, 5, 2)
+            bb = outs[f"bbox_{s}"][i][keep]
+            kp = outs[f"kps_{s}"][i][keep].reshape(-1, 5, 2)
             centre = (grid + bb[:, :2]) * s
             wh = np.exp(bb[:, 2:]) * s
             boxes.append(np.concatenate([centre - wh / 2, centre + wh / 2], axis=1))
@@ -146,7 +206,7 @@ class YuNetDetector:
         xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
         kept = cv2.dnn.NMSBoxes(xywh.tolist(), sc.tolist(), self.score_threshold, self.nms_iou)
         keep_idx = np.asarray(kept, dtype=np.intp).reshape(-1)
-        h, w = image.shape[:2]
+        h, w = hw[0], hw[1]
         xyxy = xyxy[keep_idx]
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -22,7 +22,7 @@ from models.calibration import (
     load_curve,
     operating_point,
 )
-from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector
+from models.detector import Detections, Detector, SCRFDDetector, YuNetDetector, detect_each
 from models.embedder import ArcFaceEmbedder, Embedder, SFaceEmbedder, l2_normalize
 from models.errors import ModelLoadError
 from models.imageio import BGRImage, check_image
@@ -190,6 +190,11 @@ class FaceEngine:
     def detect(self, image: BGRImage) -> Detections:
         """Faces in ``image``, largest first."""
         return self.detector.detect(check_image(image))
+
+    def detect_many(self, images: Sequence[BGRImage]) -> list[Detections]:
+        """Faces in each of ``images`` (say one frame per camera), largest first in each: one
+        detector run when its graph takes a batch, else one run per image."""
+        return detect_each(self.detector, [check_image(im) for im in images])
 
     def analyze(self, image: BGRImage, embed: EmbedWhich = "all") -> list[Face]:
         """Detect, align, score and embed (all, passing or no) faces, largest first."""

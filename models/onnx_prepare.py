@@ -97,12 +97,25 @@ def fold_weight_dequantize(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int
 
 
 def make_batch_dynamic(model: onnx.ModelProto, dim_name: str = "batch") -> onnx.ModelProto:
-    """Make the first dimension of every graph input and output symbolic."""
+    """Make the first dimension of every graph input and output symbolic.
+
+    A Reshape whose constant target starts with 1 (YuNet's heads: ``[1, -1, 4]``) would fold a
+    batch of images into one; its leading 1 becomes 0, ONNX's "copy this dimension of the input",
+    so the batch passes through and one image gives the same result as before.
+    """
     for value in list(model.graph.input) + list(model.graph.output):
         dims = value.type.tensor_type.shape.dim
         if dims:
             dims[0].ClearField("dim_value")
             dims[0].dim_param = dim_name
+    targets = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
+    for i, init in enumerate(model.graph.initializer):
+        if init.name in targets:
+            shape = numpy_helper.to_array(init)
+            if shape.ndim == 1 and len(shape) > 1 and shape[0] == 1:
+                shape = shape.copy()
+                shape[0] = 0
+                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(shape, init.name))
     return model
 
 

@@ -2,24 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import onnxruntime as ort
 
 from models.errors import ModelLoadError, ModelNotFound
 
+Optimization = Literal["disable", "basic", "extended", "all"]
+LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
 
-def make_session(path: Path, threads: int) -> ort.InferenceSession:
-    """A CPU inference session with ``threads`` intra-op threads; errors name the file."""
-    if not path.is_file():
-        raise ModelNotFound(f"{path}: model file not found")
+
+@dataclass(frozen=True)
+class SessionTuning:
+    """How a CPU session holds its memory and optimises its graph.
+
+    The defaults are what measured best for memory and speed together on the gate machine
+    (``scripts/bench_memory.py --options``; README "Memory"): the arena on (off, freed blocks
+    fragment the heap and it grows with every run), memory patterns off (a pattern is a second
+    block per input shape on top of the arena: +16 MB for YuNet, +27 MB for SFace at 8 faces, no
+    speed gained), every graph optimisation (the NCHWc layout makes YuNet 3-4x faster), weights
+    prepacked (faster). A shared arena growing by kSameAsRequested (``OrtArenaCfg``; the CPU
+    provider ignores the option per session) grew to 215 MB over batches 1..8: not used.
+    ``inter_op_threads`` only counts with parallel execution, which these graphs never use.
+    """
+
+    cpu_mem_arena: bool = True
+    mem_pattern: bool = False
+    optimization: Optimization = "all"
+    prepacking: bool = True
+    inter_op_threads: int = 1
+
+
+DEFAULT_TUNING = SessionTuning()
+
+
+def session_options(threads: int, tuning: SessionTuning = DEFAULT_TUNING) -> ort.SessionOptions:
+    """The SessionOptions ``make_session`` uses; separate so tests can read what was set."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    opts.inter_op_num_threads = tuning.inter_op_threads
     opts.log_severity_level = 3
     # Spinning worker threads steal the second core from capture, faiss and OpenCV on a 2-core
     # gate machine; measured slower with spinning on (README: "Speed").
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.enable_cpu_mem_arena = tuning.cpu_mem_arena
+    opts.enable_mem_pattern = tuning.mem_pattern
+    opts.graph_optimization_level = LEVELS[tuning.optimization]
+    if not tuning.prepacking:
+        opts.add_session_config_entry("session.disable_prepacking", "1")
+    return opts
+
+
+def make_session(
+    path: Path, threads: int, tuning: SessionTuning = DEFAULT_TUNING
+) -> ort.InferenceSession:
+    """A CPU inference session with ``threads`` intra-op threads; errors name the file."""
+    if not path.is_file():
+        raise ModelNotFound(f"{path}: model file not found")
+    opts = session_options(threads, tuning)
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors
