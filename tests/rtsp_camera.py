@@ -217,6 +217,8 @@ def _serve(video: str, port: int, width: int, height: int) -> None:
     server.get_mount_points().add_factory(PATH, factory)
     if server.attach(None) == 0:
         raise SystemExit(f"cannot listen on 127.0.0.1:{port}")
+    # Sessions of clients gone without a TEARDOWN (a killed edge) end when they time out.
+    GLib.timeout_add_seconds(2, lambda: server.get_session_pool().cleanup() >= 0)
 
     def on_command(line: str) -> bool:
         words = line.split()

@@ -161,7 +161,8 @@ def test_a_stream_stopped_for_20_s_is_lost_then_reopened_with_backoff(
     time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - stopped)))  # the outage lasts 20 s
     camera.start()
 
-    wait_state(store, edge, "ok", OPEN_S + BACKOFF[1] + 30)
+    back_after = wait_state(store, edge, "ok", OPEN_S + BACKOFF[1] + 30)
+    print(f"camera ok {back_after:.1f} s after the stream resumed")
     wait_until(lambda: (t := wall_tile(server, edge.gate)) is not None
                and t.camera_state == "ok" and t.online, 30,
                "the wall's gates tile: ok")  # fmt: skip
@@ -211,6 +212,7 @@ def test_a_camera_that_answers_but_sends_nothing_is_lost_and_reopened(
     camera.stall()
     try:
         lost_after = wait_state(store, edge, "camera_lost", STALL_S + 30)
+        print(f"camera lost {lost_after:.1f} s after the stall")
         assert lost_after < STALL_S + 5, f"lost {lost_after:.1f} s after the stall"
         # The capture thread is not stuck in a read: it reopens, and the stalled server's
         # answer without frames runs into the open timeout.
