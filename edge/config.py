@@ -43,7 +43,15 @@ class SourceConfig(_Strict):
     frames_per_image: int = Field(10, ge=1, description="Folder source: frames per image.")
     folder_fps: float = Field(10.0, gt=0, description="Folder source: frames per second.")
     stall_timeout_s: float = Field(
-        5.0, gt=0, description="No frame for this long means the camera is lost."
+        5.0,
+        gt=0,
+        description="No frame for this long means the camera is lost (a URL's read timeout).",
+    )
+    open_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="A URL that has not answered with its stream within this long is lost "
+        "(and opened again after the backoff).",
     )
     reopen_backoff_s: tuple[float, float] = Field(
         (0.5, 30.0), description="First and largest wait before reopening a lost camera."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -57,11 +57,13 @@ class FrameReader(Protocol):
 
 
 class _OpenCvReader:
-    """A source OpenCV's VideoCapture opens."""
+    """A source OpenCV's VideoCapture opens (``params``: its open parameters)."""
 
-    def __init__(self, target: str | int, label: str) -> None:
+    def __init__(
+        self, target: str | int, label: str, backend: int = cv2.CAP_ANY, params: Sequence[int] = ()
+    ) -> None:
         self.label = label
-        self.cap = cv2.VideoCapture(target)
+        self.cap = cv2.VideoCapture(target, backend, list(params))
         if not self.cap.isOpened():
             raise SourceError(f"cannot open {label}")
         fps = self.cap.get(cv2.CAP_PROP_FPS)
@@ -95,13 +97,33 @@ class VideoFileReader(_OpenCvReader):
 
 
 class StreamReader(_OpenCvReader):
-    """An RTSP/HTTP URL or a USB device: it never ends, so no frame means the camera is lost."""
+    """A USB device, or an RTSP/HTTP URL read by OpenCV's FFmpeg backend with its open and read
+    timeouts, so that a camera that does not answer, or answers and sends nothing, can never
+    block the capture thread: it never ends, so no frame means the camera is lost.
+
+    A URL's resolution changing mid-stream needs nothing here: OpenCV's FFmpeg backend scales
+    the new frames to the size the stream opened with, and the next open gets the new size.
+    """
 
     live = True
 
+    def __init__(self, target: str | int, label: str, open_s: float, read_s: float) -> None:
+        self.read_s: float | None = None  # a device has no read timeout
+        if isinstance(target, int):
+            super().__init__(target, label)
+            return
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(open_s * 1000),
+                    cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(read_s * 1000)]  # fmt: skip
+        super().__init__(target, label, cv2.CAP_FFMPEG, timeouts)
+        self.read_s = read_s
+
     def read(self) -> npt.NDArray[np.uint8] | None:
+        t0 = time.monotonic()
         img = self._next()
-        if img is None:
+        # A read that ran into the timeout may still hand over a frame the decoder held back
+        # (seen with FFmpeg's RTSP): the stream has stalled all the same.
+        timed_out = self.read_s is not None and time.monotonic() - t0 >= self.read_s
+        if img is None or timed_out:
             raise SourceError(f"{self.label} stopped delivering frames")
         return img
 
@@ -147,8 +169,12 @@ ReaderFactory = Callable[[SourceConfig], FrameReader]
 READERS: Mapping[SourceKind, ReaderFactory] = MappingProxyType(
     {
         "file": lambda cfg: VideoFileReader(cfg.location, cfg.loop),
-        "url": lambda cfg: StreamReader(cfg.location, f"url {cfg.location}"),
-        "device": lambda cfg: StreamReader(int(cfg.location), f"device {cfg.location}"),
+        "url": lambda cfg: StreamReader(
+            cfg.location, f"url {cfg.location}", cfg.open_timeout_s, cfg.stall_timeout_s
+        ),
+        "device": lambda cfg: StreamReader(
+            int(cfg.location), f"device {cfg.location}", cfg.open_timeout_s, cfg.stall_timeout_s
+        ),
         "folder": lambda cfg: FolderReader(
             cfg.location, cfg.frames_per_image, cfg.folder_fps, cfg.loop
         ),
@@ -228,6 +254,7 @@ class Capture:
         backoff_min, backoff_max = self.cfg.reopen_backoff_s
         backoff = backoff_min
         index = 0
+        shape: tuple[int, ...] = ()
         while not self._stop.is_set():
             try:
                 reader = open_source(self.cfg)
@@ -247,6 +274,9 @@ class Capture:
                         return
                     self._set_state("ok")
                     backoff = backoff_min
+                    if img.shape != shape:
+                        shape = img.shape
+                        log.info("[%s] frames of %dx%d", self.name, shape[1], shape[0])
                     index += 1
                     now = time.monotonic()
                     lossless = self.cfg.pace == "lossless" and reader.fps
@@ -263,7 +293,8 @@ class Capture:
     def _lost(self, e: SourceError, backoff: float, backoff_max: float) -> float:
         """Say the camera is lost, wait, and return the next (doubled) wait."""
         self._set_state("camera_lost")
-        log.warning("[%s] %s; retrying in %.1f s", self.name, e, backoff)
+        log.warning("[%s] %s; retrying in %.1f s (reopen %d)", self.name, e, backoff,
+                    self.reopens + 1)  # fmt: skip
         self._stop.wait(backoff)
         self.reopens += 1
         return min(backoff * 2, backoff_max)

@@ -267,6 +267,7 @@ def test_folder_reader_shows_each_real_photo_and_skips_broken_files(tmp_path: Pa
         ("file", "/nonexistent/gate.mp4", "does not exist"),
         ("folder", "/nonexistent/frames", "does not exist"),
         ("device", "97", "cannot open device 97"),
+        ("url", "rtsp://127.0.0.1:9/cam", "cannot open url rtsp://127.0.0.1:9/cam"),
     ],
 )
 def test_a_source_that_cannot_open_says_which(kind: str, location: str, message: str) -> None:
