@@ -86,6 +86,11 @@ class _Buffers(threading.local):
         self.blob: F32 | None = None
 
 
+def _up32(x: float) -> int:
+    """``x`` rounded up to a multiple of 32 (YuNet's largest stride)."""
+    return max(32, -(-round(x) // 32) * 32)
+
+
 class YuNetDetector:
     """YuNet 2023mar on onnxruntime: letterbox, decode the stride 8/16/32 heads, NMS."""
 
@@ -105,52 +110,72 @@ class YuNetDetector:
         tuning: SessionTuning = DEFAULT_TUNING,
         session: ort.InferenceSession | None = None,
     ) -> None:
-        self.session = make_session(path, threads, tuning) if session is None else session
+        # The file fixes 640x640; its graph does not care (free_image_size): each frame gets a
+        # letterbox of its own shape, long side input_px, the other rounded up to 32.
+        if session is None:
+            session = make_session(path, threads, tuning, free_hw=True)
+        self.session = session
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         _, _, h, w = inp.shape
-        self.input_hw = (int(h), int(w))
-        if self.input_hw != (input_px, input_px):
+        self.fitted = not isinstance(h, int) or not isinstance(w, int)
+        if not self.fitted and (int(h), int(w)) != (input_px, input_px):
             raise ModelLoadError(
                 f"{path}: YuNet's graph takes {w}x{h} only, not det_input_px {input_px}"
             )
+        self.input_px = input_px
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_faces = max_faces
         self.output_names = [o.name for o in self.session.get_outputs()]
-        # Grid cell origins per stride, in the order the heads emit them (row-major).
-        self._grids = {}
-        for s in self.STRIDES:
-            rows, cols = h // s, w // s
-            yy, xx = np.mgrid[0:rows, 0:cols]
-            self._grids[s] = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+        # Grid cell origins per input shape and stride, in the order the heads emit them.
+        self._grids: dict[tuple[int, int], dict[int, F32]] = {}
         self._buffers = _Buffers()
+
+    def input_hw(self, image_hw: tuple[int, ...]) -> tuple[int, int]:
+        """The letterbox for an image of ``image_hw``: input_px square for a graph that fixes
+        it, else long side input_px and the other side rounded up to a multiple of 32."""
+        if not self.fitted:
+            return self.input_px, self.input_px
+        h, w = image_hw[:2]
+        scale = min(self.input_px / w, self.input_px / h, self.MAX_UPSCALE)
+        return _up32(h * scale), _up32(w * scale)
+
+    def _grid(self, hw: tuple[int, int]) -> dict[int, F32]:
+        if hw not in self._grids:
+            grids = {}
+            for s in self.STRIDES:
+                yy, xx = np.mgrid[0 : hw[0] // s, 0 : hw[1] // s]
+                grids[s] = np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
+            self._grids[hw] = grids
+        return self._grids[hw]
 
     @property
     def takes_batch(self) -> bool:
         """Whether the graph's batch dimension is free (a prepared graph with a fixed 1 is not)."""
         return not isinstance(self.session.get_inputs()[0].shape[0], int)
 
-    def _blob(self, n: int) -> F32:
-        """This thread's [n, 3, h, w] input array, grown when a larger batch comes."""
+    def _blob(self, n: int, hw: tuple[int, int]) -> F32:
+        """This thread's [n, 3, h, w] input array, remade when the shape or a larger batch
+        comes (a camera's frames keep one shape, so this is once per camera)."""
         buf = self._buffers
-        h_in, w_in = self.input_hw
-        if buf.canvas is None:
-            buf.canvas = np.zeros((h_in, w_in, 3), np.uint8)
+        if buf.canvas is None or buf.canvas.shape[:2] != hw:
+            buf.canvas = np.zeros((*hw, 3), np.uint8)
+            buf.blob = None
         if buf.blob is None or len(buf.blob) < n:
-            buf.blob = np.zeros((n, 3, h_in, w_in), np.float32)
+            buf.blob = np.zeros((n, 3, *hw), np.float32)
         return buf.blob[:n]
 
     def _letterbox(self, image: BGRImage, out: F32) -> float:
         """``image`` scaled into this thread's canvas (top left, zeros around), written into
-        ``out`` ([3, h, w]); returns the scale. No new 640x640 array per frame."""
-        h_in, w_in = self.input_hw
-        h, w = image.shape[:2]
-        scale = min(w_in / w, h_in / h, self.MAX_UPSCALE)
-        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        ``out`` ([3, h, w]); returns the scale. No new input array per frame."""
         canvas = self._buffers.canvas
         assert canvas is not None  # made by _blob
+        h_in, w_in = canvas.shape[:2]
+        h, w = image.shape[:2]
+        scale = min(w_in / w, h_in / h, self.MAX_UPSCALE)
+        nw, nh = min(w_in, max(1, round(w * scale))), min(h_in, max(1, round(h * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         cv2.resize(image, (nw, nh), dst=canvas[:nh, :nw], interpolation=interp)
         canvas[nh:] = 0
         canvas[:nh, nw:] = 0
@@ -168,20 +193,25 @@ class YuNetDetector:
         if not self.takes_batch:
             found = []
             for image in images:
-                blob = self._blob(1)
+                hw = self.input_hw(image.shape)
+                blob = self._blob(1, hw)
                 scale = self._letterbox(image, blob[0])
                 found.append(self._decode(self.session.run(None, {self.input_name: blob}), 0,
-                                          scale, image.shape[:2]))  # fmt: skip
+                                          scale, image.shape[:2], hw))  # fmt: skip
             return found
-        blob = self._blob(len(images))
+        hw = max((self.input_hw(im.shape) for im in images), key=lambda x: x[0] * x[1])
+        blob = self._blob(len(images), hw)
         scales = [self._letterbox(im, blob[i]) for i, im in enumerate(images)]
         outs = self.session.run(None, {self.input_name: blob})
-        return [self._decode(outs, i, scales[i], im.shape[:2]) for i, im in enumerate(images)]
+        return [self._decode(outs, i, scales[i], im.shape[:2], hw) for i, im in enumerate(images)]
 
-    def _decode(self, raw: list[F32], i: int, scale: float, hw: tuple[int, ...]) -> Detections:
+    def _decode(
+        self, raw: list[F32], i: int, scale: float, hw: tuple[int, ...], in_hw: tuple[int, int]
+    ) -> Detections:
         """Image ``i`` of the heads' output: boxes and landmarks in its pixels, after NMS."""
         outs = dict(zip(self.output_names, raw, strict=True))
         boxes, scores, kps = [], [], []
+        grids = self._grid(in_hw)
         for s in self.STRIDES:
             cls = outs[f"cls_{s}"][i, :, 0]
             obj = outs[f"obj_{s}"][i, :, 0]
@@ -190,7 +220,7 @@ class YuNetDetector:
             keep = score >= self.score_threshold
             if not keep.any():
                 continue
-            grid = self._grids[s][keep]
+            grid = grids[s][keep]
             bb = outs[f"bbox_{s}"][i][keep]
             kp = outs[f"kps_{s}"][i][keep].reshape(-1, 5, 2)
             centre = (grid + bb[:, :2]) * s

@@ -94,11 +94,29 @@ def test_a_batch_dynamic_yunet_detects_several_frames_in_one_run(engine, tmp_pat
     path = tmp_path / "yunet_batch.onnx"
     onnx.save(make_batch_dynamic(onnx.load(str(engine.files.detector_path))), str(path))
     batched = YuNetDetector(path, session=make_session(path, 1))
-    assert batched.takes_batch
+    assert batched.takes_batch and not batched.fitted  # a batch shares one 640x640 letterbox
+    square = YuNetDetector(path, session=make_session(engine.files.detector_path, 1))
     images = _images()
-    for one, many in zip([engine.detect(im) for im in images], batched.detect_many(images),
+    for one, many in zip([square.detect(im) for im in images], batched.detect_many(images),
                          strict=True):  # fmt: skip
         _same(one, many)
+
+
+def test_a_fitted_letterbox_finds_the_faces_the_square_one_finds(engine) -> None:
+    """The engine's YuNet sees each frame in a letterbox of its own shape (640x384 for 720p:
+    40% fewer pixels, README "Edge"); it finds the same faces as in the file's 640x640, boxes
+    within a few pixels (padding near the frame's edge is all that differs)."""
+    path = engine.files.detector_path
+    square = YuNetDetector(path, session=make_session(path, 1))
+    assert engine.detector.fitted and not square.fitted
+    assert engine.detector.input_hw((720, 1280)) == (384, 640)
+    assert engine.detector.input_hw((1080, 1920)) == (384, 640)
+    assert engine.detector.input_hw((640, 480)) == (640, 480)
+    for im in _images():
+        a, b = square.detect(im), engine.detect(im)
+        assert len(a) == len(b) > 0
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=3.0)
+        np.testing.assert_allclose(a.scores, b.scores, atol=0.01)
 
 
 def test_fp16_gallery_names_the_same_person_first_on_real_faces(engine) -> None:
