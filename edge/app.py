@@ -51,11 +51,15 @@ def _visitor_gallery(cfg: EdgeConfig, engine: FaceEngine) -> VisitorGallery | No
 
 
 def _client_config(cfg: EdgeConfig) -> EdgeConfig:
-    """One camera: the MQTT client id stays gatewatch-edge-<site>-<gate>-<camera> (EdgeLink's
-    default); several: gatewatch-edge-<site>-<gate>, unless the config names one."""
+    """The MQTT client id, unless the config names one: gatewatch-edge-<site>-<gate>-<camera>
+    of its first camera (as before for one camera; unique for a second process at the gate,
+    camera ids being unique)."""
     if cfg.cameras is None or len(cfg.cameras) == 1 or cfg.mqtt.client_id:
         return cfg
-    mqtt = cfg.mqtt.model_copy(update={"client_id": f"gatewatch-edge-{cfg.site}-{cfg.gate}"})
+    first = cfg.cameras[0].camera
+    mqtt = cfg.mqtt.model_copy(
+        update={"client_id": f"gatewatch-edge-{cfg.site}-{cfg.gate}-{first}"}
+    )
     return cfg.model_copy(update={"mqtt": mqtt})
 
 
@@ -227,6 +231,8 @@ class EdgeApp:
     def _shutdown(self) -> None:
         for cam in self.cameras:
             cam.end(time.monotonic())
+            cam.capture.stop(wait=False)
+        for cam in self.cameras:  # all told first: a camera stuck opening costs one wait, not n
             cam.capture.stop()
         self.store_unstored(force=True)
         self._drain()

@@ -42,7 +42,7 @@ from models.quality import assess_quality
 
 log = logging.getLogger(__name__)
 
-PACE_SLACK = 0.75  # a frame this share of a period after the last one taken is due
+PACE_SLACK = 0.25  # a frame this share of a period before it is due is taken
 
 # (camera, seq, captured): a passage of this camera is in the outbox as ``seq``.
 OnQueued = Callable[["CameraPipeline", int, float], None]
@@ -113,7 +113,7 @@ class CameraPipeline:
         self.shape: tuple[int, ...] | None = None  # of the last frame, for direction
         lossless = cam.source.pace == "lossless"
         self._min_period = 0.0 if lossless else 1.0 / cfg.target_fps
-        self._last_at = -1e9  # capture time of its last frame taken for processing
+        self._due = -1e9  # capture time from which its next frame is due (target_fps)
         self._last_frame_at = time.monotonic()  # when its last frame came at all
         self.done = False  # its finite source ended and its tracks are closed
 
@@ -139,12 +139,14 @@ class CameraPipeline:
                 self.stalled()
             return None
         self._last_frame_at = now
-        # Ahead of target_fps: skipped, as a camera faster than needed. Judged by capture times,
-        # with a quarter period of slack: a camera at exactly target_fps jitters, and none of
-        # its frames may be skipped for arriving a few milliseconds early.
-        if frame.captured - self._last_at < PACE_SLACK * self._min_period:
+        # Ahead of target_fps: skipped, as a camera faster than needed. Judged by capture times
+        # against a schedule of one frame per period, with a quarter period of slack: a camera
+        # at exactly target_fps jitters and loses no frame for arriving early, and a 25 fps
+        # camera gives 15 of its frames a second (anchoring on the last frame taken gave 12.5).
+        period = self._min_period
+        if frame.captured < self._due - PACE_SLACK * period:
             return None
-        self._last_at = frame.captured
+        self._due = max(self._due + period, frame.captured)
         return frame
 
     def stalled(self) -> None:
@@ -214,8 +216,11 @@ class CameraPipeline:
         only frames the decision, the visitor template and the search scores use: once the track
         holds that many, a face no better than the worst of them is not embedded at all (the
         embedder is the edge's largest cost; on the 3-5-face footage this halves its work)."""
-        top = self.cfg.decision.top_frames
-        if len(track.samples) < top:
+        d = self.cfg.decision
+        top = d.top_frames
+        # Rules that count frames beyond the voters (min_frames, learn_min_frames may be set
+        # higher) need every good frame.
+        if len(track.samples) < max(top, d.min_frames, d.learn_min_frames):
             return True
         worst_voter = sorted((s.quality for s in track.samples), reverse=True)[top - 1]
         return quality > worst_voter

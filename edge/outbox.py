@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shlex
 import sqlite3
@@ -130,8 +131,10 @@ class Outbox:
 
     def _migrate_v1(self) -> None:
         """Schema 1 (one camera per outbox, seq as the order): its rows keep their seq, in the
-        same order (pos = seq), and belong with its counter to the first camera named."""
-        db, camera = self._db, self.cameras[0]
+        same order (pos = seq), and belong with its counter to the camera its passages name (the
+        first camera named when it holds none: a reused file must not give one camera another's
+        numbers)."""
+        db, camera = self._db, self._v1_owner()
         highest = int(db.execute("SELECT max(seq) FROM events").fetchone()[0] or 0)
         last = max(self._meta("last_seq") or 0, highest)
         db.execute("ALTER TABLE events RENAME TO events_v1")
@@ -150,6 +153,16 @@ class Outbox:
         log.warning("outbox %s: brought to schema %d; its %d unsent events and its sequence "
                     "number %d belong to camera %s", self.path, SCHEMA_VERSION, moved, last,
                     camera)  # fmt: skip
+
+    def _v1_owner(self) -> str:
+        """The camera a schema-1 outbox's passages name (its newest row), else the first one
+        named; a payload that cannot be read leaves it to the first camera."""
+        row = self._db.execute("SELECT payload FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+        try:
+            named = json.loads(row[0])["camera"] if row else None
+        except (ValueError, KeyError, TypeError):
+            named = None
+        return named if isinstance(named, str) and named else self.cameras[0]
 
     def _known(self, camera: str) -> str:
         """``camera`` if this outbox serves it, else ValueError (a caller's mistake)."""

@@ -211,11 +211,13 @@ class Capture:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop reading; ``wait``: until the thread ends (at most 5 s)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        if wait and self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def get(self, timeout_s: float) -> Frame | None:
         """The oldest frame not yet taken, waiting up to ``timeout_s``; None if none came."""

@@ -216,7 +216,7 @@ def test_two_cameras_one_process_passages_status_and_seq(
         port=broker.port, site=site,
     ))  # fmt: skip
     app = EdgeApp(cfg, engine=engine)
-    assert app.link.client._client_id == b"gatewatch-edge-multicam-g1"
+    assert app.link.client._client_id == b"gatewatch-edge-multicam-g1-north-in"
     assert app.run() == 0
     store.wait_for(lambda s: {(st.camera, st.state) for st in s.status_log} >= {
         ("north-in", "offline"), ("north-out", "offline")}, 60, "both cameras offline")  # fmt: skip

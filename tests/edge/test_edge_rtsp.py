@@ -29,7 +29,7 @@ WHY_NOT = unavailable()
 pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 
 SIZE = (960, 540)  # the gate video (1280x720) scaled down: less to encode and decode
-STALL_S = 2.0
+STALL_S = 3.0
 OPEN_S = 6.0  # opens take 1-1.5 s here
 BACKOFF = (0.5, 4.0)
 OUTAGE_S = 20.0  # the issue's: the stream stopped for 20 s
@@ -152,6 +152,7 @@ def test_a_stream_stopped_for_20_s_is_lost_then_reopened_with_backoff(
     wait_state(store, edge, "ok", 120)
     before = wait_passages(store, edge, 1, "two passages from the RTSP camera")
 
+    log_at = len(edge.text())  # the reopens of this outage only
     camera.stop()
     stopped = time.monotonic()
     wait_state(store, edge, "camera_lost", STALL_S + 30)
@@ -169,7 +170,7 @@ def test_a_stream_stopped_for_20_s_is_lost_then_reopened_with_backoff(
     wait_passages(store, edge, before + 1, "passages after the camera came back")
     edge.stop()
     assert edge.proc.returncode == 0, edge.text()[-3000:]
-    waits = backoffs(edge.text())
+    waits = backoffs(edge.text()[log_at:])
     assert len(waits) >= 4, f"several reopen attempts over 20 s, with backoff: {waits}"
     assert waits[:4] == [0.5, 1.0, 2.0, 4.0] and max(waits) == BACKOFF[1], waits
     assert_gapless(store, edge)
@@ -184,10 +185,11 @@ def test_a_resolution_change_mid_stream_keeps_frames_and_passages_coming(
     assert "frames of 960x540" in edge.text()
     # The camera is reconfigured and sends the new size in-band, on the same session: OpenCV's
     # FFmpeg backend scales the new frames to the size the stream opened with; nothing is lost.
+    log_at = len(edge.text())
     camera.resize(1280, 720)
     changed = len(store.status_log)
     n = wait_passages(store, edge, n + 1, "passages after the resolution change")
-    assert "retrying" not in edge.text(), "an in-band resolution change loses no frame"
+    assert "retrying" not in edge.text()[log_at:], "an in-band resolution change loses no frame"
     with store.lock:
         after = [s.camera_state for s in store.status_log[changed:] if s.gate == edge.gate]
     assert after and set(after) == {"ok"}, after
