@@ -18,15 +18,21 @@ def cmd_edge(args: argparse.Namespace) -> int:
     if args.config is None:
         args.edge_parser.error("--config is required")
     cfg = load_edge_config(args.config)  # ConfigError: exit 2 with every bad key
+    cams = cfg.camera_list()
     if args.validate_config:
-        print(f"{args.config}: ok (site {cfg.site}, gate {cfg.gate}, camera {cfg.camera})")
+        if cfg.cameras is None:
+            print(f"{args.config}: ok (site {cfg.site}, gate {cfg.gate}, camera {cfg.camera})")
+        else:
+            each = ", ".join(f"{c.camera} ({c.direction}, {c.source.kind})" for c in cams)
+            print(f"{args.config}: ok (site {cfg.site}, gate {cfg.gate}, {len(cams)} cameras: "
+                  f"{each})")  # fmt: skip
         return 0
     from edge.app import EdgeApp
 
     try:
         app = EdgeApp(cfg)
     except OutboxError as e:  # corrupt (with the commands to save its events), unwritable
-        log.error("[%s/%s/%s] %s", cfg.site, cfg.gate, cfg.camera, e)
+        log.error("[%s/%s/%s] %s", cfg.site, cfg.gate, "+".join(c.camera for c in cams), e)
         return 3
     stops = 0
 
@@ -64,7 +70,7 @@ def cmd_outbox_export(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("edge", help="run the gate process for one camera")
+    p = sub.add_parser("edge", help="run the gate process for its camera(s)")
     p.add_argument("--config", type=Path, help="gate YAML (EdgeConfig); required to run")
     p.add_argument(
         "--validate-config", action="store_true", help="check the config, print errors, exit"

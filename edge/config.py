@@ -239,21 +239,75 @@ class FacesConfig(_Strict):
     )
 
 
-class EdgeConfig(_Strict):
-    """One gate process: one camera."""
+CameraKind = Literal["gate", "internal"]
+DirectionSetting = Literal["in", "out", "both", "none"]
+MAX_CAMERAS = 8  # one process: beyond this its 2 cores cannot keep up anyway
 
-    site: str = Field(pattern=ID_PATTERN, description="Compound id (topic root).")
-    gate: str = Field(pattern=ID_PATTERN, description="Gate id.")
+
+def _check_direction(camera_kind: str, direction: str, line: LineRule | None) -> None:
+    """The rules a camera's kind, direction and line must follow together (ValueError)."""
+    if camera_kind == "internal" and direction != "none":
+        raise ValueError("an internal camera has direction 'none'")
+    if camera_kind == "gate" and direction == "none":
+        raise ValueError("a gate camera needs direction in, out or both")
+    if direction == "both" and line is None:
+        raise ValueError("direction 'both' needs a line rule (line: {axis, in_when})")
+
+
+class CameraConfig(_Strict):
+    """One camera of the gate: its id, what a passage past it means, and its source."""
+
     camera: str = Field(pattern=ID_PATTERN, description="Camera id at this gate.")
-    camera_kind: Literal["gate", "internal"] = Field(
+    camera_kind: CameraKind = Field(
         "gate", description="internal cameras see people inside the compound: no direction."
     )
-    direction: Literal["in", "out", "both", "none"] = Field(
+    direction: DirectionSetting = Field(
         description="What a passage past this camera means; 'both' needs line."
     )
     line: LineRule | None = None
     source: SourceConfig
-    target_fps: float = Field(15.0, gt=0, le=60, description="Most frames processed per second.")
+
+    @model_validator(mode="after")
+    def _direction_fits_camera(self) -> CameraConfig:
+        try:
+            _check_direction(self.camera_kind, self.direction, self.line)
+        except ValueError as e:
+            raise ValueError(f"camera {self.camera}: {e}") from None
+        return self
+
+
+class EdgeConfig(_Strict):
+    """One gate process: one camera (top-level camera, direction, source ...) or several
+    (``cameras:``), sharing the models, the gallery, the MQTT connection and the outbox."""
+
+    site: str = Field(pattern=ID_PATTERN, description="Compound id (topic root).")
+    gate: str = Field(pattern=ID_PATTERN, description="Gate id.")
+    camera: str | None = Field(
+        None, pattern=ID_PATTERN, description="Camera id at this gate (one-camera form)."
+    )
+    camera_kind: CameraKind = Field(
+        "gate", description="internal cameras see people inside the compound: no direction."
+    )
+    direction: DirectionSetting | None = Field(
+        None, description="What a passage past this camera means; 'both' needs line."
+    )
+    line: LineRule | None = None
+    source: SourceConfig | None = None
+    cameras: list[CameraConfig] | None = Field(
+        None,
+        description="Several cameras in one process (each: camera, camera_kind, direction, "
+        "line, source); instead of the top-level camera fields.",
+    )
+    target_fps: float = Field(
+        15.0, gt=0, le=60, description="Most frames processed per second, per camera."
+    )
+    frame_queue: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Frames waiting per camera; beyond it a realtime source's oldest is dropped "
+        "(counted), a lossless one waits.",
+    )
     face: FaceConfig = Field(default_factory=FaceConfig)
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     visitors: VisitorConfig = Field(default_factory=VisitorConfig)
@@ -286,14 +340,46 @@ class EdgeConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _direction_fits_camera(self) -> EdgeConfig:
-        if self.camera_kind == "internal" and self.direction != "none":
-            raise ValueError("an internal camera has direction 'none'")
-        if self.camera_kind == "gate" and self.direction == "none":
-            raise ValueError("a gate camera needs direction in, out or both")
-        if self.direction == "both" and self.line is None:
-            raise ValueError("direction 'both' needs a line rule (line: {axis, in_when})")
+    def _one_form_of_cameras(self) -> EdgeConfig:
+        single = {"camera": self.camera, "direction": self.direction, "source": self.source}
+        given = [k for k, v in {**single, "line": self.line}.items() if v is not None]
+        given += ["camera_kind"] if self.camera_kind != "gate" else []
+        if self.cameras is not None:
+            if given:
+                raise ValueError(f"give either cameras: (a list) or the one-camera fields, "
+                                 f"not both; move {', '.join(given)} into the cameras "
+                                 f"list")  # fmt: skip
+            self._check_camera_list(self.cameras)
+            return self
+        missing = [k for k, v in single.items() if v is None]
+        if missing:
+            raise ValueError(f"no camera: give cameras: (a list of camera, direction, "
+                             f"source) or the one-camera fields ({', '.join(missing)} "
+                             f"missing)")  # fmt: skip
+        _check_direction(self.camera_kind, str(self.direction), self.line)
         return self
+
+    @staticmethod
+    def _check_camera_list(cameras: list[CameraConfig]) -> None:
+        if not cameras:
+            raise ValueError("cameras: is empty; list at least one camera")
+        if len(cameras) > MAX_CAMERAS:
+            raise ValueError(f"{len(cameras)} cameras: one process takes at most {MAX_CAMERAS}; "
+                             f"run another process for the rest")  # fmt: skip
+        ids = [c.camera for c in cameras]
+        twice = sorted({c for c in ids if ids.count(c) > 1})
+        if twice:
+            raise ValueError(f"camera ids must be unique at a gate: {', '.join(twice)} twice")
+
+    def camera_list(self) -> list[CameraConfig]:
+        """The cameras in config order, in either form (the one-camera form gives one)."""
+        if self.cameras is not None:
+            return list(self.cameras)
+        assert self.camera and self.direction and self.source  # the validator checked them
+        one = CameraConfig(camera=self.camera, camera_kind=self.camera_kind,
+                           direction=self.direction, line=self.line,
+                           source=self.source)  # fmt: skip
+        return [one]
 
     def faces_dir(self) -> Path:
         """The face ring's folder: ``faces.dir``, else ``faces/`` beside the outbox."""

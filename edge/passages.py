@@ -106,9 +106,16 @@ class PassageWriter:
     MAX_BACKOFF_S = 60.0
 
     def __init__(
-        self, cfg: EdgeConfig, model_id: str, outbox: Outbox, name: str, max_unstored: int = 1000
+        self,
+        cfg: EdgeConfig,
+        model_id: str,
+        outbox: Outbox,
+        name: str,
+        max_unstored: int = 1000,
+        camera: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.camera = camera or cfg.camera_list()[0].camera  # whose passages these are
         self.model_id = model_id
         self.outbox = outbox
         self.name = name
@@ -138,7 +145,7 @@ class PassageWriter:
             seq=seq,
             site=self.cfg.site,
             gate=self.cfg.gate,
-            camera=self.cfg.camera,
+            camera=self.camera,
             direction=direction,
             ts=ts or datetime.now(UTC),
             track_id=track.id,

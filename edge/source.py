@@ -18,6 +18,7 @@ import numpy.typing as npt
 from contract.events import CameraState
 from edge.config import SourceConfig, SourceKind
 from edge.errors import SourceError
+from edge.frames import FrameQueue
 from models.imageio import IMAGE_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -163,21 +164,20 @@ def open_source(cfg: SourceConfig) -> FrameReader:
 class Capture:
     """Reads frames in its own thread.
 
-    realtime: keeps only the newest frame (older ones are counted as dropped) and plays files at
-    their own fps; lossless: hands over every frame. A source that fails or stalls is reopened
-    with exponential backoff while ``state`` says ``camera_lost``.
+    realtime: keeps the newest ``queue_size`` frames (older ones are dropped, oldest first, and
+    counted) and plays files at their own fps; lossless: hands over every frame. A source that
+    fails or stalls is reopened with exponential backoff while ``state`` says ``camera_lost``.
     """
 
-    def __init__(self, cfg: SourceConfig, name: str) -> None:
+    def __init__(self, cfg: SourceConfig, name: str, queue_size: int = 1) -> None:
         self.cfg = cfg
         self.name = name
         self._state: CameraState = "starting"
-        self.dropped = 0
         self.captured = 0
         self.reopens = 0
         self.finished = False
-        self._frame: Frame | None = None
-        self._cond = threading.Condition()
+        self.frames: FrameQueue[Frame] = FrameQueue(queue_size)
+        self._cond = self.frames.cond  # a notify on it (stop, the end) wakes get and _put
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture-{name}", daemon=True)
 
@@ -192,28 +192,18 @@ class Capture:
         self._thread.join(timeout=5)
 
     def get(self, timeout_s: float) -> Frame | None:
-        """The newest frame not yet taken, waiting up to ``timeout_s``; None if none came."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while self._frame is None and not self.finished and not self._stop.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(left)
-            frame, self._frame = self._frame, None
-            self._cond.notify_all()
-            return frame
+        """The oldest frame not yet taken, waiting up to ``timeout_s``; None if none came."""
+        return self.frames.get(timeout_s, done=lambda: self.finished or self._stop.is_set())
 
     def _put(self, frame: Frame) -> None:
-        with self._cond:
-            if self.cfg.pace == "lossless":
-                while self._frame is not None and not self._stop.is_set():
-                    self._cond.wait(0.5)
-            elif self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
+        lossless = self.cfg.pace == "lossless"
+        if self.frames.put(frame, block=lossless, done=self._stop.is_set):
             self.captured += 1
-            self._cond.notify_all()
+
+    @property
+    def dropped(self) -> int:
+        """Frames dropped, oldest first, because the frame loop was behind (realtime only)."""
+        return self.frames.dropped
 
     @property
     def state(self) -> CameraState:

@@ -9,21 +9,31 @@ from collections import defaultdict, deque
 
 
 class StageTimer:
-    """Times one frame's stages: ``lap(stage)`` closes the stage that ran since the last lap."""
+    """Times one frame's stages: ``lap(stage)`` closes the stage that ran since the last lap.
+
+    With several cameras in one frame loop, a frame's stages are interleaved with the other
+    cameras' frames: ``skip`` leaves out the time since the last lap (another camera's work) and
+    ``add`` counts a stage timed elsewhere (the tick's one batched embedding)."""
 
     def __init__(self) -> None:
-        self._start = self._last = time.perf_counter()
+        self._last = time.perf_counter()
         self.laps_ms: dict[str, float] = {}
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self.laps_ms[stage] = self.laps_ms.get(stage, 0.0) + (now - self._last) * 1000
+        self.add(stage, (now - self._last) * 1000)
         self._last = now
+
+    def add(self, stage: str, ms: float) -> None:
+        self.laps_ms[stage] = self.laps_ms.get(stage, 0.0) + ms
+
+    def skip(self) -> None:
+        self._last = time.perf_counter()
 
     @property
     def total_ms(self) -> float:
-        """From the timer's start to the last lap."""
-        return (self._last - self._start) * 1000
+        """The stages' sum (from the start to the last lap, when nothing was skipped)."""
+        return sum(self.laps_ms.values())
 
 
 class EdgeStats:

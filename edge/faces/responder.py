@@ -3,10 +3,10 @@ server's requests for one (MQTT 5 request/response), pushes a watchlist passage'
 
 File I/O and JPEG encoding run on one worker thread (which also purges the ring every
 ``purge_every_s``, so a quiet gate keeps no crop past its retention), never on paho's network
-thread or in the frame loop. A request is answered only when it names this edge's camera (a
-gate may run one edge per camera) and asks for the answer on this gate's own response topic; a
-malformed request is ignored with a log line (the broker's ACL lets only the server send
-requests at all).
+thread or in the frame loop. A request is answered only when it names one of this process's
+cameras (a gate may run one edge process per camera, or one for all) and asks for the answer on
+this gate's own response topic; a malformed request is ignored with a log line (the broker's ACL
+lets only the server send requests at all).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -37,7 +37,8 @@ Publish = Callable[[str, bytes, Properties], None]
 
 
 class FaceResponder:
-    """One camera's crops: kept (``keep``), answered (``on_request``), pushed (watchlist)."""
+    """The crops of one process's cameras (one ring; event ids are unique): kept (``keep``),
+    answered (``on_request``), pushed (watchlist)."""
 
     def __init__(
         self,
@@ -45,17 +46,18 @@ class FaceResponder:
         topics: Topics,
         site: str,
         gate: str,
-        camera: str,
+        camera: str | Sequence[str],
         publish: Publish,
         push_watchlist: bool = True,
         purge_every_s: float = PURGE_EVERY_S,
     ) -> None:
         self.ring = ring
         self.topics = topics
-        self.site, self.gate, self.camera = site, gate, camera
+        self.cameras = (camera,) if isinstance(camera, str) else tuple(camera)
+        self.site, self.gate, self.camera = site, gate, self.cameras[0]
         self.publish = publish
         self.push_watchlist = push_watchlist
-        self.name = f"{site}/{gate}/{camera}"
+        self.name = f"{site}/{gate}/{'+'.join(self.cameras)}"
         self.malformed = 0
         self.answered = {"ok": 0, "not_found": 0, "expired": 0}
         self.pushed = 0
@@ -93,18 +95,25 @@ class FaceResponder:
     # -- keep ------------------------------------------------------------------------------
 
     def keep(
-        self, event_id: str, face: KeptFace, ts: datetime, watchlist_person: str | None = None
+        self,
+        event_id: str,
+        face: KeptFace,
+        ts: datetime,
+        watchlist_person: str | None = None,
+        camera: str | None = None,
     ) -> None:
         """A passage's best face into the ring (off this thread); pushed to the server too when
-        it named a watchlist person."""
+        it named a watchlist person (``camera``: the passage's, default the first)."""
         try:
-            self._pool.submit(self._keep, event_id, face, ts, watchlist_person)
+            self._pool.submit(self._keep, event_id, face, ts, watchlist_person,
+                              camera or self.camera)  # fmt: skip
         except RuntimeError:  # stopped: a track flushed after the responder
             log.warning("[%s] stopped: the face crop of passage %s not kept", self.name, event_id)
 
     def _keep(
-        self, event_id: str, face: KeptFace, ts: datetime, watchlist_person: str | None
-    ) -> None:
+        self, event_id: str, face: KeptFace, ts: datetime, watchlist_person: str | None,
+        camera: str,
+    ) -> None:  # fmt: skip
         try:
             data = jpeg(face.context)
             self.ring.put(event_id, data, ts.timestamp())
@@ -114,7 +123,7 @@ class FaceResponder:
             return
         if watchlist_person is not None and self.push_watchlist:
             pushed = PassageFace(
-                event_id=event_id, site=self.site, gate=self.gate, camera=self.camera, ts=ts,
+                event_id=event_id, site=self.site, gate=self.gate, camera=camera, ts=ts,
                 person_id=watchlist_person, jpeg_b64=base64.b64encode(data).decode(),
             )  # fmt: skip
             self.publish(self.topics.sightings(self.gate), pushed.to_json(), Properties(
@@ -140,8 +149,8 @@ class FaceResponder:
             log.warning("[%s] malformed face request on %s ignored: %s", self.name, msg.topic,
                         str(e).splitlines()[0])  # fmt: skip
             return
-        if req.camera != self.camera:
-            return  # the gate's other camera answers
+        if req.camera not in self.cameras:
+            return  # the gate's other edge process answers
         try:
             self._pool.submit(self._answer, req, own, correlation)
         except RuntimeError:  # stopping: the server's wait ends in its timeout
@@ -150,11 +159,11 @@ class FaceResponder:
     def _answer(self, req: FaceRequest, topic: str, correlation: bytes) -> None:
         data = self.ring.get(req.event_id)
         if data is not None:
-            answer = FaceAnswer(event_id=req.event_id, camera=self.camera, status="ok",
+            answer = FaceAnswer(event_id=req.event_id, camera=req.camera, status="ok",
                                 jpeg_b64=base64.b64encode(data).decode())  # fmt: skip
         else:
             why = self.ring.why_missing(req.ts.astimezone(UTC).timestamp())
-            answer = FaceAnswer(event_id=req.event_id, camera=self.camera, status=why)
+            answer = FaceAnswer(event_id=req.event_id, camera=req.camera, status=why)
         props = Properties(PacketTypes.PUBLISH)
         props.CorrelationData = correlation
         props.MessageExpiryInterval = ANSWER_EXPIRY_S
