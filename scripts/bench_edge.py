@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -243,7 +244,7 @@ def measure(args: argparse.Namespace, vids: dict[str, list[Path]], threads: int,
 
 COLUMNS = ["cameras", "camera 2", "busy loops", "load (1 min)", "threads",
            "lossless fps per camera", "lossless fps total", "peer fps", "ours / peer",
-           "realtime fps per camera", "capture→publish p50 / p95 ms", "dropped", "events",
+           "realtime fps per camera", "capture→publish p50 / p95 ms", "dropped", "events in window",
            "peak RSS MB"]  # fmt: skip
 
 
@@ -295,7 +296,7 @@ def summarise(args: argparse.Namespace, threads: int, runs: dict[str, list]) -> 
             f"{_fmt(_med([r['cameras'][i]['latency_p95_ms'] for r in rt]))}" for i in range(n)
         )  # fmt: skip
         row["dropped"] = _dropped(rt)
-        row["events"] = _per_camera(rt, "latency_n", " / ")
+        row["events in window"] = _per_camera(rt, "latency_n", " / ")
     rss = [r["peak_rss_mb"] for r in edge_runs]
     row["peak RSS MB"] = _fmt(max(rss)) if rss else "-"
     return row
@@ -397,6 +398,8 @@ def main() -> int:
     from gatewatch.broker import Broker
     from scripts.standins import AckingStore
 
+    # A plain kill also stops the busy loops and the broker (the finally blocks below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="bench_edge_"))
     print(
         f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} (1 min) at start; "
