@@ -391,6 +391,12 @@ def child_main(args: argparse.Namespace) -> bool:
     return True
 
 
+def _commit() -> str:
+    r = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                       capture_output=True, text=True)  # fmt: skip
+    return r.stdout.strip() or "?"
+
+
 def main() -> int:
     args = parse_args()
     if child_main(args):
@@ -403,7 +409,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_edge_"))
     print(
         f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} (1 min) at start; "
-        f"{args.busy} busy loops; window {args.seconds:g} s x {args.repeats}; work {work}"
+        f"{args.busy} busy loops; window {args.seconds:g} s x {args.repeats}; code {_commit()}; "
+        f"work {work}"
     )
     vids = camera_videos(args, work)
     engine, gallery = make_gallery(args.faces, args.persons, work)
