@@ -173,7 +173,7 @@ class EdgeApp:
         self.gallery_sync.start()
         self.reporter.start()
         for cam in self.cameras:
-            cam.capture.start()
+            cam.start()
         try:
             self._frame_loop()
         finally:

@@ -117,6 +117,11 @@ class CameraPipeline:
 
     # -- taking frames ---------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Start its capture; the stall clock starts now."""
+        self._last_frame_at = time.monotonic()
+        self.capture.start()
+
     def take(self, now: float) -> Frame | None:
         """Its next frame for this tick, if one is waiting and due (at most ``target_fps``
         unless lossless); a camera without frames for ``stall_timeout_s`` is lost; a finished
