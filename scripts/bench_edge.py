@@ -176,6 +176,7 @@ def _child(argv: list[str]) -> dict:
 
 
 def run_edge(cfg: dict, args: argparse.Namespace, work: Path, tag: str) -> dict:
+    """The edge on ``cfg`` in a fresh process, measured over the window (bench_edge_parts)."""
     spec = work / f"spec-{tag}.json"
     spec.write_text(json.dumps({"config": cfg, "seconds": args.seconds, "warmup_s": args.warmup}))
     return _child(["--edge-run", str(spec)])
@@ -184,24 +185,12 @@ def run_edge(cfg: dict, args: argparse.Namespace, work: Path, tag: str) -> dict:
 def run_peers(videos: list[Path], threads: int, model: Path, seconds: float) -> list[dict]:
     """One peer process per video, all at once over the same window."""
     start_at = time.time() + 3.0  # all loaded and warmed up by then
+    argv = [str(threads), str(model), str(seconds), str(start_at)]
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                __file__,
-                "--peer-run",
-                str(v),
-                str(threads),
-                str(model),
-                str(seconds),
-                str(start_at),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
+        subprocess.Popen([sys.executable, __file__, "--peer-run", str(v), *argv],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for v in videos
-    ]
+    ]  # fmt: skip
     out = []
     for p in procs:
         stdout, stderr = p.communicate()
