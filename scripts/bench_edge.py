@@ -64,16 +64,7 @@ def make_inputs(faces: Path, walking: Path | None, work: Path) -> dict[str, Path
                        "bbt_amy/2.jpg+bbt_sheldon/2.jpg"], two, pass_s=2.0, gap_s=0.2)  # fmt: skip
     vids["2 faces"] = two
     if walking and walking.is_file():
-        out = work / "walking_720p.mp4"
-        cap = cv2.VideoCapture(str(walking))
-        w = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 720))
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            w.write(cv2.resize(f, (1280, 720), interpolation=cv2.INTER_AREA))
-        w.release()
-        vids["3-5 faces (real)"] = out
+        vids["3-5 faces (real)"] = write_720p(walking, work / "walking_720p.mp4", 25)
     return vids
 
 

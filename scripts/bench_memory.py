@@ -250,18 +250,9 @@ def make_snapshots(persons: int, work: Path) -> tuple[Path, Path]:
 
 
 def make_720p(work: Path) -> Path:
-    import cv2
+    from scripts.bench_edge import write_720p
 
-    out = work / "walking_720p.mp4"
-    cap = cv2.VideoCapture(str(WALKING))
-    w = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25, (1280, 720))
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        w.write(cv2.resize(f, (1280, 720), interpolation=cv2.INTER_AREA))
-    w.release()
-    return out
+    return write_720p(WALKING, work / "walking_720p.mp4", 25)
 
 
 OPTION_VARIANTS = {
