@@ -372,7 +372,8 @@ class Gallery:
                 f"({header.template_count} templates of dim {header.dim}); {redo}"
             )
         # A byte view, not vecs.tobytes(): no third copy of the embeddings while loading.
-        flat = cast(bytes, np.ascontiguousarray(vecs).data.cast("B"))
+        # (An empty gallery has no bytes to view: memoryview refuses a zero-length shape.)
+        flat = cast(bytes, np.ascontiguousarray(vecs).data.cast("B")) if vecs.size else b""
         digest = content_digest(flat, owner.tobytes(), persons_json(header.persons))
         if digest != header.content_sha256:
             raise GalleryError(
@@ -416,7 +417,7 @@ class Gallery:
         self._person_index = {pid: i for i, pid in enumerate(self._person_ids)}
         counts = np.bincount(new_owner, minlength=len(order))
         ends = np.cumsum(counts).tolist()
-        starts = [0, *ends[:-1]]
+        starts = [0, *ends[:-1]] if ends else []  # an empty snapshot: no persons
         self._templates = {
             i: list(range(a, b)) for i, (a, b) in enumerate(zip(starts, ends, strict=True))
         }

@@ -184,3 +184,13 @@ def test_approximate_index_above_the_threshold_agrees_with_flat(engine, enrolled
         assert a.best.person_id == b.best.person_id
     approx.remove_person("obama")
     assert "obama" not in [h.best.person_id for h in approx.search(q, 1)]
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_an_empty_snapshot_loads_as_an_empty_gallery(tmp_path: Path, half: bool) -> None:
+    """A site with nobody enrolled yet serves an empty snapshot; server and edge load it."""
+    path = tmp_path / "empty.npz"
+    Gallery("m", 128, version=3).save(path)
+    g = Gallery.load(path, half=half)
+    assert len(g) == 0 and g.version == 3 and g.size().persons == 0
+    assert not g.search(np.ones((1, 128), np.float32), k=2)[0].candidates
