@@ -151,7 +151,10 @@ def test_an_oversized_passage_is_set_aside_unparsed_and_a_huge_one_never_passes_
         # else ever sees it.
         north.client.publish(TOPICS.events("north"), b"x" * (MAX_PACKET_BYTES + 1), qos=1)
         north.wait(lambda p: p.disconnects, 30, "the broker to disconnect north")
-        assert north.disconnects[0].getName() == "Packet too large"
+        # The broker says why in its DISCONNECT (0x95); on a loaded machine paho may see the
+        # socket close before it reads that packet and reports "Unspecified error" (seen once
+        # under two busy loops). Either way north was cut off; that it passed nothing is below.
+        assert north.disconnects[0].getName() in ("Packet too large", "Unspecified error")
     finally:
         north.close()
     south = Peer(secured_broker.port, "south", "south")
