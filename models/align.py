@@ -15,7 +15,7 @@ ALIGNED_PX = 112
 # transform to these with scikit-image and warps with OpenCV; so does align_face, without
 # importing insightface (whose wheel pulls opencv-python over our headless OpenCV), nor
 # scikit-image: it pulls in scipy, 34 MB resident in the edge process for 20 lines of maths
-# (scripts/bench_memory.py; tests/models/test_runtime.py checks the result equals scikit-image's).
+# (scripts/bench_memory.py; tests/models/test_memory.py checks the result equals scikit-image's).
 ARCFACE_DST = np.array(
     [
         [38.2946, 51.6963],

@@ -156,8 +156,8 @@ class YuNetDetector:
         return not isinstance(self.session.get_inputs()[0].shape[0], int)
 
     def _blob(self, n: int, hw: tuple[int, int]) -> F32:
-        """This thread's [n, 3, h, w] input array, remade when the shape or a larger batch
-        comes (a camera's frames keep one shape, so this is once per camera)."""
+        """This thread's [n, 3, h, w] input array, remade when the letterbox shape changes or a
+        larger batch comes (one camera: once; cameras of different shapes: at each switch)."""
         buf = self._buffers
         if buf.canvas is None or buf.canvas.shape[:2] != hw:
             buf.canvas = np.zeros((*hw, 3), np.uint8)
