@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -29,10 +30,12 @@ from edge.gallery_sync import GallerySync
 from edge.link import EdgeLink
 from edge.outbox import open_outbox
 from edge.searches import SearchRegistry
+from edge.source import Frame
 from edge.stats import EdgeStats
 from edge.status import StatusReporter
 from edge.visitor_share import VisitorShare
 from edge.visitors import VisitorGallery
+from models.detector import Detections
 from models.engine import FaceEngine
 
 log = logging.getLogger(__name__)
@@ -104,12 +107,17 @@ class EdgeApp:
             self.visitor_share.publish = self.link.publish
         parts = GateParts(cfg, self.engine, self.gallery_sync, self.thresholds, self.judge,
                           self.searches, self.outbox, self.link, self.faces,
-                          on_queued=self._queued)  # fmt: skip
+                          on_queued=self._queued, settle=self.settle)  # fmt: skip
         self.cameras = [CameraPipeline(cam, parts) for cam in cams]
         self._by_camera = {c.cam.camera: c for c in self.cameras}
         self.reporter = StatusReporter(cfg, self.name, self.link, self.cameras,
                                        self.gallery_sync, thresholds=self.thresholds)  # fmt: skip
         self._turn = 0  # which camera goes first this tick (round robin)
+        # One thread embeds a tick's faces while the frame loop goes on (tick's ``overlap``).
+        self._embedder = ThreadPoolExecutor(1, thread_name_prefix="embed")
+        # The other cameras' frames of a tick are detected here while the loop does the first.
+        self._detector = ThreadPoolExecutor(max(1, len(cams) - 1), thread_name_prefix="detect")
+        self._in_flight: tuple[list[tuple[CameraPipeline, PendingFrame]], Future] | None = None
 
     @property
     def stats(self) -> EdgeStats:
@@ -195,40 +203,81 @@ class EdgeApp:
         while not self.stop_event.is_set():
             self.store_unstored()
             ready.clear()
-            if not self.tick():
+            if not self.tick(overlap=True):
                 if all(cam.done for cam in self.cameras):
                     return
                 ready.wait(IDLE_WAIT_S)
 
-    def tick(self) -> int:
+    def tick(self, overlap: bool = False) -> int:
         """At most one frame per camera, round robin: each detected, all their faces embedded
-        in one call, then matched and decided per camera. Returns the frames processed."""
+        in one call, then matched and decided per camera. Returns the frames taken.
+
+        ``overlap`` (the frame loop): the faces are embedded in the embed thread while the next
+        tick detects, tracks and aligns (onnxruntime and OpenCV leave the interpreter free), and
+        are matched and decided at the start of that tick (``settle``). A track's next face is
+        due an embedding only ``1 / embeds_per_s`` later, so no face waits on its track's
+        previous one: the same faces are embedded and the same passages written as one tick at
+        a time (tests/edge/test_edge_multicam.py), and a camera that ends its tracks settles
+        first. Without it each tick is settled before it returns."""
         now = time.monotonic()
         n = len(self.cameras)
         order = [self.cameras[(self._turn + i) % n] for i in range(n)]
         self._turn = (self._turn + 1) % n
         taken = [(cam, f) for cam in order if (f := cam.take(now)) is not None]
-        pending = [(cam, cam.begin(f)) for cam, f in taken]
+        if not taken:
+            self.settle()
+            return 0
+        detected = self._detect([f for _, f in taken])
+        pending = [(cam, cam.begin(f, d)) for (cam, f), d in zip(taken, detected, strict=True)]
+        self.settle()
+        crops = [f.crop for _, p in pending for f in p.faces]
+        self._in_flight = (pending, self._embedder.submit(self._embed, crops))
+        if not overlap:
+            self.settle()
+        return len(pending)
+
+    def _detect(self, frames: list[Frame]) -> list[tuple[Detections, float]]:
+        """Faces of each frame, and the ms each took: the first frame in this thread while the
+        detect thread does the others (onnxruntime leaves the interpreter free)."""
+        others = [self._detector.submit(self._detect_one, f) for f in frames[1:]]
+        return [self._detect_one(frames[0]), *(o.result() for o in others)]
+
+    def _detect_one(self, frame: Frame) -> tuple[Detections, float]:
         t0 = time.perf_counter()
-        embeddings = self._embed([p for _, p in pending])
-        embed_ms = (time.perf_counter() - t0) * 1000
+        dets = self.engine.detect(frame.image)
+        return dets, (time.perf_counter() - t0) * 1000
+
+    def settle(self) -> None:
+        """The tick whose faces are being embedded, if any: wait for them, then match and
+        decide per camera."""
+        if self._in_flight is None:
+            return
+        pending, embedding = self._in_flight
+        self._in_flight = None
+        embeddings, embed_ms = embedding.result()
         start = 0
         for cam, p in pending:
             stop = start + len(p.faces)
             cam.complete(p, embeddings[start:stop], embed_ms)
             start = stop
-        return len(pending)
 
-    def _embed(self, pending: list[PendingFrame]) -> npt.NDArray[np.float32]:
-        """Every face of the tick's frames in one engine call (none: no call)."""
-        crops = [f.crop for p in pending for f in p.faces]
+    def _embed(self, crops: list[npt.NDArray[np.uint8]]) -> tuple[npt.NDArray[np.float32], float]:
+        """Every face of a tick's frames in one engine call (none: no call), and its time."""
         if not crops:
-            return np.zeros((0, self.engine.dim), np.float32)
-        return self.engine.embed_crops(crops)
+            return np.zeros((0, self.engine.dim), np.float32), 0.0
+        t0 = time.perf_counter()
+        embeddings = self.engine.embed_crops(crops)
+        return embeddings, (time.perf_counter() - t0) * 1000
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
+        try:
+            self.settle()  # the last tick's faces
+        except Exception:
+            log.exception("[%s] the last frames' faces could not be matched", self.name)
+        self._embedder.shutdown(wait=False)
+        self._detector.shutdown(wait=False)
         for cam in self.cameras:
             cam.end(time.monotonic())
             cam.capture.stop(wait=False)

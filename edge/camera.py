@@ -71,6 +71,8 @@ class GateParts:
     link: EdgeLink
     faces: FaceResponder | None
     on_queued: OnQueued
+    # Match and decide the faces still being embedded (EdgeApp.settle): before tracks are ended.
+    settle: Callable[[], None] = lambda: None
 
 
 @dataclass
@@ -133,6 +135,7 @@ class CameraPipeline:
         frame = self.capture.get(timeout_s=0.0)
         if frame is None:
             if self.capture.finished and not len(self.capture.frames):
+                self.parts.settle()
                 self.end(now)
                 self.done = True
             elif now - self._last_frame_at > self.cam.source.stall_timeout_s:
@@ -151,6 +154,7 @@ class CameraPipeline:
 
     def stalled(self) -> None:
         """No frame for too long: nobody can still be standing in view of a dead camera."""
+        self.parts.settle()
         for t in self.tracker.flush():
             self.finish(t, t.first_captured)
         self.capture.mark_lost()
@@ -162,16 +166,24 @@ class CameraPipeline:
 
     # -- one frame, in two halves ----------------------------------------------------------
 
-    def begin(self, frame: Frame) -> PendingFrame:
-        """Detect, track, align and gate quality; the faces then wait for the embedding."""
+    def begin(self, frame: Frame, detected: tuple[Detections, float] | None = None) -> PendingFrame:
+        """Detect (unless ``detected``: its faces and the ms it took, detected elsewhere at the
+        same time as another camera's frame), track, align and gate quality; the faces then
+        wait for the embedding."""
         if self.shape is not None and frame.image.shape != self.shape:
             log.info("[%s] frame size %s -> %s: open tracks end", self.name,
                      self.shape[:2], frame.image.shape[:2])  # fmt: skip
+            self.parts.settle()
             self.end(frame.captured)
         self.shape = frame.image.shape
         pending = PendingFrame(frame, [], [], self.parts.gallery_sync.gallery, time.monotonic())
-        dets = self.parts.engine.detect(frame.image)
-        pending.timer.lap("detect")
+        if detected is None:
+            dets = self.parts.engine.detect(frame.image)
+            pending.timer.lap("detect")
+        else:
+            dets, detect_ms = detected
+            pending.timer.add("detect", detect_ms)
+            pending.timer.skip()
         update = self.tracker.update(dets, frame.video_s, frame.captured)
         pending.faces = self._faces_to_embed(frame, dets, update.matches)
         pending.ended = update.ended
@@ -209,6 +221,7 @@ class CameraPipeline:
             track.best_quality = max(track.best_quality, q.score)
             if q.ok and self._may_vote(track, q.score):
                 faces.append(FaceToEmbed(track, crop, q.score))
+                track.last_embed_at = frame.video_s  # due again 1 / embeds_per_s from now
         return faces
 
     def _may_vote(self, track: Track, quality: float) -> bool:
@@ -238,8 +251,9 @@ class CameraPipeline:
         orders = self.parts.searches.active()
         for face, emb in zip(faces, embeddings, strict=True):
             track = face.track
+            if track.decided:  # (never while its faces are 1 / embeds_per_s apart)
+                continue
             track.samples.append(Sample(emb, face.quality, frame.video_s))
-            track.last_embed_at = frame.video_s
             self.sighting.observe(track, emb, orders, gallery, frame.image, face.crop)
             self.gate_captures.observe(track, face.quality, frame.image, face.crop)
             if self.parts.faces is not None:
