@@ -37,6 +37,7 @@ from server.states import AlertRule, AlertState, AuditAction
 from server.store import Store
 from server.store.alerts import AlertFilter
 from server.store.base import now_utc
+from server.store.records import TEXT_PATTERN
 from server.watch.alert_text import summary
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -48,7 +49,7 @@ def alert_filter(
     app: Server,
     state: AlertState | None = None,
     rule: AlertRule | None = None,
-    person: Annotated[str | None, Query(max_length=64)] = None,
+    person: Annotated[str | None, Query(max_length=64, pattern=TEXT_PATTERN)] = None,
     since: Annotated[str | None, Query(max_length=64)] = None,
     until: Annotated[str | None, Query(max_length=64)] = None,
     from_day: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from server.api.deps import MAX_INT, Admin, StoreDep, parse_since
 from server.api.schemas import AuditRecord
 from server.states import AuditAction
+from server.store.records import TEXT_PATTERN
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -19,7 +20,7 @@ def audit_log(
     _u: Admin,
     since: Annotated[str, Query(max_length=64)] = "7d",
     until: Annotated[str | None, Query(max_length=64)] = None,
-    user: Annotated[str | None, Query(max_length=64)] = None,
+    user: Annotated[str | None, Query(max_length=64, pattern=TEXT_PATTERN)] = None,
     action: AuditAction | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
