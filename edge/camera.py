@@ -166,10 +166,10 @@ class CameraPipeline:
 
     # -- one frame, in two halves ----------------------------------------------------------
 
-    def begin(self, frame: Frame, detected: tuple[Detections, float] | None = None) -> PendingFrame:
-        """Detect (unless ``detected``: its faces and the ms it took, detected elsewhere at the
-        same time as another camera's frame), track, align and gate quality; the faces then
-        wait for the embedding."""
+    def begin(self, frame: Frame, detected: tuple[Detections, float]) -> PendingFrame:
+        """Track, align and gate quality the faces ``detected`` in ``frame`` (with the ms their
+        detection took, in the frame loop or its detect thread); the faces then wait for the
+        embedding."""
         if self.shape is not None and frame.image.shape != self.shape:
             log.info("[%s] frame size %s -> %s: open tracks end", self.name,
                      self.shape[:2], frame.image.shape[:2])  # fmt: skip
@@ -177,13 +177,8 @@ class CameraPipeline:
             self.end(frame.captured)
         self.shape = frame.image.shape
         pending = PendingFrame(frame, [], [], self.parts.gallery_sync.gallery, time.monotonic())
-        if detected is None:
-            dets = self.parts.engine.detect(frame.image)
-            pending.timer.lap("detect")
-        else:
-            dets, detect_ms = detected
-            pending.timer.add("detect", detect_ms)
-            pending.timer.skip()
+        dets, detect_ms = detected
+        pending.timer.add("detect", detect_ms)
         update = self.tracker.update(dets, frame.video_s, frame.captured)
         pending.faces = self._faces_to_embed(frame, dets, update.matches)
         pending.ended = update.ended
