@@ -45,7 +45,6 @@ MACHINE_LINES = {
     "keyfile",
     "persistence",
     "persistence_location",
-    "autosave_interval",
     "max_queued_messages",
 }
 
@@ -70,6 +69,15 @@ class SecuredBroker:
     @property
     def port(self) -> int:
         return self.broker.port
+
+    def saved_db(self) -> bytes:
+        """The persistence file after asking the broker to write it now (SIGUSR1), as the shipped
+        conf's autosave would within 30 s; empty while there is none. The write is the broker's
+        own and may land a moment later: poll."""
+        assert self.broker.proc is not None
+        self.broker.proc.send_signal(signal.SIGUSR1)
+        db = self.broker.workdir / "mosquitto.db"
+        return db.read_bytes() if db.exists() else b""
 
     def reload_acl(self, text: str) -> None:
         """Write a new ACL and make Mosquitto read it again (SIGHUP), as an operator would."""
