@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -117,7 +118,8 @@ class EdgeApp:
         self._embedder = ThreadPoolExecutor(1, thread_name_prefix="embed")
         # The other cameras' frames of a tick are detected here while the loop does the first.
         self._detector = ThreadPoolExecutor(max(1, len(cams) - 1), thread_name_prefix="detect")
-        self._in_flight: tuple[list[tuple[CameraPipeline, PendingFrame]], Future] | None = None
+        # Ticks whose faces are being embedded (or wait to be), oldest first: at most two.
+        self._in_flight: deque[tuple[list[tuple[CameraPipeline, PendingFrame]], Future]] = deque()
 
     @property
     def stats(self) -> EdgeStats:
@@ -212,13 +214,17 @@ class EdgeApp:
         """At most one frame per camera, round robin: each detected, all their faces embedded
         in one call, then matched and decided per camera. Returns the frames taken.
 
-        ``overlap`` (the frame loop): the faces are embedded in the embed thread while the next
-        tick detects, tracks and aligns (onnxruntime and OpenCV leave the interpreter free), and
-        are matched and decided at the start of that tick (``settle``). A track's next face is
-        due an embedding only ``1 / embeds_per_s`` later, so no face waits on its track's
-        previous one: the same faces are embedded and the same passages written as one tick at
-        a time (tests/edge/test_edge_multicam.py), and a camera that ends its tracks settles
-        first. Without it each tick is settled before it returns."""
+        ``overlap`` (the frame loop): the faces are embedded in the embed thread while the loop
+        goes on (onnxruntime and OpenCV leave the interpreter free). A tick's faces are chosen
+        (``begin``) once every tick but the last has been matched and decided, never later: the
+        last tick's faces are taken in at once if their embedding is done, else they wait in the
+        embed thread's queue and are taken in before the next tick chooses its faces. A track's
+        next face is due an embedding only ``1 / embeds_per_s`` later, so no face waits on its
+        track's previous one: the same faces are embedded and the same passages written as one
+        tick at a time (tests/edge/test_edge_multicam.py), and a camera that ends its tracks
+        settles first. The embed thread, the edge's longest stage, need not idle on a tick
+        without faces while the loop waits for the one before. Without ``overlap`` each tick is
+        settled before it returns."""
         now = time.monotonic()
         n = len(self.cameras)
         order = [self.cameras[(self._turn + i) % n] for i in range(n)]
@@ -228,10 +234,11 @@ class EdgeApp:
             self.settle()
             return 0
         detected = self._detect([f for _, f in taken])
+        self.settle(keep=1)
         pending = [(cam, cam.begin(f, d)) for (cam, f), d in zip(taken, detected, strict=True)]
-        self.settle()
+        self.settle(wait=False)
         crops = [f.crop for _, p in pending for f in p.faces]
-        self._in_flight = (pending, self._embedder.submit(self._embed, crops))
+        self._in_flight.append((pending, self._embedder.submit(self._embed, crops)))
         if not overlap:
             self.settle()
         return len(pending)
@@ -247,19 +254,21 @@ class EdgeApp:
         dets = self.engine.detect(frame.image)
         return dets, (time.perf_counter() - t0) * 1000
 
-    def settle(self) -> None:
-        """The tick whose faces are being embedded, if any: wait for them, then match and
-        decide per camera."""
-        if self._in_flight is None:
-            return
-        pending, embedding = self._in_flight
-        self._in_flight = None
-        embeddings, embed_ms = embedding.result()
-        start = 0
-        for cam, p in pending:
-            stop = start + len(p.faces)
-            cam.complete(p, embeddings[start:stop], embed_ms)
-            start = stop
+    def settle(self, keep: int = 0, wait: bool = True) -> None:
+        """The ticks whose faces are being embedded, oldest first, but the newest ``keep``:
+        wait for their embeddings (``wait``; else only those done), then match and decide per
+        camera."""
+        while len(self._in_flight) > keep:
+            pending, embedding = self._in_flight[0]
+            if not wait and not embedding.done():
+                return
+            self._in_flight.popleft()
+            embeddings, embed_ms = embedding.result()
+            start = 0
+            for cam, p in pending:
+                stop = start + len(p.faces)
+                cam.complete(p, embeddings[start:stop], embed_ms)
+                start = stop
 
     def _embed(self, crops: list[npt.NDArray[np.uint8]]) -> tuple[npt.NDArray[np.float32], float]:
         """Every face of a tick's frames in one engine call (none: no call), and its time."""
@@ -273,7 +282,7 @@ class EdgeApp:
 
     def _shutdown(self) -> None:
         try:
-            self.settle()  # the last tick's faces
+            self.settle()  # the last ticks' faces
         except Exception:
             log.exception("[%s] the last frames' faces could not be matched", self.name)
         self._embedder.shutdown(wait=False)
