@@ -282,10 +282,28 @@ def _walking_frames(n: int = 60) -> list[np.ndarray]:
     return frames
 
 
+class _SlowEmbedder:
+    """The engine, its embeddings given ``delay_s`` later: the embed thread is then the slow
+    stage, and the frame loop goes on while up to two ticks' faces wait for it."""
+
+    def __init__(self, engine, delay_s: float) -> None:  # noqa: ANN001
+        self._engine = engine
+        self._delay_s = delay_s
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._engine, name)
+
+    def embed_crops(self, crops: list[np.ndarray]) -> np.ndarray:
+        time.sleep(self._delay_s)
+        return self._engine.embed_crops(crops)
+
+
 def _run_two_cameras(tmp: Path, engine, gallery: Path, frames: list[np.ndarray],  # noqa: ANN001
-                     overlap: bool) -> tuple[list[tuple], list[tuple]]:  # fmt: skip
+                     overlap: bool, queued: list[int] | None = None,
+                     ) -> tuple[list[tuple], list[tuple]]:  # fmt: skip
     """Both cameras fed the walking footage (camera 2 from its middle): the faces embedded
-    (camera, track, frame, quality) and the passages written, through ``tick(overlap)``."""
+    (camera, track, frame, quality) and the passages written, through ``tick(overlap)``.
+    ``queued``: the ticks waiting for their embedding after each tick (the embedder slowed)."""
     import json
 
     from edge.app import EdgeApp
@@ -295,6 +313,8 @@ def _run_two_cameras(tmp: Path, engine, gallery: Path, frames: list[np.ndarray],
         gallery_path=str(gallery), frame_queue=len(frames) + 1,
     ))  # fmt: skip
     app = EdgeApp(cfg, engine=engine)
+    if queued is not None:
+        app.engine = _SlowEmbedder(engine, 0.1)  # type: ignore[assignment]
     embedded: list[tuple] = []
     for cam in app.cameras:
         decide = cam._match_and_decide
@@ -311,7 +331,8 @@ def _run_two_cameras(tmp: Path, engine, gallery: Path, frames: list[np.ndarray],
         b.capture.frames.put(Frame(frames[(i + half) % len(frames)], i, time.monotonic(), i / 25))
     try:
         while app.tick(overlap=overlap):
-            pass
+            if queued is not None:
+                queued.append(len(app._in_flight))
         for cam in app.cameras:
             cam.end(time.monotonic())
         passages = []
@@ -330,16 +351,24 @@ def test_overlapped_ticks_embed_the_same_faces_and_write_the_same_passages(
     engine,
     shared: Path,  # noqa: ANN001
 ) -> None:
-    """The frame loop embeds a tick's faces while the next tick detects (tick's ``overlap``):
-    on real footage with 3-5 faces, the same faces embedded and the same passages, in the same
-    per-camera order, as one tick at a time."""
+    """The frame loop embeds a tick's faces while the next ticks detect (tick's ``overlap``),
+    also with two ticks waiting for a slow embedder: on real footage with 3-5 faces, the same
+    faces embedded and the same passages, in the same per-camera order, as one tick at a time."""
     gallery = build_gallery(engine, tmp_path / "gallery.npz", ENROLLED)
     frames = _walking_frames()
     (tmp_path / "one").mkdir()
     (tmp_path / "overlap").mkdir()
+    (tmp_path / "queued").mkdir()
     one = _run_two_cameras(tmp_path / "one", engine, gallery, frames, overlap=False)
     both = _run_two_cameras(tmp_path / "overlap", engine, gallery, frames, overlap=True)
     embedded, passages = one
     assert len(embedded) > 40 and len({e[:2] for e in embedded}) >= 4
     assert {p[0] for p in passages} == {"a", "b"}
     assert both == one
+    # The embedder slower than the loop: a tick's faces wait in the queue while the next tick
+    # chooses its own (two ticks in flight), and still the same faces and passages.
+    queued: list[int] = []
+    slow = _run_two_cameras(tmp_path / "queued", engine, gallery, frames, overlap=True,
+                            queued=queued)  # fmt: skip
+    assert max(queued) == 2, queued
+    assert slow == one
